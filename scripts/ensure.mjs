@@ -1,0 +1,24 @@
+// Makes a fresh clone runnable: installs the locked npm packages when they are missing or older
+// than the lockfile, then compiles the TypeScript (incrementally). Plain Node, no dependencies,
+// because it runs before anything is installed.
+import { execFileSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
+
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 20 || (major === 20 && minor < 19)) {
+  console.error(`everbook needs Node.js 20.19 or newer; this is ${process.version}.`);
+  process.exit(1);
+}
+
+const installed = join(root, 'node_modules', '.package-lock.json');
+const lock = join(root, 'package-lock.json');
+if (!existsSync(installed) || statSync(installed).mtimeMs < statSync(lock).mtimeMs) {
+  console.error('everbook: installing npm packages (npm ci)...');
+  run('npm', ['ci', '--no-audit', '--no-fund']);
+}
+run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
