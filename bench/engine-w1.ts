@@ -1,0 +1,84 @@
+// One timed run of W1 in a fresh process, for one engine: `everbook` (ours, with ledger, holds,
+// fees and events) or `peer` (nodejs-order-book from npm, a bare book). Prints one JSON line.
+// bench/run-engine.mjs runs this several times per engine and summarises.
+
+import { OrderBook, Side } from 'nodejs-order-book';
+import { Engine, type Command, type Event } from '../src/core/index.js';
+import { generateW1, type W1 } from './w1.js';
+
+const USERS = 1000;
+const BATCH = 1000;
+const FUNDING = '1000000000000'; // 10^12 minor units of each asset per user: far more than W1 spends
+
+function applyBatch(engine: Engine, cmds: readonly Command[], from: number, to: number, sink: Event[]): void {
+  for (let i = from; i < to; i++) engine.apply(cmds[i]!, 1 + i, sink);
+}
+
+function runEverbook(w: W1): { seconds: number; resting: number; trades: number; events: number } {
+  const engine = new Engine();
+  const sink: Event[] = [];
+  const setup: Command[] = [
+    { type: 'SetAsset', asset: 'BTC', scale: 8, withdrawFee: '0', withdrawMin: '1', withdrawMax: '1', withdrawDailyMax: '1', withdrawEnabled: false },
+    { type: 'SetAsset', asset: 'USDT', scale: 6, withdrawFee: '0', withdrawMin: '1', withdrawMax: '1', withdrawDailyMax: '1', withdrawEnabled: false },
+    { type: 'SetInstrument', instId: 'BTC-USDT', base: 'BTC', quote: 'USDT', tickSz: '0.01', lotSz: '0.0001', minSz: '0.0001', maxSz: '1000', maxPx: '1000000', bandBps: 1000, state: 'live' },
+  ];
+  for (let u = 1; u <= USERS; u++) {
+    setup.push({ type: 'CreateUser', stpMode: 'none' });
+    setup.push({ type: 'CreditDeposit', depositId: `b${u}`, userId: u, asset: 'BTC', amount: FUNDING });
+    setup.push({ type: 'CreditDeposit', depositId: `q${u}`, userId: u, asset: 'USDT', amount: FUNDING });
+  }
+  for (const c of setup) {
+    const r = engine.apply(c, 0, sink);
+    if (!r.ok) throw new Error(`setup failed: ${r.reject.code}`);
+  }
+  // Build the command objects before timing: only the engine's work is timed.
+  const cmds: Command[] = new Array<Command>(w.count);
+  for (let i = 0; i < w.count; i++) {
+    const id = w.id[i]!;
+    const userId = (id % USERS) + 1;
+    cmds[i] = w.kind[i] === 1
+      ? { type: 'CancelOrder', userId, instId: 'BTC-USDT', orderId: id + 1 }
+      : { type: 'PlaceOrder', userId, instId: 'BTC-USDT', side: w.side[i] === 0 ? 'buy' : 'sell', orderType: 'limit', priceTicks: w.tick[i]!, sizeLots: w.size[i]! };
+  }
+  let events = 0;
+  let trades = 0;
+  const t0 = process.hrtime.bigint();
+  // Commands arrive in log batches; a replica hands each batch's events to its consumers and
+  // reuses the buffer, as here with batches of BATCH commands.
+  sink.length = 0;
+  for (let from = 0; from < w.count; from += BATCH) {
+    applyBatch(engine, cmds, from, Math.min(w.count, from + BATCH), sink);
+    events += sink.length;
+    sink.length = 0;
+  }
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  trades = engine.nextTradeId - 1;
+  const inst = engine.instruments.get('BTC-USDT')!;
+  return { seconds, resting: inst.bids.orderCount + inst.asks.orderCount, trades, events };
+}
+
+function runPeer(w: W1): { seconds: number; resting: number } {
+  const book = new OrderBook();
+  const ops: ({ side: Side; id: string; size: number; price: number } | string)[] = new Array(w.count);
+  for (let i = 0; i < w.count; i++) {
+    ops[i] = w.kind[i] === 1 ? String(w.id[i]) : { side: w.side[i] === 0 ? Side.BUY : Side.SELL, id: String(w.id[i]), size: w.size[i]!, price: w.tick[i]! };
+  }
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < w.count; i++) {
+    const op = ops[i]!;
+    if (typeof op === 'string') book.cancel(op);
+    else book.limit(op);
+  }
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const snap = book.snapshot();
+  let resting = 0;
+  for (const level of [...snap.bids, ...snap.asks]) resting += level.orders.length;
+  return { seconds, resting };
+}
+
+const which = process.argv[2] ?? 'everbook';
+const count = Number(process.argv[3] ?? 1_000_000);
+const w = generateW1(count);
+const r = which === 'peer' ? runPeer(w) : runEverbook(w);
+const heapMb = process.memoryUsage().heapUsed / 2 ** 20;
+console.log(JSON.stringify({ engine: which, commands: w.count, orders: w.orders, cancels: w.cancels, cmds_per_s: Math.round(w.count / r.seconds), heap_mb: Math.round(heapMb), ...r }));

@@ -1,0 +1,69 @@
+// Every way the engine can refuse a command, in one table. A rejection is a normal result that
+// carries one of these stable codes; the API edge maps each to the OKX code a client expects.
+// Codes never change meaning once published: add new ones, never renumber or reuse.
+
+export const Reject = {
+  // Accounts and assets
+  userNotFound: { code: 'user_not_found', message: 'The user does not exist.' },
+  userExists: { code: 'user_exists', message: 'A user with this id already exists.' },
+  assetNotFound: { code: 'asset_not_found', message: 'The asset does not exist.' },
+  assetInvalid: { code: 'asset_invalid', message: 'The asset definition is invalid (scale, limits or fee).' },
+  assetImmutable: { code: 'asset_immutable', message: 'An asset\'s scale cannot change once it exists.' },
+  feeInvalid: { code: 'fee_invalid', message: 'Fee rates must be integers in parts per million between the bounds.' },
+  stpModeInvalid: { code: 'stp_mode_invalid', message: 'Unknown self-trade prevention mode.' },
+  // Instruments
+  instrumentNotFound: { code: 'instrument_not_found', message: 'The instrument does not exist.' },
+  instrumentInvalid: { code: 'instrument_invalid', message: 'The instrument definition is invalid (tick, lot, sizes, band or notional bound).' },
+  instrumentImmutable: { code: 'instrument_immutable', message: 'Base, quote, tick size and lot size cannot change once an instrument exists.' },
+  instrumentSuspended: { code: 'instrument_suspended', message: 'The instrument is suspended.' },
+  instrumentCancelOnly: { code: 'instrument_cancel_only', message: 'The instrument accepts cancels only.' },
+  instrumentPostOnly: { code: 'instrument_post_only', message: 'The instrument accepts only orders that add liquidity.' },
+  // Order parameters
+  clientOrderIdInvalid: { code: 'client_order_id_invalid', message: 'Client order ids are 1 to 32 letters and digits.' },
+  clientOrderIdDuplicate: { code: 'client_order_id_duplicate', message: 'An open order already uses this client order id.' },
+  orderTypeInvalid: { code: 'order_type_invalid', message: 'Unknown order type, side or size target for this type.' },
+  priceInvalid: { code: 'price_invalid', message: 'Price must be a whole number of ticks between 1 and the instrument\'s maximum.' },
+  sizeInvalid: { code: 'size_invalid', message: 'Size must be a whole number of lots.' },
+  sizeBelowMin: { code: 'size_below_min', message: 'Order size is below the instrument\'s minimum.' },
+  sizeAboveMax: { code: 'size_above_max', message: 'Order size is above the instrument\'s maximum.' },
+  amountInvalid: { code: 'amount_invalid', message: 'Amount must be a positive whole number of minor units within range.' },
+  postOnlyWouldTake: { code: 'post_only_would_take', message: 'A post-only order would have traded immediately.' },
+  fokNotFillable: { code: 'fok_not_fillable', message: 'A fill-or-kill order could not be filled in full.' },
+  noLiquidity: { code: 'no_liquidity', message: 'There is no liquidity on the other side for a market order.' },
+  openOrdersLimit: { code: 'open_orders_limit', message: 'The user has the maximum number of open orders.' },
+  insufficientBalance: { code: 'insufficient_balance', message: 'Available balance is insufficient.' },
+  // Cancel and amend
+  orderNotFound: { code: 'order_not_found', message: 'No open order with this id for this user.' },
+  amendNothing: { code: 'amend_nothing', message: 'An amend must change the price or the size.' },
+  amendSizeNotAboveFilled: { code: 'amend_size_not_above_filled', message: 'The new size must exceed what has already filled.' },
+  // Deposits and withdrawals
+  depositIdInvalid: { code: 'deposit_id_invalid', message: 'Deposit ids are 1 to 128 characters.' },
+  depositDuplicate: { code: 'deposit_duplicate', message: 'This deposit id was already credited.' },
+  depositConflict: { code: 'deposit_conflict', message: 'This deposit id was already credited with different details.' },
+  withdrawalBelowMin: { code: 'withdrawal_below_min', message: 'Withdrawal amount is below the asset\'s minimum.' },
+  withdrawalAboveMax: { code: 'withdrawal_above_max', message: 'Withdrawal amount is above the asset\'s per-request maximum.' },
+  withdrawalDailyLimit: { code: 'withdrawal_daily_limit', message: 'Withdrawal would exceed the daily limit for this asset.' },
+  withdrawalDisabled: { code: 'withdrawal_disabled', message: 'Withdrawals of this asset are disabled.' },
+  withdrawalNotFound: { code: 'withdrawal_not_found', message: 'No such withdrawal for this user.' },
+  withdrawalNotPending: { code: 'withdrawal_not_pending', message: 'The withdrawal is no longer pending.' },
+  withdrawalClientIdDuplicate: { code: 'withdrawal_client_id_duplicate', message: 'A withdrawal with this client id already exists.' },
+  txIdInvalid: { code: 'tx_id_invalid', message: 'Transaction ids are 1 to 128 characters.' },
+  withdrawalAddressInvalid: { code: 'withdrawal_address_invalid', message: 'The destination address is empty or too long.' },
+  // Arithmetic
+  balanceOverflow: { code: 'balance_overflow', message: 'The result would exceed the largest balance the ledger holds.' },
+} as const;
+
+export type RejectCode = (typeof Reject)[keyof typeof Reject]['code'];
+export type Rejection = (typeof Reject)[keyof typeof Reject];
+
+/** Every code with its message, for documentation and for the API edge's mapping table. */
+export const rejectCodes: readonly Rejection[] = Object.values(Reject);
+
+/** Thrown only for a broken invariant: a bug. The replica stops rather than spread a wrong state. */
+export class InvariantError extends Error {
+  override readonly name = 'InvariantError';
+}
+
+export function invariant(condition: boolean, what: string): asserts condition {
+  if (!condition) throw new InvariantError(`invariant broken: ${what}`);
+}

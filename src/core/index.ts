@@ -1,0 +1,6 @@
+// The engine's public surface. Everything outside src/core imports from here only.
+export { Engine, buildInstrument } from './engine.js';
+export { Reject, rejectCodes, InvariantError, type Rejection, type RejectCode } from './codes.js';
+export { Limits } from './limits.js';
+export { Balance, feeFor, parseDecimal, formatDecimal } from './money.js';
+export type * from './types.js';

@@ -1,0 +1,124 @@
+// The engine's mutable state objects: assets with their system accounts, instruments with their
+// books, users with their balances and open orders, orders and pending withdrawals. Plain
+// classes with fixed shapes so the hot path stays monomorphic; only engine.ts mutates them.
+
+import { BookSide, type Level } from './book.js';
+import { Balance } from './money.js';
+import type {
+  InstrumentState, OrderState, OrderType, SetAsset, SetInstrument, Side, StpMode,
+} from './types.js';
+
+export class Asset {
+  /** System accounts: sum over users' available + held, plus these three, is always zero. */
+  readonly fees = new Balance();
+  readonly deposits = new Balance();
+  readonly withdrawals = new Balance();
+  constructor(readonly index: number, public spec: SetAsset) {}
+  get id(): string { return this.spec.asset; }
+}
+
+export class Instrument {
+  readonly bids = new BookSide(true);
+  readonly asks = new BookSide(false);
+  state: InstrumentState;
+  constructor(
+    public spec: SetInstrument,
+    readonly base: Asset,
+    readonly quote: Asset,
+    /** Digits after the point in a price, and the tick in those units (tickSz = tickUnits / 10^priceDecimals). */
+    readonly priceDecimals: number,
+    readonly tickUnits: number,
+    /** Digits after the point in a size, and the lot in those units. */
+    readonly sizeDecimals: number,
+    readonly lotUnitsDecimal: number,
+    /** Base minor units in one lot. */
+    readonly lotBase: number,
+    /** Quote minor units in one tick times one lot: notional = priceTicks * sizeLots * this. */
+    readonly quotePerTickLot: number,
+    public minLots: number,
+    public maxLots: number,
+    public maxPriceTicks: number,
+    public bandBps: number,
+  ) {
+    this.state = spec.state;
+  }
+  get instId(): string { return this.spec.instId; }
+}
+
+export class Account {
+  readonly available = new Balance();
+  readonly held = new Balance();
+  /** Sequence number of the last command that changed this account (for BalanceChanged). */
+  touchedSeq = 0;
+  constructor(readonly user: User, readonly asset: Asset) {}
+}
+
+export class DailyWithdrawn {
+  constructor(public day: number, public amount: bigint) {}
+}
+
+export class User {
+  readonly accounts: (Account | undefined)[] = [];
+  /** Open orders in arrival order, linked through the orders (for cancel-all). */
+  openHead: Order | null = null;
+  openTail: Order | null = null;
+  openCount = 0;
+  readonly byClOrdId = new Map<string, Order>();
+  readonly withdrawnToday = new Map<number, DailyWithdrawn>();
+  constructor(
+    readonly id: number,
+    public makerFeePpm: number,
+    public takerFeePpm: number,
+    public stpMode: StpMode,
+  ) {}
+}
+
+export class Order {
+  // Book links (Level FIFO) and the user's open-order list.
+  prev: Order | null = null;
+  next: Order | null = null;
+  level: Level | null = null;
+  userPrev: Order | null = null;
+  userNext: Order | null = null;
+
+  filledLots = 0;
+  /** Quote minor units traded so far (for the average price). */
+  filledQuote = 0;
+  /** Funds still held for this order: quote minor units for a buy, base minor units for a sell. */
+  reserved = 0;
+  state: OrderState = 'live';
+  updatedTs: number;
+
+  constructor(
+    readonly id: number,
+    readonly user: User,
+    readonly inst: Instrument,
+    readonly side: Side,
+    readonly orderType: OrderType,
+    public priceTicks: number,
+    public sizeLots: number,
+    /** Market orders by quote: the quote budget (buy) or target (sell); else 0. */
+    readonly quoteAmount: number,
+    readonly clOrdId: string,
+    readonly stpMode: StpMode,
+    readonly createdTs: number,
+  ) {
+    this.updatedTs = createdTs;
+  }
+
+  remainingLots(): number { return this.sizeLots - this.filledLots; }
+}
+
+export class Withdrawal {
+  constructor(
+    readonly id: number,
+    readonly user: User,
+    readonly asset: Asset,
+    readonly amount: bigint,
+    readonly fee: bigint,
+    readonly address: string,
+    readonly clientId: string,
+    readonly day: number,
+    readonly ts: number,
+  ) {}
+}

@@ -1,0 +1,159 @@
+// The engine's language: the commands it accepts, the results it returns and the events it
+// emits. Commands are imperative (PlaceOrder), events past tense (OrderAccepted). Prices are in
+// ticks and sizes in lots (safe integers); asset amounts that can be large (deposits,
+// withdrawals, limits) are integer minor units written as decimal strings.
+
+import type { Rejection } from './codes.js';
+import type { Units } from './money.js';
+
+export type Side = 'buy' | 'sell';
+export type OrderType = 'limit' | 'post_only' | 'ioc' | 'fok' | 'market';
+export type StpMode = 'none' | 'cancel_maker' | 'cancel_taker' | 'cancel_both';
+export type InstrumentState = 'live' | 'suspended' | 'cancel_only' | 'post_only';
+export type OrderState = 'live' | 'partially_filled' | 'filled' | 'canceled';
+export type CancelReason = 'user' | 'user_all' | 'stp' | 'unfilled' | 'market_band' | 'amend_failed';
+export type WithdrawalState = 'pending' | 'completed' | 'failed' | 'canceled';
+
+export type { Units };
+
+/** Integer minor units as a decimal string, e.g. "1500000" (no sign, no point). */
+export type MinorUnits = string;
+
+// ---------------------------------------------------------------- commands
+
+export interface CreateUser { readonly type: 'CreateUser'; readonly makerFeePpm?: number; readonly takerFeePpm?: number; readonly stpMode?: StpMode }
+export interface SetUserConfig { readonly type: 'SetUserConfig'; readonly userId: number; readonly makerFeePpm?: number; readonly takerFeePpm?: number; readonly stpMode?: StpMode }
+export interface SetAsset {
+  readonly type: 'SetAsset';
+  readonly asset: string;
+  readonly scale: number;
+  readonly withdrawFee: MinorUnits;
+  readonly withdrawMin: MinorUnits;
+  readonly withdrawMax: MinorUnits;
+  readonly withdrawDailyMax: MinorUnits;
+  readonly withdrawEnabled: boolean;
+}
+export interface SetInstrument {
+  readonly type: 'SetInstrument';
+  readonly instId: string;
+  readonly base: string;
+  readonly quote: string;
+  /** Decimal strings in quote (price) and base (size) units, as OKX publishes them. */
+  readonly tickSz: string;
+  readonly lotSz: string;
+  readonly minSz: string;
+  readonly maxSz: string;
+  readonly maxPx: string;
+  /** How far (in basis points) a market order may trade away from the best price it found. */
+  readonly bandBps: number;
+  readonly state: InstrumentState;
+}
+export interface SetInstrumentState { readonly type: 'SetInstrumentState'; readonly instId: string; readonly state: InstrumentState }
+export interface CreditDeposit { readonly type: 'CreditDeposit'; readonly depositId: string; readonly userId: number; readonly asset: string; readonly amount: MinorUnits }
+export interface RequestWithdrawal { readonly type: 'RequestWithdrawal'; readonly userId: number; readonly asset: string; readonly amount: MinorUnits; readonly address: string; readonly clientId?: string }
+export interface CompleteWithdrawal { readonly type: 'CompleteWithdrawal'; readonly withdrawalId: number; readonly txId: string }
+export interface FailWithdrawal { readonly type: 'FailWithdrawal'; readonly withdrawalId: number; readonly reason: string }
+export interface CancelWithdrawal { readonly type: 'CancelWithdrawal'; readonly userId: number; readonly withdrawalId: number }
+export interface PlaceOrder {
+  readonly type: 'PlaceOrder';
+  readonly userId: number;
+  readonly instId: string;
+  readonly side: Side;
+  readonly orderType: OrderType;
+  /** Limit price; required for every type but market. */
+  readonly priceTicks?: number;
+  /** Size in lots. A market order gives either this (base target) or quoteAmount. */
+  readonly sizeLots?: number;
+  /** Market orders only: quote minor units to spend (buy) or to receive (sell). */
+  readonly quoteAmount?: number;
+  readonly clOrdId?: string;
+  readonly stpMode?: StpMode;
+}
+export interface OrderRef { readonly userId: number; readonly instId: string; readonly orderId?: number; readonly clOrdId?: string }
+export interface CancelOrder extends OrderRef { readonly type: 'CancelOrder' }
+export interface CancelAll { readonly type: 'CancelAll'; readonly userId: number; readonly instId?: string }
+export interface AmendOrder extends OrderRef {
+  readonly type: 'AmendOrder';
+  readonly newPriceTicks?: number;
+  /** The new total size in lots, filled part included (as OKX's newSz). */
+  readonly newSizeLots?: number;
+  readonly cancelOnFail?: boolean;
+}
+
+export type Command =
+  | CreateUser | SetUserConfig | SetAsset | SetInstrument | SetInstrumentState
+  | CreditDeposit | RequestWithdrawal | CompleteWithdrawal | FailWithdrawal | CancelWithdrawal
+  | PlaceOrder | CancelOrder | CancelAll | AmendOrder;
+
+// ---------------------------------------------------------------- results
+
+export interface Rejected { readonly ok: false; readonly reject: Rejection }
+export interface Accepted {
+  readonly ok: true;
+  readonly userId?: number;
+  readonly orderId?: number;
+  readonly clOrdId?: string;
+  readonly state?: OrderState;
+  readonly filledLots?: number;
+  readonly withdrawalId?: number;
+  readonly canceledOrders?: number;
+}
+export type Result = Accepted | Rejected;
+
+// ---------------------------------------------------------------- events
+
+/** Every event names the command (by its sequence number in the log) that caused it. */
+interface At { readonly seq: number }
+
+export interface OrderView {
+  readonly seq: number;
+  readonly type: 'OrderAccepted';
+  readonly orderId: number;
+  readonly userId: number;
+  readonly instId: string;
+  readonly side: Side;
+  readonly orderType: OrderType;
+  readonly priceTicks: number;
+  readonly sizeLots: number;
+  readonly quoteAmount: number;
+  readonly clOrdId: string;
+  readonly stpMode: StpMode;
+  readonly ts: number;
+}
+
+export type Event =
+  | (At & { readonly type: 'UserCreated'; readonly userId: number; readonly makerFeePpm: number; readonly takerFeePpm: number; readonly stpMode: StpMode })
+  | (At & { readonly type: 'UserConfigChanged'; readonly userId: number; readonly makerFeePpm: number; readonly takerFeePpm: number; readonly stpMode: StpMode })
+  | (At & { readonly type: 'AssetSet'; readonly asset: string; readonly spec: SetAsset })
+  | (At & { readonly type: 'InstrumentSet'; readonly instId: string; readonly spec: SetInstrument })
+  | (At & { readonly type: 'InstrumentStateChanged'; readonly instId: string; readonly state: InstrumentState })
+  | OrderView
+  | (At & { readonly type: 'OrderRejected'; readonly userId: number; readonly instId: string; readonly clOrdId: string; readonly orderId: number; readonly reject: Rejection; readonly ts: number })
+  | (At & {
+      readonly type: 'TradeExecuted';
+      readonly tradeId: number;
+      readonly instId: string;
+      readonly priceTicks: number;
+      readonly sizeLots: number;
+      /** Quote minor units that changed hands; base minor units are sizeLots * lot. */
+      readonly quoteAmount: number;
+      readonly takerSide: Side;
+      readonly makerOrderId: number;
+      readonly makerUserId: number;
+      /** Signed: positive charged, negative rebated; in the asset the side received. */
+      readonly makerFee: number;
+      readonly takerOrderId: number;
+      readonly takerUserId: number;
+      readonly takerFee: number;
+      readonly ts: number;
+    })
+  | (At & { readonly type: 'OrderPartiallyFilled' | 'OrderFilled'; readonly orderId: number; readonly userId: number; readonly filledLots: number; readonly remainingLots: number; readonly ts: number })
+  | (At & { readonly type: 'OrderCanceled'; readonly orderId: number; readonly userId: number; readonly instId: string; readonly reason: CancelReason; readonly filledLots: number; readonly remainingLots: number; readonly ts: number })
+  | (At & { readonly type: 'OrderAmended'; readonly orderId: number; readonly userId: number; readonly priceTicks: number; readonly sizeLots: number; readonly priorityKept: boolean; readonly ts: number })
+  | (At & { readonly type: 'BalanceChanged'; readonly userId: number; readonly asset: string; readonly available: Units; readonly held: Units })
+  | (At & { readonly type: 'DepositCredited'; readonly depositId: string; readonly userId: number; readonly asset: string; readonly amount: MinorUnits; readonly ts: number })
+  | (At & { readonly type: 'WithdrawalRequested'; readonly withdrawalId: number; readonly userId: number; readonly asset: string; readonly amount: MinorUnits; readonly fee: MinorUnits; readonly address: string; readonly clientId: string; readonly ts: number })
+  | (At & { readonly type: 'WithdrawalCompleted'; readonly withdrawalId: number; readonly userId: number; readonly txId: string; readonly ts: number })
+  | (At & { readonly type: 'WithdrawalFailed' | 'WithdrawalCanceled'; readonly withdrawalId: number; readonly userId: number; readonly reason: string; readonly ts: number });
+
+export type EventType = Event['type'];
