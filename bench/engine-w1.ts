@@ -41,7 +41,6 @@ function runEverbook(w: W1): { seconds: number; resting: number; trades: number;
       : { type: 'PlaceOrder', userId, instId: 'BTC-USDT', side: w.side[i] === 0 ? 'buy' : 'sell', orderType: 'limit', priceTicks: w.tick[i]!, sizeLots: w.size[i]! };
   }
   let events = 0;
-  let trades = 0;
   const t0 = process.hrtime.bigint();
   // Commands arrive in log batches; a replica hands each batch's events to its consumers and
   // reuses the buffer, as here with batches of BATCH commands.
@@ -52,14 +51,15 @@ function runEverbook(w: W1): { seconds: number; resting: number; trades: number;
     sink.length = 0;
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  trades = engine.nextTradeId - 1;
+  const trades = engine.nextTradeId - 1;
   const inst = engine.instruments.get('BTC-USDT')!;
   return { seconds, resting: inst.bids.orderCount + inst.asks.orderCount, trades, events };
 }
 
 function runPeer(w: W1): { seconds: number; resting: number } {
   const book = new OrderBook();
-  const ops: ({ side: Side; id: string; size: number; price: number } | string)[] = new Array(w.count);
+  type Op = { side: Side; id: string; size: number; price: number } | string;
+  const ops = new Array<Op>(w.count);
   for (let i = 0; i < w.count; i++) {
     ops[i] = w.kind[i] === 1 ? String(w.id[i]) : { side: w.side[i] === 0 ? Side.BUY : Side.SELL, id: String(w.id[i]), size: w.size[i]!, price: w.tick[i]! };
   }

@@ -109,7 +109,9 @@ export class Engine {
     if (inst.state === 'suspended') return this.rejectOrder(c, orderId, Reject.instrumentSuspended);
     if (inst.state === 'cancel_only') return this.rejectOrder(c, orderId, Reject.instrumentCancelOnly);
     const type = c.orderType;
-    if (!ORDER_TYPES.includes(type) || (c.side !== 'buy' && c.side !== 'sell')) return this.rejectOrder(c, orderId, Reject.orderTypeInvalid);
+    // Commands are decoded from the log: check even what the types promise.
+    const sideText: string = c.side;
+    if (!ORDER_TYPES.includes(type) || (sideText !== 'buy' && sideText !== 'sell')) return this.rejectOrder(c, orderId, Reject.orderTypeInvalid);
     if (inst.state === 'post_only' && type !== 'post_only' && type !== 'limit') return this.rejectOrder(c, orderId, Reject.instrumentPostOnly);
     const clOrdId = c.clOrdId ?? '';
     if (clOrdId !== '') {
@@ -314,8 +316,8 @@ export class Engine {
     taker.state = 'partially_filled';
   }
 
-  /** Puts the unfilled rest of a limit order on the book. */
-  private rest(order: Order): void {
+  /** Puts the unfilled rest of a limit order on the book (also used by snapshot restore). */
+  rest(order: Order): void {
     const inst = order.inst;
     (order.side === 'buy' ? inst.bids : inst.asks).add(order);
     const user = order.user;

@@ -1,0 +1,143 @@
+// Rebuilds the journal's view of its segments on open, and decides what damage is a torn tail
+// (a crash during the last write, safe to cut off because it was never acknowledged) and what is
+// corruption (which could hide acknowledged records, so open refuses). The rule: only the end of
+// the last segment may be cut, and only when no valid record follows the damage.
+
+import { readdir, readFile, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { JournalCorruptError } from './errors.js';
+import { decodeRecordAt, readPosition, recordHeaderBytes } from './record-format.js';
+import { emptySegment, noteRecord, parseSegmentFileName, type Segment } from './segment.js';
+
+export interface RecoveryReport {
+  readonly segmentsScanned: number;
+  /** Last valid position after recovery; 0 when the journal is empty. */
+  readonly lastPosition: number;
+  readonly truncatedBytes: number;
+  /** Where the tail was cut and why; null when nothing was. */
+  readonly truncation: { readonly file: string; readonly offsetBytes: number; readonly fault: string } | null;
+}
+
+export interface RecoveredJournal {
+  readonly segments: Segment[];
+  readonly report: RecoveryReport;
+}
+
+interface SegmentFault {
+  readonly offsetBytes: number;
+  readonly fault: string;
+  /** A well-formed record with the wrong position is never a torn write. */
+  readonly outOfOrder: boolean;
+}
+
+export async function recoverSegments(directory: string, recordBytesMax: number): Promise<RecoveredJournal> {
+  const segments: Segment[] = [];
+  for (const fileName of (await readdir(directory)).sort()) {
+    const firstPosition = parseSegmentFileName(fileName);
+    if (firstPosition === null) continue;
+    if (!Number.isSafeInteger(firstPosition) || firstPosition < 1) {
+      throw new JournalCorruptError(join(directory, fileName), 0, 'segment name is not a position in 1 .. 2^53-1');
+    }
+    segments.push(emptySegment(firstPosition));
+  }
+
+  let truncation: RecoveryReport['truncation'] = null;
+  let truncatedBytes = 0;
+  for (const [index, segment] of segments.entries()) {
+    const file = join(directory, segment.fileName);
+    const isLast = index === segments.length - 1;
+    const previous = segments[index - 1];
+    if (previous !== undefined && segment.firstPosition !== previous.lastPosition + 1) {
+      throw new JournalCorruptError(file, 0,
+        `segment starts at position ${segment.firstPosition}, but the one before it ends at ${previous.lastPosition}`);
+    }
+
+    const contents = await readFile(file);
+    const fault = scanSegment(contents, segment, recordBytesMax);
+    if (fault === null) {
+      if (!isLast && segment.lastPosition < segment.firstPosition) {
+        throw new JournalCorruptError(file, 0, 'empty segment that is not the last one');
+      }
+      continue;
+    }
+    if (!isLast) throw new JournalCorruptError(file, fault.offsetBytes, `${fault.fault}, in a segment that is not the last`);
+    if (fault.outOfOrder) throw new JournalCorruptError(file, fault.offsetBytes, fault.fault);
+    const later = findValidRecordAfter(contents, fault.offsetBytes, segment.lastPosition + 1, recordBytesMax);
+    if (later !== null) {
+      throw new JournalCorruptError(file, fault.offsetBytes,
+        `${fault.fault}, yet a valid record (position ${later.position}) follows at byte ${later.offsetBytes}`);
+    }
+
+    // A torn tail: the crash came before the fsync, so no append covering these bytes resolved.
+    truncatedBytes = contents.length - fault.offsetBytes;
+    truncation = { file, offsetBytes: fault.offsetBytes, fault: fault.fault };
+    const handle = await open(file, 'r+');
+    try {
+      await handle.truncate(fault.offsetBytes);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+
+  const report: RecoveryReport = {
+    segmentsScanned: segments.length,
+    lastPosition: segments.at(-1)?.lastPosition ?? 0,
+    truncatedBytes,
+    truncation,
+  };
+  return { segments, report };
+}
+
+/** Indexes every valid record of one segment; returns the first fault, or null if none. */
+function scanSegment(contents: Buffer, segment: Segment, recordBytesMax: number): SegmentFault | null {
+  let offsetBytes = 0;
+  while (offsetBytes < contents.length) {
+    const expectedPosition = segment.lastPosition + 1;
+    const decoded = decodeRecordAt(contents, offsetBytes, recordBytesMax);
+    switch (decoded.kind) {
+      case 'incomplete':
+        return {
+          offsetBytes,
+          fault: `torn record: ${contents.length - offsetBytes} of at least ${decoded.frameBytes} bytes present`,
+          outOfOrder: false,
+        };
+      case 'invalid':
+        return { offsetBytes, fault: decoded.fault, outOfOrder: false };
+      case 'record':
+        if (decoded.position !== expectedPosition) {
+          return { offsetBytes, fault: `position ${decoded.position} where ${expectedPosition} was expected`, outOfOrder: true };
+        }
+        noteRecord(segment, decoded.position, offsetBytes, decoded.frameBytes);
+        offsetBytes += decoded.frameBytes;
+        break;
+      default: {
+        const unreachable: never = decoded;
+        return unreachable;
+      }
+    }
+  }
+  return null;
+}
+
+/**
+ * Looks for any valid record after damaged bytes. If one exists, the damage is not a torn tail
+ * but a hole in the middle, and cutting there would drop records that may have been
+ * acknowledged. Only offsets whose position field could belong to a later record are checksummed,
+ * so the search stays linear in the bytes left.
+ */
+function findValidRecordAfter(
+  contents: Buffer,
+  damagedOffsetBytes: number,
+  positionMin: number,
+  recordBytesMax: number,
+): { offsetBytes: number; position: number } | null {
+  const positionMax = positionMin + Math.floor((contents.length - damagedOffsetBytes) / recordHeaderBytes);
+  for (let offsetBytes = damagedOffsetBytes + 1; offsetBytes + recordHeaderBytes <= contents.length; offsetBytes++) {
+    const position = readPosition(contents, offsetBytes + 8);
+    if (position === null || position < positionMin || position > positionMax) continue;
+    const decoded = decodeRecordAt(contents, offsetBytes, recordBytesMax);
+    if (decoded.kind === 'record') return { offsetBytes, position: decoded.position };
+  }
+  return null;
+}
