@@ -316,8 +316,8 @@ export class Engine {
     taker.state = 'partially_filled';
   }
 
-  /** Puts the unfilled rest of a limit order on the book (also used by snapshot restore). */
-  rest(order: Order): void {
+  /** Puts the unfilled rest of a limit order on the book. */
+  private rest(order: Order): void {
     const inst = order.inst;
     (order.side === 'buy' ? inst.bids : inst.asks).add(order);
     const user = order.user;

@@ -4,3 +4,6 @@ export { Reject, rejectCodes, InvariantError, type Rejection, type RejectCode } 
 export { Limits } from './limits.js';
 export { Balance, feeFor, parseDecimal, formatDecimal } from './money.js';
 export type * from './types.js';
+export { snapshot, restore, stateHash, SnapshotError, SNAPSHOT_VERSION } from './snapshot.js';
+export { audit } from './audit.js';
+export { sha256Hex } from './sha256.js';

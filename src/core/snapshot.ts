@@ -1,0 +1,211 @@
+// Snapshot, restore and state hash. A snapshot is canonical JSON: every collection is written
+// in an order that depends only on the state (ids, instrument names, book priority), never on
+// the order things were inserted into a Map, so two replicas with the same state produce the
+// same bytes and a restored engine snapshots to exactly the bytes it was restored from. The
+// state hash is SHA-256 over those bytes.
+
+import type { BookSide } from './book.js';
+import { invariant } from './codes.js';
+import { buildInstrument, Engine } from './engine.js';
+import { Asset, DailyWithdrawn, Order, User, Withdrawal, type Instrument } from './model.js';
+import type { Balance } from './money.js';
+import { sha256Hex } from './sha256.js';
+import type { InstrumentState, OrderState, OrderType, SetAsset, SetInstrument, Side, StpMode } from './types.js';
+
+export const SNAPSHOT_FORMAT = 'everbook-snapshot';
+export const SNAPSHOT_VERSION = 1;
+
+export class SnapshotError extends Error {
+  override readonly name = 'SnapshotError';
+}
+
+type OrderRow = [
+  id: number, userId: number, instId: string, side: Side, orderType: OrderType, priceTicks: number,
+  sizeLots: number, filledLots: number, filledQuote: number, reserved: number, clOrdId: string,
+  stpMode: StpMode, createdTs: number, updatedTs: number, state: OrderState,
+];
+type UserRow = [
+  id: number, makerFeePpm: number, takerFeePpm: number, stpMode: StpMode,
+  accounts: [assetIndex: number, available: string, held: string][],
+  withdrawnToday: [assetIndex: number, day: number, amount: string][],
+  openOrderIds: number[],
+];
+type WithdrawalRow = [id: number, userId: number, asset: string, amount: string, fee: string, address: string, clientId: string, day: number, ts: number];
+
+interface SnapshotBody {
+  format: string;
+  version: number;
+  seq: number;
+  now: number;
+  next: [user: number, order: number, trade: number, withdrawal: number];
+  assets: [spec: SetAsset, fees: string, deposits: string, withdrawals: string][];
+  instruments: [spec: SetInstrument, state: InstrumentState][];
+  users: UserRow[];
+  orders: OrderRow[];
+  withdrawals: WithdrawalRow[];
+  deposits: [depositId: string, userId: number, asset: string, amount: string][];
+}
+
+const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+function sortedInstruments(engine: Engine): Instrument[] {
+  return [...engine.instruments.values()].sort((a, b) => byString(a.instId, b.instId));
+}
+
+function bookOrders(side: BookSide): Order[] {
+  const out: Order[] = [];
+  for (let i = side.levels.length - 1; i >= 0; i--) {
+    for (let o = side.levels[i]!.head; o !== null; o = o.next) out.push(o);
+  }
+  return out;
+}
+
+export function snapshot(engine: Engine): Uint8Array {
+  const orders: OrderRow[] = [];
+  const instruments = sortedInstruments(engine);
+  for (const inst of instruments) {
+    for (const o of [...bookOrders(inst.bids), ...bookOrders(inst.asks)]) {
+      orders.push([
+        o.id, o.user.id, inst.instId, o.side, o.orderType, o.priceTicks, o.sizeLots, o.filledLots, o.filledQuote,
+        o.reserved, o.clOrdId, o.stpMode, o.createdTs, o.updatedTs, o.state,
+      ]);
+    }
+  }
+  const users: UserRow[] = [];
+  for (const u of engine.users) {
+    if (u === undefined) continue;
+    const accounts: UserRow[4] = [];
+    u.accounts.forEach((a, index) => {
+      if (a !== undefined) accounts.push([index, a.available.toString(), a.held.toString()]);
+    });
+    const withdrawn: UserRow[5] = [...u.withdrawnToday.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([index, d]) => [index, d.day, d.amount.toString()]);
+    const open: number[] = [];
+    for (let o = u.openHead; o !== null; o = o.userNext) open.push(o.id);
+    users.push([u.id, u.makerFeePpm, u.takerFeePpm, u.stpMode, accounts, withdrawn, open]);
+  }
+  const body: SnapshotBody = {
+    format: SNAPSHOT_FORMAT,
+    version: SNAPSHOT_VERSION,
+    seq: engine.seq,
+    now: engine.now,
+    next: [engine.nextUserId, engine.nextOrderId, engine.nextTradeId, engine.nextWithdrawalId],
+    assets: engine.assets.map((a) => [a.spec, a.fees.toString(), a.deposits.toString(), a.withdrawals.toString()]),
+    instruments: instruments.map((i) => [i.spec, i.state]),
+    users,
+    orders,
+    withdrawals: [...engine.withdrawals.values()].sort((a, b) => a.id - b.id).map((w) => [
+      w.id, w.user.id, w.asset.id, w.amount.toString(), w.fee.toString(), w.address, w.clientId, w.day, w.ts,
+    ]),
+    deposits: [...engine.deposits.entries()].sort((a, b) => byString(a[0], b[0]))
+      .map(([id, d]) => [id, d.userId, d.asset, d.amount]),
+  };
+  return new TextEncoder().encode(JSON.stringify(body));
+}
+
+export function stateHash(engine: Engine): string {
+  return sha256Hex(snapshot(engine));
+}
+
+/** Rebuilds an engine from snapshot bytes. Throws SnapshotError on anything it cannot trust. */
+export function restore(bytes: Uint8Array): Engine {
+  let body: SnapshotBody;
+  try {
+    body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as SnapshotBody;
+  } catch (e) {
+    throw new SnapshotError(`snapshot is not valid JSON: ${(e as Error).message}`);
+  }
+  if (body.format !== SNAPSHOT_FORMAT) throw new SnapshotError('not an Everbook snapshot');
+  if (body.version !== SNAPSHOT_VERSION) {
+    throw new SnapshotError(`snapshot version ${String(body.version)} is not supported (this build reads ${SNAPSHOT_VERSION})`);
+  }
+  try {
+    return rebuild(body);
+  } catch (e) {
+    if (e instanceof SnapshotError) throw e;
+    throw new SnapshotError(`snapshot is inconsistent: ${(e as Error).message}`);
+  }
+}
+
+function setBalance(balance: Balance, text: string): void {
+  balance.setBigInt(BigInt(text));
+}
+
+function rebuild(body: SnapshotBody): Engine {
+  const engine = new Engine();
+  engine.seq = body.seq;
+  engine.now = body.now;
+  [engine.nextUserId, engine.nextOrderId, engine.nextTradeId, engine.nextWithdrawalId] = body.next;
+
+  for (const [spec, fees, deposits, withdrawals] of body.assets) {
+    const asset = new Asset(engine.assets.length, spec);
+    setBalance(asset.fees, fees);
+    setBalance(asset.deposits, deposits);
+    setBalance(asset.withdrawals, withdrawals);
+    engine.assets.push(asset);
+    engine.assetById.set(spec.asset, asset);
+  }
+  for (const [spec, state] of body.instruments) {
+    const base = engine.assetById.get(spec.base);
+    const quote = engine.assetById.get(spec.quote);
+    invariant(base !== undefined && quote !== undefined, `assets of ${spec.instId} exist`);
+    const inst = buildInstrument(spec, base, quote);
+    invariant(inst !== undefined, `instrument ${spec.instId} is valid`);
+    inst.state = state;
+    engine.instruments.set(spec.instId, inst);
+  }
+  for (const [id, maker, taker, stp, accounts, withdrawn] of body.users) {
+    const user = new User(id, maker, taker, stp);
+    for (const [index, available, held] of accounts) {
+      const asset = engine.assets[index];
+      invariant(asset !== undefined, 'account asset exists');
+      const account = engine.account(user, asset);
+      setBalance(account.available, available);
+      setBalance(account.held, held);
+    }
+    for (const [index, day, amount] of withdrawn) user.withdrawnToday.set(index, new DailyWithdrawn(day, BigInt(amount)));
+    invariant(engine.users.length === id, 'user ids are dense');
+    engine.users.push(user);
+  }
+  for (const r of body.orders) {
+    const [id, userId, instId, side, type, price, size, filled, filledQuote, reserved, clOrdId, stp, created, updated, state] = r;
+    const user = engine.users[userId];
+    const inst = engine.instruments.get(instId);
+    invariant(user !== undefined && inst !== undefined, `order ${id} refers to known user and instrument`);
+    const order = new Order(id, user, inst, side, type, price, size, 0, clOrdId, stp, created);
+    order.filledLots = filled;
+    order.filledQuote = filledQuote;
+    order.reserved = reserved;
+    order.updatedTs = updated;
+    order.state = state;
+    (side === 'buy' ? inst.bids : inst.asks).add(order);
+    engine.orders.set(order);
+    if (clOrdId !== '') user.byClOrdId.set(clOrdId, order);
+  }
+  // Each user's open-order list in its saved order (cancel-all walks it).
+  for (const [id, , , , , , open] of body.users) {
+    const user = engine.users[id]!;
+    for (const orderId of open) {
+      const order = engine.orders.get(orderId);
+      invariant(order?.user === user, `open order ${orderId} belongs to user ${id}`);
+      order.userPrev = user.openTail;
+      if (user.openTail === null) user.openHead = order;
+      else user.openTail.userNext = order;
+      user.openTail = order;
+      user.openCount += 1;
+    }
+  }
+  const listed = engine.users.reduce((n, u) => n + (u?.openCount ?? 0), 0);
+  invariant(engine.orders.size === body.orders.length && listed === body.orders.length, 'every order is on exactly one open list');
+  for (const [id, userId, assetId, amount, fee, address, clientId, day, ts] of body.withdrawals) {
+    const user = engine.users[userId];
+    const asset = engine.assetById.get(assetId);
+    invariant(user !== undefined && asset !== undefined, `withdrawal ${id} refers to known user and asset`);
+    const w = new Withdrawal(id, user, asset, BigInt(amount), BigInt(fee), address, clientId, day, ts);
+    engine.withdrawals.set(id, w);
+    if (clientId !== '') engine.withdrawalByClientId.set(`${userId}:${clientId}`, w);
+  }
+  for (const [depositId, userId, asset, amount] of body.deposits) engine.deposits.set(depositId, { userId, asset, amount });
+  return engine;
+}
