@@ -1,0 +1,66 @@
+// What the gateway needs from the node it serves: a way to submit commands (resolving only once
+// they are durable in the log and applied by the local replica), read access to the replica's
+// engine state and projections, and the API key registry. The process wiring (src/server)
+// implements it; tests can implement it too.
+
+import type { Command, Engine, Result } from '../core/index.js';
+import type { Projections } from '../projections/types.js';
+
+/** Gateway-level commands that travel through the log beside engine commands. */
+export interface CreateApiKey {
+  readonly type: 'CreateApiKey';
+  readonly userId: number;
+  readonly apiKey: string;
+  /** The HMAC secret and passphrase, as OKX verifies them (both needed in clear to verify). */
+  readonly secret: string;
+  readonly passphrase: string;
+  readonly label: string;
+}
+export interface RevokeApiKey { readonly type: 'RevokeApiKey'; readonly apiKey: string }
+export type LogCommand = Command | CreateApiKey | RevokeApiKey;
+
+export interface ApiKey {
+  readonly apiKey: string;
+  readonly userId: number;
+  readonly secret: string;
+  readonly passphrase: string;
+  readonly label: string;
+  readonly createdTs: number;
+}
+
+export interface KeyStore {
+  get(apiKey: string): ApiKey | undefined;
+}
+
+/** Why a submission was not accepted at all (as opposed to a command the engine rejected). */
+export type SubmitErrorCode = 'busy' | 'unavailable' | 'timeout';
+export class SubmitError extends Error {
+  override readonly name = 'SubmitError';
+  constructor(readonly code: SubmitErrorCode, message: string) {
+    super(message);
+  }
+}
+
+export interface NodeStatus {
+  readonly state: 'starting' | 'serving' | 'stopped' | 'diverged';
+  readonly appliedPosition: number;
+  readonly appliedSeq: number;
+  readonly stateHash: string;
+  readonly inFlight: number;
+}
+
+export interface ExchangePort {
+  /**
+   * Submits commands as one log record. Resolves with one result per command once the record is
+   * durable and applied. Rejects with SubmitError: 'busy' (over the in-flight bound: nothing was
+   * written), 'unavailable' (the log refused: nothing was acknowledged), 'timeout' (outcome
+   * unknown: it may still apply).
+   */
+  submit(commands: readonly LogCommand[]): Promise<Result[]>;
+  readonly engine: Engine;
+  readonly projections: Projections;
+  readonly keys: KeyStore;
+  /** Wall-clock ms, injectable for tests. */
+  now(): number;
+  status(): NodeStatus;
+}
