@@ -5,7 +5,6 @@
 export const Reject = {
   // Accounts and assets
   userNotFound: { code: 'user_not_found', message: 'The user does not exist.' },
-  userExists: { code: 'user_exists', message: 'A user with this id already exists.' },
   assetNotFound: { code: 'asset_not_found', message: 'The asset does not exist.' },
   assetInvalid: { code: 'asset_invalid', message: 'The asset definition is invalid (scale, limits or fee).' },
   assetImmutable: { code: 'asset_immutable', message: 'An asset\'s scale cannot change once it exists.' },
@@ -49,6 +48,8 @@ export const Reject = {
   withdrawalClientIdDuplicate: { code: 'withdrawal_client_id_duplicate', message: 'A withdrawal with this client id already exists.' },
   txIdInvalid: { code: 'tx_id_invalid', message: 'Transaction ids are 1 to 128 characters.' },
   withdrawalAddressInvalid: { code: 'withdrawal_address_invalid', message: 'The destination address is empty or too long.' },
+  // API keys (applied by the replica's key store, beside the engine)
+  apiKeyExists: { code: 'api_key_exists', message: 'This API key already exists.' },
   // Arithmetic
   balanceOverflow: { code: 'balance_overflow', message: 'The result would exceed the largest balance the ledger holds.' },
 } as const;

@@ -223,6 +223,14 @@ export class Engine {
       let maker = level.head;
       while (maker !== null) {
         const next = maker.next;
+        // A quote-target taker that cannot take one more lot at this price is complete; it
+        // stops before self-trade prevention can cancel a maker it would never trade with.
+        let lots = 0;
+        if (byQuote) {
+          lots = Math.floor((taker.quoteAmount - taker.filledQuote) / (price * inst.quotePerTickLot));
+          if (taker.side === 'sell') lots = Math.min(lots, taker.reserved / inst.lotBase);
+          if (lots === 0) return Stop.Complete;
+        }
         if (maker.user === taker.user && stp !== 'none') {
           if (stp === 'cancel_taker') return Stop.SelfTrade;
           this.cancelResting(maker, 'stp');
@@ -230,11 +238,7 @@ export class Engine {
           maker = next;
           continue;
         }
-        let lots: number;
         if (byQuote) {
-          lots = Math.floor((taker.quoteAmount - taker.filledQuote) / (price * inst.quotePerTickLot));
-          if (taker.side === 'sell') lots = Math.min(lots, taker.reserved / inst.lotBase);
-          if (lots === 0) return Stop.Complete;
           if (lots > maker.sizeLots - maker.filledLots) lots = maker.sizeLots - maker.filledLots;
         } else {
           lots = Math.min(maker.sizeLots - maker.filledLots, taker.sizeLots - taker.filledLots);
@@ -588,7 +592,8 @@ export class Engine {
     const amount = positiveAmount(c.amount);
     if (amount === undefined) return no(Reject.amountInvalid);
     const account = this.account(user, asset);
-    if (account.available.toBigInt() + amount > Limits.balanceMax) return no(Reject.balanceOverflow);
+    // Held funds return to available on a cancel, so the bound is on the account's total.
+    if (account.available.toBigInt() + account.held.toBigInt() + amount > Limits.balanceMax) return no(Reject.balanceOverflow);
     asset.deposits.addBigInt(-amount);
     account.available.addBigInt(amount);
     this.touch(account);

@@ -21,13 +21,15 @@ export class Balance {
 
   /** Adds a safe-integer delta (may be negative). */
   add(delta: number): void {
-    let lo = this.lo + delta;
-    if (lo >= LIMB || lo < 0) {
+    // A delta of 10^15 or more is split first: this.lo + delta could pass 2^53 and round.
+    const deltaHi = delta >= LIMB || delta <= -LIMB ? Math.trunc(delta / LIMB) : 0;
+    let lo = this.lo + (delta - deltaHi * LIMB);
+    if (deltaHi !== 0 || lo >= LIMB || lo < 0) {
       let carry = Math.floor(lo / LIMB);
       lo -= carry * LIMB;
       // Division can round across an integer boundary; fix the last step exactly.
       if (lo < 0) { lo += LIMB; carry -= 1; } else if (lo >= LIMB) { lo -= LIMB; carry += 1; }
-      this.hi += carry;
+      this.hi += carry + deltaHi;
       invariant(this.hi <= HI_MAX && this.hi >= -HI_MAX, 'balance within 10^30');
     }
     this.lo = lo;
@@ -35,7 +37,9 @@ export class Balance {
 
   /** True when the balance is at least `amount` (a non-negative safe integer). */
   covers(amount: number): boolean {
-    return this.hi > 0 || (this.hi === 0 && this.lo >= amount);
+    // An amount reaches 2^53 (about 9 * 10^15), so the high limb counts until it passes 9.
+    if (this.hi < 0) return false;
+    return this.hi > 9 || this.hi * LIMB + this.lo >= amount;
   }
 
   isZero(): boolean { return this.hi === 0 && this.lo === 0; }
@@ -75,7 +79,8 @@ export function feeFor(amount: number, ratePpm: number): number {
   const q = Math.floor(amount / 1e6);
   const r = amount - q * 1e6;
   if (ratePpm > 0) return q * ratePpm + Math.ceil((r * ratePpm) / 1e6);
-  return -(q * -ratePpm + Math.floor((r * -ratePpm) / 1e6));
+  // 0 - x rather than -x: a rebate that rounds to nothing is 0, not -0.
+  return 0 - (q * -ratePpm + Math.floor((r * -ratePpm) / 1e6));
 }
 
 const DECIMAL = /^(0|[1-9][0-9]*)(\.[0-9]+)?$/;

@@ -6,7 +6,10 @@
 import type { CancelReason, Event, OrderState, OrderType, Side, StpMode } from '../core/index.js';
 
 export const Retention = {
-  /** Closed orders kept per user (newest kept), and for how long (engine time). */
+  /**
+   * Closed orders kept per user (highest orderIds kept), and for how long after they were placed
+   * (engine time), as OKX keeps the orders placed in the last 7 days.
+   */
   closedOrdersPerUserMax: 2_000,
   closedOrderAgeMsMax: 7 * 86_400_000,
   /** Fills kept per user, and for how long. */
@@ -14,11 +17,30 @@ export const Retention = {
   fillAgeMsMax: 90 * 86_400_000,
   /** Public trades kept per instrument. */
   tradesPerInstrumentMax: 1_000,
-  /** One-minute candles kept per instrument (7 days); longer bars are aggregated from them. */
+  /**
+   * One-minute candles kept per instrument (7 days of them); longer bars are aggregated from
+   * them. A minute without trades has no candle, so a quiet market keeps a longer span.
+   */
   minuteCandlesPerInstrumentMax: 7 * 1_440,
   /** Deposits and withdrawals kept per user. */
   transfersPerUserMax: 1_000,
 } as const;
+
+/** The candle bars served, by OKX's names, in ms; bars align to UTC epoch multiples. */
+export const CandleBarsMs = {
+  '1m': 60_000,
+  '3m': 3 * 60_000,
+  '5m': 5 * 60_000,
+  '15m': 15 * 60_000,
+  '30m': 30 * 60_000,
+  '1H': 3_600_000,
+  '2H': 2 * 3_600_000,
+  '4H': 4 * 3_600_000,
+  '6H': 6 * 3_600_000,
+  '12H': 12 * 3_600_000,
+  '1D': 86_400_000,
+} as const;
+export type CandleBar = keyof typeof CandleBarsMs;
 
 export interface OrderRecord {
   readonly orderId: number;
@@ -46,6 +68,12 @@ export interface OrderRecord {
 }
 
 export interface FillRecord {
+  /**
+   * Unique per fill record, as OKX's billId: tradeId * 2, plus 1 for the taker's side. A trade
+   * between two orders of the same user gives that user two records with one tradeId, so fills
+   * paginate by this id, never by tradeId. Ascending in trade order.
+   */
+  readonly billId: number;
   readonly tradeId: number;
   readonly orderId: number;
   readonly clOrdId: string;
@@ -124,7 +152,12 @@ export interface WithdrawalRecord {
   updatedTs: number;
 }
 
-/** Id-based pagination as OKX does it: `after` = older than this id, `before` = newer than this id. */
+/**
+ * Pagination as OKX does it: `after` = older than this key, `before` = newer than this key, at
+ * most `limit` records (the caller clamps it), newest first; with `before` alone the newest
+ * records are returned, as OKX does. The key is the orderId for orders, the billId for fills,
+ * the bar start (ms) for candles, and the timestamp (ms) for deposits and withdrawals.
+ */
 export interface Page {
   readonly after?: number;
   readonly before?: number;
@@ -139,16 +172,24 @@ export interface Projections {
   orderByClOrdId(userId: number, clOrdId: string): OrderRecord | undefined;
   /** Open orders, newest first. */
   openOrders(userId: number, filter: { instId?: string; orderType?: OrderType } & Page): OrderRecord[];
-  /** Closed (filled or canceled) orders, newest first. */
+  /**
+   * Closed (filled or canceled) orders, newest (highest orderId) first; begin/end are ms
+   * timestamps (inclusive) on the order's creation time, as OKX filters on cTime.
+   */
   orderHistory(userId: number, filter: { instId?: string; state?: 'filled' | 'canceled'; orderType?: OrderType; begin?: number; end?: number } & Page): OrderRecord[];
   /** Fills, newest first; begin/end are ms timestamps (inclusive). */
   fills(userId: number, filter: { instId?: string; orderId?: number; begin?: number; end?: number } & Page): FillRecord[];
   /** Public trades, newest first. */
   trades(instId: string, limit: number): PublicTrade[];
-  /** Candles of `barMs` (a multiple of one minute), newest first; after/before are bar start ms. */
+  /**
+   * Candles of `barMs` (a multiple of one minute, e.g. a value of CandleBarsMs), newest first;
+   * after/before are bar start ms. Throws RangeError for any other barMs (a caller's bug).
+   */
   candles(instId: string, barMs: number, page: Page): Candle[];
   ticker(instId: string): Ticker;
+  /** Deposits, newest first; after/before are ms timestamps (as OKX's deposit-history). */
   deposits(userId: number, filter: { asset?: string; depositId?: string } & Page): DepositRecord[];
+  /** Withdrawals, newest first by request time; after/before are ms timestamps. */
   withdrawals(userId: number, filter: { asset?: string; withdrawalId?: number; clientId?: string } & Page): WithdrawalRecord[];
 
   /** JSON-serialisable state, and rebuilding from it (stored beside engine snapshots). */

@@ -1,0 +1,139 @@
+#!/usr/bin/env node
+// The `everbook` command. `everbook start` (the default) runs a node; every other subcommand is
+// an operator action sent to the running node's admin routes, found through the admin.json
+// file the node writes into its data directory.
+
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError, configHelp, loadConfig, settings } from '../server/config.js';
+import { startNode, type AdminFile } from '../server/node.js';
+
+const USAGE = `everbook — a spot exchange core that keeps trading when a cloud disappears
+
+usage:
+  everbook [start] [options]             run a node (default: a dev exchange on http://127.0.0.1:8080)
+  everbook status                        the running node's state, positions and checkpoint
+  everbook user create [--maker-fee-ppm N] [--taker-fee-ppm N] [--stp MODE]
+  everbook key create --user ID [--label TEXT]
+  everbook deposit --user ID --ccy CCY --amount DECIMAL     (dev exchanges only)
+  everbook instruments
+  everbook instrument-state --inst INST --state live|suspended|cancel_only|post_only
+  everbook withdrawal-complete --id ID --tx TXID
+  everbook withdrawal-fail --id ID --reason TEXT
+  everbook snapshot                      write a snapshot and checkpoint now
+
+every subcommand takes --data-dir DIR (default ${settings.dataDir.default}, or $${settings.dataDir.env}).
+
+start options (flag, environment variable, default):
+${configHelp()}
+`;
+
+async function start(args: string[]): Promise<void> {
+  const config = loadConfig(args);
+  const node = await startNode(config, (e) => {
+    console.error(`everbook: replica stopped: ${e.message}`);
+    process.exit(1);
+  });
+  const lines = [
+    '',
+    `Everbook is running: OKX v5 REST at ${node.url}/api/v5  (data: ${config.dataDir})`,
+    `  ccxt: new ccxt.okx({ apiKey, secret, password, urls: { api: { rest: '${node.url}' } }, options: { fetchMarkets: { types: ['spot'] } }, has: { fetchCurrencies: false } })`,
+  ];
+  for (const c of node.devCredentials) {
+    lines.push(`  dev trader ${c.userId}: apiKey ${c.apiKey}  secret ${c.secretKey}  passphrase ${c.passphrase}`);
+  }
+  if (node.devCredentials.length === 0) lines.push('  create a key: npm run everbook -- user create, then npm run everbook -- key create --user <id>  (or npm run everbook -- key create --user 1)');
+  lines.push(`  metrics: ${node.url}/metrics   operator CLI: npm run everbook -- status`, '');
+  console.log(lines.join('\n'));
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    console.error(`everbook: ${signal}: stopping`);
+    node.close().then(() => process.exit(0), (e: unknown) => { console.error(e); process.exit(1); });
+  };
+  process.on('SIGINT', () => { stop('SIGINT'); });
+  process.on('SIGTERM', () => { stop('SIGTERM'); });
+}
+
+async function admin(dataDir: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>> {
+  let file: AdminFile;
+  try {
+    file = JSON.parse(await readFile(join(dataDir, 'admin.json'), 'utf8')) as AdminFile;
+  } catch {
+    throw new Error(`no running node found in ${dataDir} (start one with: npm start, or pass --data-dir)`);
+  }
+  let response: Response;
+  try {
+    response = await fetch(`${file.url}/admin/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${file.token}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (e) {
+    throw new Error(`the node at ${file.url} (pid ${file.pid}) did not answer: ${(e as Error).message}`);
+  }
+  const json = (await response.json()) as Record<string, unknown>;
+  if (json.ok !== true) throw new Error(`${String(json.code)}: ${String(json.msg)}`);
+  return json;
+}
+
+function int(name: string, text: string | undefined): number {
+  const n = Number(text);
+  if (text === undefined || !Number.isSafeInteger(n)) throw new ConfigError(`--${name} must be a whole number`);
+  return n;
+}
+
+function required(name: string, text: string | undefined): string {
+  if (text === undefined || text === '') throw new ConfigError(`--${name} is required`);
+  return text;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const command = argv[0] === undefined || argv[0].startsWith('-') ? 'start' : argv[0];
+  const rest = command === 'start' && argv[0] !== 'start' ? argv : argv.slice(1);
+  if (command === 'help' || rest.includes('--help') || rest.includes('-h')) {
+    console.log(USAGE);
+    return;
+  }
+  if (command === 'start') return start(rest);
+  const sub = command === 'user' || command === 'key' ? rest[0] : undefined;
+  const { values } = parseArgs({
+    args: sub === undefined ? rest : rest.slice(1),
+    options: {
+      'data-dir': { type: 'string' }, user: { type: 'string' }, label: { type: 'string' }, ccy: { type: 'string' },
+      amount: { type: 'string' }, inst: { type: 'string' }, state: { type: 'string' }, id: { type: 'string' },
+      tx: { type: 'string' }, reason: { type: 'string' }, 'maker-fee-ppm': { type: 'string' }, 'taker-fee-ppm': { type: 'string' },
+      stp: { type: 'string' },
+    },
+    strict: true,
+  });
+  const dataDir = values['data-dir'] ?? process.env[settings.dataDir.env] ?? settings.dataDir.default;
+  let out: Record<string, unknown>;
+  switch (`${command}${sub === undefined ? '' : ' ' + sub}`) {
+    case 'status': out = await admin(dataDir, 'GET', '/status'); break;
+    case 'user create': out = await admin(dataDir, 'POST', '/users', {
+      ...(values['maker-fee-ppm'] !== undefined && { makerFeePpm: int('maker-fee-ppm', values['maker-fee-ppm']) }),
+      ...(values['taker-fee-ppm'] !== undefined && { takerFeePpm: int('taker-fee-ppm', values['taker-fee-ppm']) }),
+      ...(values.stp !== undefined && { stpMode: values.stp }),
+    }); break;
+    case 'key create': out = await admin(dataDir, 'POST', '/keys', { userId: int('user', values.user), label: values.label ?? '' }); break;
+    case 'deposit': out = await admin(dataDir, 'POST', '/deposits', { userId: int('user', values.user), ccy: required('ccy', values.ccy), amount: required('amount', values.amount) }); break;
+    case 'instruments': out = await admin(dataDir, 'GET', '/instruments'); break;
+    case 'instrument-state': out = await admin(dataDir, 'POST', '/instruments/state', { instId: required('inst', values.inst), state: required('state', values.state) }); break;
+    case 'withdrawal-complete': out = await admin(dataDir, 'POST', '/withdrawals/complete', { withdrawalId: int('id', values.id), txId: required('tx', values.tx) }); break;
+    case 'withdrawal-fail': out = await admin(dataDir, 'POST', '/withdrawals/fail', { withdrawalId: int('id', values.id), reason: required('reason', values.reason) }); break;
+    case 'snapshot': out = await admin(dataDir, 'POST', '/snapshot'); break;
+    default: throw new ConfigError(`unknown command "${argv.join(' ')}"; see everbook help`);
+  }
+  delete out.ok;
+  console.log(JSON.stringify(out, null, 2));
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  const message = e instanceof Error ? e.message : String(e);
+  console.error(`everbook: ${message}`);
+  process.exit(e instanceof ConfigError ? 2 : 1);
+});

@@ -1,0 +1,295 @@
+// Account and funding endpoints: balances, fee rates, currencies, deposit addresses, deposit
+// and withdrawal history, withdrawing and cancelling a withdrawal. Everbook runs one unified
+// account per user, so the trading balance (account/balance) and the funding balance
+// (asset/balances) are the same numbers.
+
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import type { Engine } from '../core/index.js';
+import type { DepositRecord, WithdrawalRecord } from '../projections/types.js';
+import { amountText, feeRateText, toSteps } from './convert.js';
+import { ApiErrors, Failure, rejectToApi, submitErrorToApi, type RejectContext } from './errors.js';
+import { SubmitError, type LogCommand } from './port.js';
+import {
+  defined, fail, instrument, optional, optionalId, optionalMatch, pageFields, parsePage, required, validate,
+  type Outcome, type RequestContext, type RouteDef,
+} from './request.js';
+
+/** Deposit and withdrawal records per page, as OKX. */
+export const transfersLimitMax = 100;
+/** Currencies a balance query may name (OKX's limit). */
+export const balanceCcyMax = 20;
+/** Every asset is served on one chain; the name follows OKX's `${ccy}-${network}` form. */
+export const networkName = 'ERC20';
+export const chainOf = (ccy: string): string => `${ccy}-${networkName}`;
+
+const ERC20_ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+const ID_TEXT = /^[A-Za-z0-9]{0,32}$/;
+
+const balanceQuery = z.strictObject({ ccy: optional(256) });
+const tradeFeeQuery = z.strictObject({ instType: required(16), instId: optional(64), uly: optional(64), instFamily: optional(64), ruleType: optional(16) });
+const currenciesQuery = z.strictObject({ ccy: optional(256) });
+const depositAddressQuery = z.strictObject({ ccy: required(12) });
+const depositHistoryQuery = z.strictObject({
+  ccy: optional(12), depId: optional(128), fromWdId: optional(32), txId: optional(128), type: optional(4), state: optional(4), ...pageFields,
+});
+const withdrawalHistoryQuery = z.strictObject({
+  ccy: optional(12), wdId: optional(32), clientId: optional(32), txId: optional(128), type: optional(4), state: optional(4), ...pageFields,
+});
+const withdrawalBody = z.strictObject({
+  ccy: required(12), amt: required(64), dest: required(4), toAddr: required(256), chain: optional(32), fee: optional(64),
+  clientId: optionalMatch(ID_TEXT), areaCode: optional(8), toAddrType: optional(4),
+});
+const cancelWithdrawalBody = z.strictObject({ wdId: required(32) });
+
+/**
+ * The deposit address of a user for an asset. This is a deterministic development address
+ * ('0x' + 40 hex digits of SHA-256 over the user and asset); the custody integration replaces
+ * it with real addresses.
+ */
+export function depositAddress(userId: number, asset: string): string {
+  return `0x${createHash('sha256').update(`everbook-deposit:${String(userId)}:${asset}`).digest('hex').slice(0, 40)}`;
+}
+
+/** A comma-separated currency list, bounded. */
+function ccyList(text: string | undefined): ReadonlySet<string> | undefined | Failure {
+  if (text === undefined || text === '') return undefined;
+  const list = text.split(',');
+  if (list.length > balanceCcyMax) return fail(ApiErrors.paramError, 'ccy');
+  return new Set(list);
+}
+
+function userOf(engine: Engine, userId: number): NonNullable<Engine['users'][number]> | Failure {
+  return engine.users[userId] ?? new Failure(ApiErrors.authorizationInvalid);
+}
+
+function balanceRows(ctx: RequestContext, ccy: string | undefined): Record<string, string>[] | Failure {
+  const engine = ctx.port.engine;
+  const user = userOf(engine, ctx.userId);
+  if (user instanceof Failure) return user;
+  const wanted = ccyList(ccy);
+  if (wanted instanceof Failure) return wanted;
+  const rows: Record<string, string>[] = [];
+  for (const asset of engine.assets) {
+    if (wanted !== undefined && !wanted.has(asset.id)) continue;
+    const account = user.accounts[asset.index];
+    if (account === undefined) continue;
+    const available = account.available.toBigInt();
+    const held = account.held.toBigInt();
+    rows.push({
+      ccy: asset.id, total: amountText(engine, asset.id, available + held),
+      available: amountText(engine, asset.id, available), held: amountText(engine, asset.id, held),
+    });
+  }
+  return rows;
+}
+
+async function submitOne(ctx: RequestContext, command: LogCommand, context: RejectContext): Promise<{ withdrawalId?: number } | Failure> {
+  let results;
+  try {
+    results = await ctx.port.submit([command]);
+  } catch (e) {
+    if (e instanceof SubmitError) return new Failure(submitErrorToApi(e.code));
+    throw e;
+  }
+  const result = results[0];
+  if (result === undefined) return new Failure(ApiErrors.systemError);
+  if (!result.ok) {
+    const api = rejectToApi(result.reject, context);
+    return new Failure({ code: api.code, msg: api.msg, http: 200 });
+  }
+  return result;
+}
+
+const withdrawalState: Readonly<Record<WithdrawalRecord['state'], string>> = {
+  pending: '0', completed: '2', failed: '-1', canceled: '-2',
+};
+
+function withdrawalRow(engine: Engine, w: WithdrawalRecord): Record<string, unknown> {
+  return {
+    wdId: String(w.withdrawalId), ccy: w.asset, chain: chainOf(w.asset), amt: amountText(engine, w.asset, w.amount),
+    fee: amountText(engine, w.asset, w.fee), feeCcy: w.asset, from: '', areaCodeFrom: '', to: w.address, areaCodeTo: '',
+    tag: '', pmtId: '', memo: '', addrEx: null, txId: w.txId, ts: String(w.ts), state: withdrawalState[w.state],
+    clientId: w.clientId, nonTradableAsset: false, toAddrType: '1',
+  };
+}
+
+function depositRow(engine: Engine, d: DepositRecord): Record<string, unknown> {
+  return {
+    ccy: d.asset, chain: chainOf(d.asset), amt: amountText(engine, d.asset, d.amount), from: '', areaCodeFrom: '',
+    to: depositAddress(d.userId, d.asset), txId: d.depositId, ts: String(d.ts), state: '2', depId: d.depositId,
+    fromWdId: '', actualDepBlkConfirm: '', depClientId: '',
+  };
+}
+
+export const fundingRoutes: readonly RouteDef[] = [
+  {
+    method: 'GET', path: '/api/v5/account/balance', auth: true, scope: 'user',
+    handle: (ctx) => {
+      const q = validate(balanceQuery, ctx.query);
+      if (q instanceof Failure) return q;
+      const rows = balanceRows(ctx, q.ccy);
+      if (rows instanceof Failure) return rows;
+      const uTime = String(ctx.nowMs);
+      // Cash-only spot accounts: availEq is "" so clients take availBal and frozenBal.
+      const details = rows.map((r) => ({
+        ccy: r.ccy, eq: r.total, cashBal: r.total, availBal: r.available, frozenBal: r.held, ordFrozen: r.held,
+        availEq: '', disEq: '', eqUsd: '', isoEq: '', upl: '', liab: '', crossLiab: '', isoLiab: '', interest: '',
+        mgnRatio: '', notionalLever: '', twap: '0', stgyEq: '0', fixedBal: '0', uTime,
+      }));
+      return {
+        data: [{
+          uTime, totalEq: '', isoEq: '', adjEq: '', ordFroz: '', imr: '', mmr: '', borrowFroz: '', mgnRatio: '',
+          notionalUsd: '', upl: '', details,
+        }],
+      };
+    },
+  },
+  {
+    method: 'GET', path: '/api/v5/account/trade-fee', auth: true, scope: 'user',
+    handle: (ctx) => {
+      const q = validate(tradeFeeQuery, ctx.query);
+      if (q instanceof Failure) return q;
+      if (q.instType !== 'SPOT') return fail(ApiErrors.paramError, 'instType');
+      if (q.instId !== undefined && q.instId !== '') {
+        const inst = instrument(ctx.port.engine, q.instId);
+        if (inst instanceof Failure) return inst;
+      }
+      const user = userOf(ctx.port.engine, ctx.userId);
+      if (user instanceof Failure) return user;
+      return {
+        data: [{
+          category: '1', delivery: '', exercise: '', instType: 'SPOT', level: 'Lv1', fiat: [], ruleType: 'normal',
+          maker: feeRateText(user.makerFeePpm), taker: feeRateText(user.takerFeePpm),
+          makerU: '', takerU: '', makerUSDC: '', takerUSDC: '', ts: String(ctx.nowMs),
+        }],
+      };
+    },
+  },
+  {
+    method: 'GET', path: '/api/v5/asset/currencies', auth: true, scope: 'user',
+    handle: (ctx) => {
+      const q = validate(currenciesQuery, ctx.query);
+      if (q instanceof Failure) return q;
+      const wanted = ccyList(q.ccy);
+      if (wanted instanceof Failure) return wanted;
+      const engine = ctx.port.engine;
+      const data = engine.assets.filter((a) => wanted === undefined || wanted.has(a.id)).map((a) => {
+        const s = a.spec;
+        const fee = amountText(engine, a.id, s.withdrawFee);
+        return {
+          ccy: a.id, name: a.id, logoLink: '', chain: chainOf(a.id), ctAddr: '', canDep: true, canWd: s.withdrawEnabled,
+          canInternal: false, depEstOpenTime: '', wdEstOpenTime: '', minDep: amountText(engine, a.id, 1),
+          minWd: amountText(engine, a.id, s.withdrawMin), maxWd: amountText(engine, a.id, s.withdrawMax),
+          wdQuota: amountText(engine, a.id, s.withdrawDailyMax), usedWdQuota: '', wdTickSz: String(s.scale),
+          minFee: fee, maxFee: fee, fee, minFeeForCtAddr: fee, maxFeeForCtAddr: fee, burningFeeRate: '',
+          mainNet: true, needTag: false, minDepArrivalConfirm: '', minWdUnlockConfirm: '', depQuotaFixed: '',
+          usedDepQuotaFixed: '', depQuoteDailyLayer2: '',
+        };
+      });
+      return { data };
+    },
+  },
+  {
+    method: 'GET', path: '/api/v5/asset/balances', auth: true, scope: 'user',
+    handle: (ctx) => {
+      const q = validate(currenciesQuery, ctx.query);
+      if (q instanceof Failure) return q;
+      const rows = balanceRows(ctx, q.ccy);
+      if (rows instanceof Failure) return rows;
+      return { data: rows.map((r) => ({ ccy: r.ccy, bal: r.total, availBal: r.available, frozenBal: r.held })) };
+    },
+  },
+  {
+    method: 'GET', path: '/api/v5/asset/deposit-address', auth: true, scope: 'user',
+    handle: (ctx) => {
+      const q = validate(depositAddressQuery, ctx.query);
+      if (q instanceof Failure) return q;
+      if (!ctx.port.engine.assetById.has(q.ccy)) return fail(ApiErrors.paramError, 'ccy');
+      return {
+        data: [{
+          ccy: q.ccy, chain: chainOf(q.ccy), addr: depositAddress(ctx.userId, q.ccy), ctAddr: '', to: '6',
+          selected: true, memo: '', tag: '', pmtId: '', addrEx: null, verifiedName: '',
+        }],
+      };
+    },
+  },
+  {
+    method: 'GET', path: '/api/v5/asset/deposit-history', auth: true, scope: 'user',
+    handle: (ctx) => {
+      const q = validate(depositHistoryQuery, ctx.query);
+      if (q instanceof Failure) return q;
+      const page = parsePage(q, transfersLimitMax, transfersLimitMax);
+      if (page instanceof Failure) return page;
+      const asset = q.ccy === '' ? undefined : q.ccy;
+      const depositId = q.depId === '' ? undefined : q.depId;
+      // Everything credited here is final (state 2); other states have no records.
+      if (q.state !== undefined && q.state !== '' && q.state !== '2') return { data: [] };
+      const engine = ctx.port.engine;
+      const records = ctx.port.projections.deposits(ctx.userId, { ...page, ...defined({ asset, depositId }) });
+      const wanted = q.txId === undefined || q.txId === '' ? records : records.filter((d) => d.depositId === q.txId);
+      return { data: wanted.map((d) => depositRow(engine, d)) };
+    },
+  },
+  {
+    method: 'GET', path: '/api/v5/asset/withdrawal-history', auth: true, scope: 'user',
+    handle: (ctx) => {
+      const q = validate(withdrawalHistoryQuery, ctx.query);
+      if (q instanceof Failure) return q;
+      const page = parsePage(q, transfersLimitMax, transfersLimitMax);
+      if (page instanceof Failure) return page;
+      const withdrawalId = optionalId(q.wdId, 'wdId');
+      if (withdrawalId instanceof Failure) return withdrawalId;
+      const asset = q.ccy === '' ? undefined : q.ccy;
+      const clientId = q.clientId === '' ? undefined : q.clientId;
+      const engine = ctx.port.engine;
+      const records = ctx.port.projections.withdrawals(ctx.userId, { ...page, ...defined({ asset, withdrawalId, clientId }) });
+      const wanted = records.filter((w) => (q.state === undefined || q.state === '' || withdrawalState[w.state] === q.state)
+        && (q.txId === undefined || q.txId === '' || w.txId === q.txId));
+      return { data: wanted.map((w) => withdrawalRow(engine, w)) };
+    },
+  },
+  {
+    method: 'POST', path: '/api/v5/asset/withdrawal', auth: true, scope: 'user',
+    handle: async (ctx): Promise<Outcome> => {
+      const b = validate(withdrawalBody, ctx.body);
+      if (b instanceof Failure) return b;
+      const engine = ctx.port.engine;
+      const asset = engine.assetById.get(b.ccy);
+      if (asset === undefined) return fail(ApiErrors.paramError, 'ccy');
+      if (b.dest !== '4') return fail(ApiErrors.paramError, 'dest');
+      if (b.chain !== undefined && b.chain !== '' && b.chain !== chainOf(asset.id)) return fail(ApiErrors.paramError, 'chain');
+      if (!ERC20_ADDRESS.test(b.toAddr)) return new Failure(ApiErrors.withdrawalAddress);
+      const amount = toSteps(b.amt, asset.spec.scale, 1);
+      if (typeof amount !== 'bigint' || amount === 0n) return fail(ApiErrors.paramError, 'amt');
+      if (b.fee !== undefined && b.fee !== '' && toSteps(b.fee, asset.spec.scale, 1) !== BigInt(asset.spec.withdrawFee)) {
+        return fail(ApiErrors.paramError, 'fee');
+      }
+      const clientId = b.clientId ?? '';
+      const done = await submitOne(ctx, {
+        type: 'RequestWithdrawal', userId: ctx.userId, asset: asset.id, amount: amount.toString(), address: b.toAddr,
+        ...(clientId === '' ? {} : { clientId }),
+      }, 'withdraw');
+      if (done instanceof Failure) return done;
+      return {
+        data: [{
+          amt: amountText(engine, asset.id, amount), wdId: String(done.withdrawalId ?? ''), ccy: asset.id, clientId,
+          chain: chainOf(asset.id),
+        }],
+      };
+    },
+  },
+  {
+    method: 'POST', path: '/api/v5/asset/cancel-withdrawal', auth: true, scope: 'user',
+    handle: async (ctx): Promise<Outcome> => {
+      const b = validate(cancelWithdrawalBody, ctx.body);
+      if (b instanceof Failure) return b;
+      const withdrawalId = optionalId(b.wdId, 'wdId');
+      if (withdrawalId instanceof Failure) return withdrawalId;
+      if (withdrawalId === undefined) return fail(ApiErrors.paramEmpty, 'wdId');
+      const done = await submitOne(ctx, { type: 'CancelWithdrawal', userId: ctx.userId, withdrawalId }, 'cancelWithdrawal');
+      if (done instanceof Failure) return done;
+      return { data: [{ wdId: String(withdrawalId) }] };
+    },
+  },
+];

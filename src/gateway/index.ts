@@ -1,0 +1,14 @@
+// The gateway's public surface: the OKX v5 REST server over an ExchangePort, its options and
+// defaults, the error table and the port types the process wiring implements.
+export { createGateway, GatewayDefaults, type GatewayOptions } from './server.js';
+export { defaultRateLimits, type RateLimit, type LimitScope } from './rate-limit.js';
+export {
+  ApiErrors, documentedCodes, errorTableMarkdown, rejectMap, rejectOverrides, rejectTableMarkdown, rejectToApi,
+  type ApiError, type RejectContext,
+} from './errors.js';
+export { sign } from './auth.js';
+export { depositAddress, chainOf } from './funding.js';
+export {
+  SubmitError, type ApiKey, type CreateApiKey, type ExchangePort, type KeyStore, type LogCommand, type NodeStatus,
+  type RevokeApiKey, type SubmitErrorCode,
+} from './port.js';

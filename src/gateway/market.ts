@@ -1,0 +1,191 @@
+// Public endpoints: server time, instruments, tickers, order books, public trades, candles and
+// system status. Everything is read from the local replica's engine (books, instruments) and
+// projections (tickers, trades, candles) and formatted exactly from integers.
+
+import { z } from 'zod';
+import { amountText, pxText, szText, type Instrument } from './convert.js';
+import { ApiErrors } from './errors.js';
+import {
+  fail, instrument, optional, pageFields, parsePage, required, validate,
+  type RequestContext, type RouteDef,
+} from './request.js';
+import { Failure } from './errors.js';
+import type { Engine } from '../core/index.js';
+import { CandleBarsMs, type Ticker } from '../projections/index.js';
+
+/** Book depth bounds: OKX's books endpoint serves up to 400 levels a side, books-full 5000. */
+export const booksDepthMax = 400;
+export const booksFullDepthMax = 5_000;
+/** Public trades per request, and candles per request. */
+export const tradesLimitMax = 500;
+export const candlesLimitMax = 300;
+
+
+const instrumentsQuery = z.strictObject({ instType: required(16), instId: optional(64), uly: optional(64), instFamily: optional(64) });
+const tickerQuery = z.strictObject({ instId: required(64) });
+const tickersQuery = z.strictObject({ instType: required(16), uly: optional(64), instFamily: optional(64) });
+const booksQuery = z.strictObject({ instId: required(64), sz: optional(8) });
+const tradesQuery = z.strictObject({ instId: required(64), limit: optional(8) });
+const candlesQuery = z.strictObject({ instId: required(64), bar: optional(8), ...pageFields });
+const statusQuery = z.strictObject({ state: optional(16) });
+const emptyQuery = z.strictObject({});
+
+/** OKX's instrument states: suspended and cancel-only instruments cannot take new orders. */
+function okxState(inst: Instrument): string {
+  return inst.state === 'suspended' || inst.state === 'cancel_only' ? 'suspend' : 'live';
+}
+
+function instrumentRow(inst: Instrument): Record<string, unknown> {
+  const s = inst.spec;
+  return {
+    instType: 'SPOT', instId: s.instId, uly: '', instFamily: '', category: '1', baseCcy: s.base, quoteCcy: s.quote,
+    settleCcy: '', ctVal: '', ctMult: '', ctValCcy: '', optType: '', stk: '', listTime: '', expTime: '',
+    lever: '', tickSz: pxText(inst, 1), lotSz: szText(inst, 1), minSz: szText(inst, inst.minLots),
+    ctType: '', alias: '', state: okxState(inst), maxLmtSz: szText(inst, inst.maxLots),
+    maxMktSz: szText(inst, inst.maxLots), maxLmtAmt: '', maxMktAmt: '', maxTwapSz: '', maxIcebergSz: '',
+    maxTriggerSz: '', maxStopSz: '', ruleType: 'normal',
+  };
+}
+
+function optionalPx(inst: Instrument, ticks: number | null): string {
+  return ticks === null ? '' : pxText(inst, ticks);
+}
+
+function tickerRow(engine: Engine, inst: Instrument, t: Ticker, nowMs: number): Record<string, unknown> {
+  const ask = inst.asks.best();
+  const bid = inst.bids.best();
+  return {
+    instType: 'SPOT', instId: inst.instId,
+    last: optionalPx(inst, t.lastTicks), lastSz: t.lastLots === null ? '' : szText(inst, t.lastLots),
+    askPx: ask === undefined ? '' : pxText(inst, ask.priceTicks), askSz: ask === undefined ? '' : szText(inst, ask.totalLots),
+    bidPx: bid === undefined ? '' : pxText(inst, bid.priceTicks), bidSz: bid === undefined ? '' : szText(inst, bid.totalLots),
+    open24h: optionalPx(inst, t.open24hTicks), high24h: optionalPx(inst, t.high24hTicks), low24h: optionalPx(inst, t.low24hTicks),
+    volCcy24h: amountText(engine, inst.spec.quote, t.volQuote24h), vol24h: szText(inst, t.vol24hLots),
+    sodUtc0: optionalPx(inst, t.sodUtc0Ticks), sodUtc8: optionalPx(inst, t.sodUtc8Ticks),
+    ts: String(t.ts > 0 ? t.ts : nowMs),
+  };
+}
+
+function books(ctx: RequestContext, depthMax: number): ReturnType<RouteDef['handle']> {
+  const q = validate(booksQuery, ctx.query);
+  if (q instanceof Failure) return q;
+  const inst = instrument(ctx.port.engine, q.instId);
+  if (inst instanceof Failure) return inst;
+  let depth = 1;
+  if (q.sz !== undefined && q.sz !== '') {
+    if (!/^[0-9]{1,8}$/.test(q.sz)) return fail(ApiErrors.paramError, 'sz');
+    depth = Math.min(depthMax, Math.max(1, Number(q.sz)));
+  }
+  // Levels are stored best-last, so walking from the end gives asks ascending, bids descending.
+  const side = (levels: typeof inst.bids.levels): string[][] => {
+    const rows: string[][] = [];
+    for (let i = levels.length - 1; i >= 0 && rows.length < depth; i--) {
+      const level = levels[i]!;
+      rows.push([pxText(inst, level.priceTicks), szText(inst, level.totalLots), '0', String(level.count)]);
+    }
+    return rows;
+  };
+  return { data: [{ asks: side(inst.asks.levels), bids: side(inst.bids.levels), ts: String(ctx.nowMs) }] };
+}
+
+export const marketRoutes: readonly RouteDef[] = [
+  {
+    method: 'GET', path: '/api/v5/public/time', auth: false, scope: 'ip',
+    handle: (ctx) => {
+      const q = validate(emptyQuery, ctx.query);
+      return q instanceof Failure ? q : { data: [{ ts: String(ctx.nowMs) }] };
+    },
+  },
+  {
+    method: 'GET', path: '/api/v5/public/instruments', auth: false, scope: 'ip',
+    handle: (ctx) => {
+      const q = validate(instrumentsQuery, ctx.query);
+      if (q instanceof Failure) return q;
+      if (q.instType !== 'SPOT') return { data: [] };
+      const all = [...ctx.port.engine.instruments.values()].sort((a, b) => (a.instId < b.instId ? -1 : 1));
+      const wanted = q.instId === undefined || q.instId === '' ? all : all.filter((i) => i.instId === q.instId);
+      return { data: wanted.map(instrumentRow) };
+    },
+  },
+  {
+    method: 'GET', path: '/api/v5/market/ticker', auth: false, scope: 'ip',
+    handle: (ctx) => {
+      const q = validate(tickerQuery, ctx.query);
+      if (q instanceof Failure) return q;
+      const inst = instrument(ctx.port.engine, q.instId);
+      if (inst instanceof Failure) return inst;
+      return { data: [tickerRow(ctx.port.engine, inst, ctx.port.projections.ticker(inst.instId), ctx.nowMs)] };
+    },
+  },
+  {
+    method: 'GET', path: '/api/v5/market/tickers', auth: false, scope: 'ip',
+    handle: (ctx) => {
+      const q = validate(tickersQuery, ctx.query);
+      if (q instanceof Failure) return q;
+      if (q.instType !== 'SPOT') return { data: [] };
+      const { engine, projections } = ctx.port;
+      const all = [...engine.instruments.values()].sort((a, b) => (a.instId < b.instId ? -1 : 1));
+      return { data: all.map((inst) => tickerRow(engine, inst, projections.ticker(inst.instId), ctx.nowMs)) };
+    },
+  },
+  { method: 'GET', path: '/api/v5/market/books', auth: false, scope: 'ip', handle: (ctx) => books(ctx, booksDepthMax) },
+  { method: 'GET', path: '/api/v5/market/books-full', auth: false, scope: 'ip', handle: (ctx) => books(ctx, booksFullDepthMax) },
+  {
+    method: 'GET', path: '/api/v5/market/trades', auth: false, scope: 'ip',
+    handle: (ctx) => {
+      const q = validate(tradesQuery, ctx.query);
+      if (q instanceof Failure) return q;
+      const inst = instrument(ctx.port.engine, q.instId);
+      if (inst instanceof Failure) return inst;
+      const page = parsePage({ limit: q.limit }, 100, tradesLimitMax);
+      if (page instanceof Failure) return page;
+      const trades = ctx.port.projections.trades(inst.instId, page.limit);
+      return {
+        data: trades.map((t) => ({
+          instId: t.instId, tradeId: String(t.tradeId), px: pxText(inst, t.priceTicks), sz: szText(inst, t.sizeLots),
+          side: t.takerSide, ts: String(t.ts), count: '1', source: '0',
+        })),
+      };
+    },
+  },
+  {
+    method: 'GET', path: '/api/v5/market/candles', auth: false, scope: 'ip',
+    handle: (ctx) => {
+      const q = validate(candlesQuery, ctx.query);
+      if (q instanceof Failure) return q;
+      const inst = instrument(ctx.port.engine, q.instId);
+      if (inst instanceof Failure) return inst;
+      const bar = q.bar === undefined || q.bar === '' ? '1m' : q.bar;
+      const ms = Object.hasOwn(CandleBarsMs, bar) ? (CandleBarsMs as Readonly<Record<string, number>>)[bar] : undefined;
+      if (ms === undefined) return fail(ApiErrors.paramError, 'bar');
+      const page = parsePage(q, 100, candlesLimitMax);
+      if (page instanceof Failure) return page;
+      const engine = ctx.port.engine;
+      const candles = ctx.port.projections.candles(inst.instId, ms, page);
+      return {
+        data: candles.map((c) => {
+          const quote = amountText(engine, inst.spec.quote, c.volQuote);
+          return [
+            String(c.startTs), pxText(inst, c.open), pxText(inst, c.high), pxText(inst, c.low), pxText(inst, c.close),
+            szText(inst, c.volLots), quote, quote, c.confirmed ? '1' : '0',
+          ];
+        }),
+      };
+    },
+  },
+  {
+    method: 'GET', path: '/api/v5/system/status', auth: false, scope: 'ip',
+    handle: (ctx) => {
+      const q = validate(statusQuery, ctx.query);
+      if (q instanceof Failure) return q;
+      const status = ctx.port.status();
+      if (status.state === 'serving') return { data: [] };
+      return {
+        data: [{
+          title: `Everbook node ${status.state}`, state: 'ongoing', begin: String(ctx.nowMs), end: '', preOpenBegin: '',
+          href: '', serviceType: '0', system: 'unified', scheDesc: '', maintType: '1', env: '1',
+        }],
+      };
+    },
+  },
+];

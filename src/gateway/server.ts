@@ -1,0 +1,177 @@
+// The gateway's HTTP server: one fastify instance serving the OKX v5 REST dialect. Requests go
+// through, in order: 1. routing (unknown route -> 404 with a code), 2. body capture (the raw
+// JSON text is kept for the signature), 3. authentication for private routes, 4. the rate
+// limit for the route's scope, 5. body parsing, 6. the route's handler, 7. the {code,msg,data}
+// envelope. Every reply, errors included, is JSON with an OKX code, and is counted in metrics.
+
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { Counter, Histogram, Registry } from 'prom-client';
+import { authenticate } from './auth.js';
+import { parseBody, RawBody } from './body.js';
+import { ApiErrors, Failure, type ApiError } from './errors.js';
+import { fundingRoutes } from './funding.js';
+import { marketRoutes } from './market.js';
+import type { ExchangePort } from './port.js';
+import { defaultRateLimits, TokenBuckets, type RateLimit, type Take } from './rate-limit.js';
+import type { RequestContext, RouteDef } from './request.js';
+import { tradeRoutes } from './trade.js';
+
+export interface GatewayOptions {
+  /** Largest request body accepted, in bytes (batch-orders of 20 items is about 4 KiB). */
+  readonly bodyLimitBytes?: number;
+  /**
+   * Rate limits: true (the default) for OKX's table, false for none, or per-route limits keyed
+   * `METHOD /api/v5/path` (routes not named keep the defaults).
+   */
+  readonly rateLimits?: boolean | Readonly<Record<string, RateLimit>>;
+  /** Rate-limit buckets kept in memory at most. */
+  readonly rateLimitBucketsMax?: number;
+  /** Metrics are registered here (a private registry when absent). */
+  readonly registry?: Registry;
+  /** A pino logger, or false for none. */
+  readonly logger?: Logger | false;
+  /** How far a request's OK-ACCESS-TIMESTAMP may be from our clock, either way. */
+  readonly timestampWindowMs?: number;
+  /** Whether to take the client IP from X-Forwarded-For (behind a trusted proxy). */
+  readonly trustProxy?: boolean;
+  /** Socket and handler timeouts, in ms. */
+  readonly connectionTimeoutMs?: number;
+  readonly keepAliveTimeoutMs?: number;
+  readonly requestTimeoutMs?: number;
+  readonly handlerTimeoutMs?: number;
+  /** Adds routes (operator endpoints) to the instance before it is ready. */
+  readonly extraRoutes?: (app: FastifyInstance) => void;
+}
+
+export const GatewayDefaults = {
+  bodyLimitBytes: 64 * 1024,
+  rateLimitBucketsMax: 100_000,
+  timestampWindowMs: 30_000,
+  connectionTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  requestTimeoutMs: 10_000,
+  handlerTimeoutMs: 8_000,
+} as const;
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+interface Envelope { readonly code: string; readonly msg: string; readonly data: readonly unknown[] }
+
+export function createGateway(port: ExchangePort, options: GatewayOptions = {}): FastifyInstance {
+  const bodyLimit = options.bodyLimitBytes ?? GatewayDefaults.bodyLimitBytes;
+  const windowMs = options.timestampWindowMs ?? GatewayDefaults.timestampWindowMs;
+  const rateLimits = options.rateLimits ?? true;
+  const limits: Readonly<Record<string, RateLimit>> = rateLimits === false ? {}
+    : rateLimits === true ? defaultRateLimits : { ...defaultRateLimits, ...rateLimits };
+  const buckets = new TokenBuckets(options.rateLimitBucketsMax ?? GatewayDefaults.rateLimitBucketsMax);
+  const registry = options.registry ?? new Registry();
+  const requests = new Counter({
+    name: 'everbook_gateway_requests_total', help: 'REST requests by route and OKX reply code.',
+    labelNames: ['method', 'route', 'code'], registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'everbook_gateway_request_duration_seconds', help: 'REST request latency by route.',
+    labelNames: ['method', 'route'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  /** The OKX code each reply carried, for the metrics hook. */
+  const replyCodes = new WeakMap<FastifyRequest, string>();
+
+  const send = (request: FastifyRequest, reply: FastifyReply, envelope: Envelope, http: number): FastifyReply => {
+    replyCodes.set(request, envelope.code);
+    return reply.code(http).type(JSON_TYPE).send(JSON.stringify(envelope));
+  };
+  const sendError = (request: FastifyRequest, reply: FastifyReply, error: ApiError): FastifyReply =>
+    send(request, reply, { code: error.code, msg: error.msg, data: [] }, error.http);
+
+  const app = Fastify({
+    ...(options.logger === undefined || options.logger === false ? { logger: false } : { loggerInstance: options.logger }),
+    bodyLimit,
+    connectionTimeout: options.connectionTimeoutMs ?? GatewayDefaults.connectionTimeoutMs,
+    keepAliveTimeout: options.keepAliveTimeoutMs ?? GatewayDefaults.keepAliveTimeoutMs,
+    requestTimeout: options.requestTimeoutMs ?? GatewayDefaults.requestTimeoutMs,
+    handlerTimeout: options.handlerTimeoutMs ?? GatewayDefaults.handlerTimeoutMs,
+    trustProxy: options.trustProxy ?? false,
+    return503OnClosing: true,
+    frameworkErrors: (error, request, reply) => {
+      const api = error.code === 'FST_ERR_BAD_URL' ? { ...ApiErrors.paramError, msg: 'Parameter url error', http: 400 } : ApiErrors.systemError;
+      sendError(request, reply, api);
+    },
+  }) as unknown as FastifyInstance;
+
+  // The raw text is what the client signed; it is parsed only after authentication.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit }, (_request, body, done) => {
+    done(null, new RawBody(typeof body === 'string' ? body : body.toString('utf8')));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    sendError(request, reply, ApiErrors.notFound);
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    switch (error.code) {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE': return sendError(request, reply, ApiErrors.bodyTooLarge);
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return sendError(request, reply, ApiErrors.contentType);
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY': return sendError(request, reply, ApiErrors.bodyEmpty);
+      case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH': return sendError(request, reply, ApiErrors.jsonInvalid);
+      case 'FST_ERR_HANDLER_TIMEOUT': return sendError(request, reply, ApiErrors.timeout);
+      default:
+        if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+          return sendError(request, reply, { ...ApiErrors.jsonInvalid, http: error.statusCode });
+        }
+        request.log.error({ err: error }, 'gateway handler failed');
+        return sendError(request, reply, ApiErrors.systemError);
+    }
+  });
+
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const labels = { method: request.method, route };
+    requests.inc({ ...labels, code: replyCodes.get(request) ?? String(reply.statusCode) });
+    latency.observe(labels, reply.elapsedTime / 1000);
+    done();
+  });
+
+  const serve = async (def: RouteDef, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    const nowMs = port.now();
+    const raw = request.body instanceof RawBody ? request.body.text : '';
+    const limit = limits[`${def.method} ${def.path}`];
+    let userId = 0;
+    if (def.auth) {
+      const key = authenticate({ headers: request.headers, method: request.method, url: request.url, body: raw }, port.keys, nowMs, windowMs);
+      if (key instanceof Failure) return sendError(request, reply, key.error);
+      userId = key.userId;
+    }
+    if (limit !== undefined && def.scope !== 'userInst') {
+      const key = def.scope === 'ip' ? `ip:${request.ip}` : `user:${String(userId)}`;
+      if (!buckets.take([{ key: `${def.path}:${key}`, cost: 1 }], limit, nowMs)) return sendError(request, reply, ApiErrors.rateLimited);
+    }
+    let body: unknown;
+    if (def.method === 'POST') {
+      body = parseBody(raw);
+      if (body instanceof Failure) return sendError(request, reply, body.error);
+    }
+    const ctx: RequestContext = {
+      port, query: request.query, body, userId, nowMs,
+      takeTrade: (instIds) => {
+        if (limit === undefined) return true;
+        const costs = new Map<string, number>();
+        for (const instId of instIds) costs.set(instId, (costs.get(instId) ?? 0) + 1);
+        const takes: Take[] = [...costs].map(([instId, cost]) => ({ key: `${def.path}:user:${String(userId)}:${instId}`, cost }));
+        return buckets.take(takes, limit, nowMs);
+      },
+    };
+    const outcome = await def.handle(ctx);
+    if (outcome instanceof Failure) return sendError(request, reply, outcome.error);
+    const status = outcome.status ?? ApiErrors.ok;
+    return send(request, reply, { code: status.code, msg: status.msg, data: outcome.data }, status.http);
+  };
+
+  for (const def of [...marketRoutes, ...tradeRoutes, ...fundingRoutes]) {
+    app.route({ method: def.method, url: def.path, handler: (request, reply) => serve(def, request, reply) });
+  }
+  options.extraRoutes?.(app);
+  return app;
+}

@@ -1,0 +1,78 @@
+// The server's settings: each is a flag, an environment variable and a documented default, in
+// one table, so `everbook start --help` and docs/OPERATIONS.md say the same thing.
+
+import { parseArgs } from 'node:util';
+
+export interface ServerConfig {
+  readonly dataDir: string;
+  readonly host: string;
+  readonly port: number;
+  readonly dev: boolean;
+  readonly snapshotEveryCommands: number;
+  readonly compactLog: boolean;
+  readonly inFlightMax: number;
+  readonly applyTimeoutMs: number;
+  readonly bodyLimitBytes: number;
+  readonly logLevel: string;
+  readonly rateLimits: boolean;
+}
+
+interface Setting {
+  readonly flag: string;
+  readonly env: string;
+  readonly kind: 'string' | 'int' | 'bool';
+  readonly default: string;
+  readonly help: string;
+}
+
+export const settings: Record<keyof ServerConfig, Setting> = {
+  dataDir: { flag: 'data-dir', env: 'EVERBOOK_DATA_DIR', kind: 'string', default: '.everbook/dev', help: 'journal, snapshots, admin token' },
+  host: { flag: 'host', env: 'EVERBOOK_HOST', kind: 'string', default: '127.0.0.1', help: 'address to listen on (loopback unless told otherwise)' },
+  port: { flag: 'port', env: 'EVERBOOK_PORT', kind: 'int', default: '8080', help: 'HTTP port for the REST API (0 = any free port)' },
+  dev: { flag: 'dev', env: 'EVERBOOK_DEV', kind: 'bool', default: 'true', help: 'first start creates dev assets, instruments, a funded user and key; test deposits allowed' },
+  snapshotEveryCommands: { flag: 'snapshot-every', env: 'EVERBOOK_SNAPSHOT_EVERY', kind: 'int', default: '100000', help: 'commands between snapshots' },
+  compactLog: { flag: 'compact-log', env: 'EVERBOOK_COMPACT_LOG', kind: 'bool', default: 'true', help: 'drop journal segments behind the oldest kept snapshot' },
+  inFlightMax: { flag: 'in-flight-max', env: 'EVERBOOK_IN_FLIGHT_MAX', kind: 'int', default: '10000', help: 'submissions in flight before requests are refused as busy (50013)' },
+  applyTimeoutMs: { flag: 'apply-timeout-ms', env: 'EVERBOOK_APPLY_TIMEOUT_MS', kind: 'int', default: '5000', help: 'wait for a command to apply before answering 50004 (outcome unknown)' },
+  bodyLimitBytes: { flag: 'body-limit', env: 'EVERBOOK_BODY_LIMIT', kind: 'int', default: '65536', help: 'largest request body accepted' },
+  logLevel: { flag: 'log-level', env: 'EVERBOOK_LOG_LEVEL', kind: 'string', default: 'info', help: 'pino level: fatal, error, warn, info, debug' },
+  rateLimits: { flag: 'rate-limits', env: 'EVERBOOK_RATE_LIMITS', kind: 'bool', default: 'true', help: 'enforce OKX-style rate limits (HTTP 429 / 50011)' },
+};
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+function parseValue(key: string, s: Setting, text: string): string | number | boolean {
+  if (s.kind === 'string') return text;
+  if (s.kind === 'bool') {
+    if (['true', '1', 'yes'].includes(text)) return true;
+    if (['false', '0', 'no'].includes(text)) return false;
+    throw new ConfigError(`--${s.flag} (${key}) must be true or false, not "${text}"`);
+  }
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) throw new ConfigError(`--${s.flag} must be a whole number, not "${text}"`);
+  return n;
+}
+
+/** Flags win over environment variables, which win over defaults. */
+export function loadConfig(args: readonly string[], env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const options: Record<string, { type: 'string' }> = {};
+  for (const s of Object.values(settings)) options[s.flag] = { type: 'string' };
+  const { values } = parseArgs({ args: [...args], options, allowPositionals: false, strict: true });
+  const config: Record<string, unknown> = {};
+  for (const [key, s] of Object.entries(settings)) {
+    const text = (values[s.flag] as string | undefined) ?? env[s.env] ?? s.default;
+    config[key] = parseValue(key, s, text);
+  }
+  const c = config as unknown as ServerConfig;
+  if (c.port > 65_535) throw new ConfigError('--port must be at most 65535');
+  if (c.snapshotEveryCommands < 1 || c.inFlightMax < 1 || c.applyTimeoutMs < 1) throw new ConfigError('limits must be positive');
+  return c;
+}
+
+export function configHelp(): string {
+  return Object.values(settings)
+    .map((s) => `  --${s.flag.padEnd(18)} ${s.env.padEnd(26)} default ${s.default.padEnd(14)} ${s.help}`)
+    .join('\n');
+}
