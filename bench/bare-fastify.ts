@@ -5,7 +5,7 @@
 import Fastify from 'fastify';
 
 const app = Fastify({ logger: false, keepAliveTimeout: 60_000 });
-app.post('/api/v5/trade/order', async (req) => {
+app.post('/api/v5/trade/order', (req) => {
   const body = req.body as { clOrdId?: string };
   return { code: '0', msg: '', data: [{ ordId: '1', clOrdId: body.clOrdId ?? '', tag: '', ts: String(Date.now()), sCode: '0', sMsg: '' }] };
 });

@@ -23,7 +23,7 @@ function random(n: number): number {
   return Math.floor(Math.random() * n);
 }
 
-test('Node: crash: SIGKILL under load, restart, every acknowledged order exactly once, hash = clean replay', { timeout: 240_000 }, async () => {
+test('Node: crash: SIGKILL under load, restart, every acknowledged order exactly once, hash = clean replay', { timeout: 240_000 }, async (t) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'everbook-crash-'));
   const args = ['--snapshot-every', '300', '--compact-log', 'false', '--rate-limits', 'false'];
   try {
@@ -98,6 +98,7 @@ test('Node: crash: SIGKILL under load, restart, every acknowledged order exactly
     }
     await journal.close();
 
+    t.diagnostic(`${ROUNDS} kills; ${sent} orders sent, ${acknowledged.size} acknowledged; journal ${position} records; ${accepted.size} orders accepted`);
     assert.equal(position, status.appliedPosition, 'the node applied exactly what the journal holds');
     assert.equal(stateHash(engine), status.stateHash, 'state hash equals a clean replay of the journal');
     assert.deepEqual(audit(engine), [], 'ledger conserved, holds match, books sound');

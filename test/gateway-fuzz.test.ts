@@ -59,7 +59,7 @@ const weirdValue: fc.Arbitrary<unknown> = fc.oneof(
 /** A JSON object of known and unknown fields with weird values (plain objects, so __proto__ is an own key). */
 const weirdObject = fc.array(fc.tuple(fc.oneof(fc.constantFrom(...FIELDS), fc.string({ maxLength: 8 })), weirdValue), { maxLength: 8 })
   .map((entries) => {
-    const parts = entries.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v) ?? 'null'}`);
+    const parts = entries.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`);
     return `{${parts.join(',')}}`;
   });
 
@@ -111,7 +111,7 @@ function checkReply(status: number, raw: string): { code: string } {
   assert.ok(Array.isArray(data), 'data is an array');
   for (const item of data as unknown[]) {
     if (typeof item === 'object' && item !== null && 'sCode' in item) {
-      const sCode = (item as { sCode: unknown }).sCode;
+      const sCode = item.sCode;
       assert.ok(typeof sCode === 'string' && documentedCodes.has(sCode), `undocumented sCode ${String(sCode)}`);
     }
   }

@@ -109,7 +109,7 @@ test('feeFor: equals the BigInt reference (charges round up, rebates toward zero
   const amount = fc.oneof(fc.integer({ min: 0, max: SAFE }), fc.integer({ min: 0, max: 10_000_000 }), fc.integer({ min: 0, max: 1_000 }).map((d) => SAFE - d));
   const rate = fc.oneof(
     fc.integer({ min: Limits.makerFeePpmMin, max: Limits.feePpmMax }),
-    fc.constantFrom(Limits.makerFeePpmMin, -1, 0, 1, 999_999 > Limits.feePpmMax ? Limits.feePpmMax : 999_999, Limits.feePpmMax),
+    fc.constantFrom(Limits.makerFeePpmMin, -1, 0, 1, 999, Limits.feePpmMax),
   );
   fc.assert(fc.property(amount, rate, (a, r) => {
     const fee = feeFor(a, r);
@@ -140,8 +140,8 @@ function referenceParse(whole: string, frac: string, scale: number): bigint | un
 
 test('parseDecimal / formatDecimal: round trips and agreement with a reference', () => {
   const digits = (min: number, max: number): fc.Arbitrary<string> =>
-    fc.array(fc.constantFrom(...'0123456789'), { minLength: min, maxLength: max }).map((d) => d.join(''));
-  const whole = fc.oneof(fc.constant('0'), fc.tuple(fc.constantFrom(...'123456789'), digits(0, 30)).map(([h, t]) => h + t));
+    fc.array(fc.integer({ min: 0, max: 9 }), { minLength: min, maxLength: max }).map((d) => d.join(''));
+  const whole = fc.oneof(fc.constant('0'), fc.tuple(fc.integer({ min: 1, max: 9 }), digits(0, 30)).map(([h, t]) => `${h}${t}`));
   fc.assert(fc.property(whole, fc.option(digits(1, 22), { nil: undefined }), fc.integer({ min: 0, max: 18 }), (w, f, scale) => {
     const text = f === undefined ? w : `${w}.${f}`;
     const parsed = parseDecimal(text, scale);

@@ -3,13 +3,16 @@
 // on the trades and cancellations it caused, on every balance (available and held, per user and
 // asset, and the system accounts), on every book (levels, and order ids in priority order) and
 // on the pending withdrawals; and the engine's own audit and our own conservation sum must pass.
-// fast-check prints the seed and a shrunk command list when anything differs.
+// fast-check prints the seed and a shrunk command list when anything differs. Set
+// EVERBOOK_PROPERTY_RUNS to search harder (e.g. 4000) than the default quick run.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { audit, Engine, type Command, type Event, type Side } from '../src/core/index.js';
-import { clock, Model, resolve, stepArbitrary, worldArbitrary, worldCommands, type ModelCancel, type ModelTrade, type World } from './support/model.js';
+import {
+  clock, Model, resolve, stepArbitrary, worldArbitrary, worldCommands, type ModelCancel, type ModelTrade, type Step, type World,
+} from './support/model.js';
 
 interface Account { available: bigint; held: bigint }
 
@@ -137,6 +140,8 @@ function step(engine: Engine, model: Model, cmd: Command, ts: number, where: str
   compareState(engine, model, at);
 }
 
+const RUNS = Number(process.env.EVERBOOK_PROPERTY_RUNS ?? 150);
+
 function run(world: fc.Arbitrary<World>, noise: number, maxLength: number, numRuns: number): void {
   fc.assert(
     fc.property(world, fc.array(stepArbitrary(noise), { minLength: 1, maxLength, size: 'max' }), (w, steps) => {
@@ -151,13 +156,49 @@ function run(world: fc.Arbitrary<World>, noise: number, maxLength: number, numRu
 }
 
 test('Engine = model: valid command streams (orders, cancels, amends, deposits, withdrawals)', () => {
-  run(worldArbitrary, 0, 80, Number(process.env.RUNS ?? 150));
+  run(worldArbitrary, 0, 80, RUNS);
 });
 
 test('Engine = model: command streams with invalid commands mixed in (every rejection code in order)', () => {
-  run(worldArbitrary, 2, 60, Number(process.env.RUNS ?? 150));
+  run(worldArbitrary, 2, 60, RUNS);
 });
 
 test('Engine = model: long streams with one busy book', () => {
-  run(worldArbitrary, 0, 300, 20);
+  run(worldArbitrary, 0, 300, Math.ceil(RUNS / 8));
+});
+
+/** Replays a shrunk counterexample the property once found, as a fixed regression. */
+function replay(world: World, steps: Step[]): void {
+  const engine = new Engine();
+  const model = new Model();
+  worldCommands(world).forEach((cmd, i) => { step(engine, model, cmd, 0, `setup #${i}`); });
+  const times = clock(steps);
+  steps.forEach((s, i) => { step(engine, model, resolve(s, model), times[i]!, `#${i}`); });
+}
+
+const plainUsers: World['users'] = [0, 1, 2].map(() => ({ makerFeePpm: 0, takerFeePpm: 250, stpMode: 'none' as const }));
+
+test('Regression: a market buy by quote that has spent its budget stops before STP cancels the buyer\'s own resting sell', () => {
+  replay({ users: plainUsers, bandBps: 1, btcMinSz: '0.01', funding: [{ usd: 0, btc: 0, eth: 0 }, { usd: 0, btc: 0, eth: 200 }, { usd: 315, btc: 0, eth: 100 }] }, [
+    { cmd: { type: 'PlaceOrder', userId: 2, instId: 'ETH-USD', side: 'sell', orderType: 'limit', priceTicks: 105, sizeLots: 2 }, dtMs: 0 },
+    { cmd: { type: 'PlaceOrder', userId: 3, instId: 'ETH-USD', side: 'sell', orderType: 'limit', priceTicks: 105, sizeLots: 1 }, dtMs: 0 },
+    // 315 buys exactly one lot at 105 (3 minor units per tick-lot); user 3's own ask behind it must survive.
+    { cmd: { type: 'PlaceOrder', userId: 3, instId: 'ETH-USD', side: 'buy', orderType: 'market', stpMode: 'cancel_maker', quoteAmount: 315 }, dtMs: 0 },
+  ]);
+});
+
+test('Regression: a hold above 10^15 minor units is checked against the whole balance (no negative available)', () => {
+  replay({ users: plainUsers, bandBps: 1, btcMinSz: '0.01', funding: [{ usd: 0, btc: 0, eth: 100 }, { usd: 0, btc: 0, eth: 0 }, { usd: 0, btc: 0, eth: 0 }] }, [
+    { cmd: { type: 'PlaceOrder', userId: 1, instId: 'ETH-USD', side: 'sell', orderType: 'limit', priceTicks: 105, sizeLots: 1 }, dtMs: 0 },
+    { cmd: { type: 'CreditDeposit', depositId: 'whale', userId: 3, asset: 'USD', amount: '1000000000000000' }, dtMs: 0 },
+    { cmd: { type: 'PlaceOrder', userId: 3, instId: 'ETH-USD', side: 'buy', orderType: 'market', quoteAmount: 1_000_000_000_000_001 }, dtMs: 0 },
+  ]);
+});
+
+test('Regression: a maker rebate that rounds to nothing is reported as 0, not -0', () => {
+  const users: World['users'] = [{ makerFeePpm: -250, takerFeePpm: 250, stpMode: 'none' }, ...plainUsers.slice(1)];
+  replay({ users, bandBps: 1, btcMinSz: '0.01', funding: [{ usd: 0, btc: 0, eth: 700 }, { usd: 0, btc: 0, eth: 0 }, { usd: 285, btc: 0, eth: 0 }] }, [
+    { cmd: { type: 'PlaceOrder', userId: 1, instId: 'ETH-USD', side: 'sell', orderType: 'limit', priceTicks: 95, sizeLots: 1 }, dtMs: 0 },
+    { cmd: { type: 'PlaceOrder', userId: 3, instId: 'ETH-USD', side: 'buy', orderType: 'limit', priceTicks: 95, sizeLots: 1 }, dtMs: 0 },
+  ]);
 });

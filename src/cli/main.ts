@@ -73,7 +73,7 @@ async function admin(dataDir: string, method: 'GET' | 'POST', path: string, body
       signal: AbortSignal.timeout(10_000),
     });
   } catch (e) {
-    throw new Error(`the node at ${file.url} (pid ${file.pid}) did not answer: ${(e as Error).message}`);
+    throw new Error(`the node at ${file.url} (pid ${file.pid}) did not answer: ${(e as Error).message}`, { cause: e });
   }
   const json = (await response.json()) as Record<string, unknown>;
   if (json.ok !== true) throw new Error(`${String(json.code)}: ${String(json.msg)}`);

@@ -159,9 +159,12 @@ export function submitErrorToApi(code: SubmitErrorCode): ApiError {
   }
 }
 
+const paramNameEchoMax = 64;
+
 /** `Parameter {0} error` and friends, with the parameter's name put in. */
 export function withParam(error: ApiError, name: string): ApiError {
-  return { code: error.code, msg: error.msg.replace('{0}', name), http: error.http };
+  // Names can come from the request (unknown fields): echo a bounded prefix only.
+  return { code: error.code, msg: error.msg.replace('{0}', name.slice(0, paramNameEchoMax)), http: error.http };
 }
 
 /** Every code the gateway can send, for tests that check replies against the documented table. */

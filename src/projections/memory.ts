@@ -1,12 +1,16 @@
 // The projections kept in memory: per user, open orders (a map in orderId order), closed orders,
 // fills, deposits and withdrawals (key-ordered deques); per instrument, public trades and
 // one-minute candles, from which longer bars and the ticker are computed at query time.
-// apply() is O(1) amortised per event and copies no arrays; every collection evicts its oldest
-// records at a bound from Retention, so the state is a pure function of the event stream.
+// apply() is O(1) amortised per event and copies no arrays (an order closing out of orderId
+// order is placed by binary search); every collection evicts its oldest records at a bound from
+// Retention, so the state is a pure function of the event stream.
 //
 // Time is engine time: the largest `ts` of any event seen. Age bounds are enforced by eviction
 // when a user's collection grows and by the queries themselves, so a quiet user's old records
-// are never served even before they are evicted.
+// are never served even before they are evicted. Pages are newest first; orders page by
+// orderId and fills by billId, but deposits and withdrawals page by timestamp, as OKX's
+// deposit-history and withdrawal-history do: `after` = older than that ms, `before` = newer.
+// Queries return the projection's own records, which later events update: read, never mutate.
 
 import {
   InvariantError, type CancelReason, type Engine, type Event, type OrderState, type OrderType, type Side, type StpMode,
@@ -91,8 +95,9 @@ class InstrumentView {
   constructor(readonly instId: string) {}
 }
 
-function invariant(condition: boolean, what: string): asserts condition {
-  if (!condition) throw new InvariantError(`projections: invariant broken: ${what}`);
+/** A broken invariant: a bug, or events that did not come from this engine in log order. */
+function broken(what: string): never {
+  throw new InvariantError(`projections: invariant broken: ${what}`);
 }
 
 function isClosed(order: OrderRecord): boolean {
@@ -203,7 +208,7 @@ export class MemoryProjections implements Projections {
       case 'OrderAccepted': {
         this.advance(e.ts);
         const inst = this.engine.instruments.get(e.instId);
-        invariant(inst !== undefined, `instrument ${e.instId} of order ${e.orderId} is known to the engine`);
+        if (inst === undefined) broken(`instrument ${e.instId} of order ${e.orderId} is known to the engine`);
         // A buyer receives base and pays its fee in base; a seller receives quote.
         const feeAsset = e.side === 'buy' ? inst.spec.base : inst.spec.quote;
         const order = new OrderRow(
@@ -321,7 +326,7 @@ export class MemoryProjections implements Projections {
   private user(userId: number): UserView {
     let user = this.users[userId];
     if (user === undefined) {
-      invariant(Number.isSafeInteger(userId) && userId > 0, `user id ${userId} is one the engine issues`);
+      if (!Number.isSafeInteger(userId) || userId < 1) broken(`user id ${userId} is one the engine issues`);
       user = new UserView(userId);
       while (this.users.length < userId) this.users.push(undefined);
       this.users[userId] = user;
@@ -341,7 +346,7 @@ export class MemoryProjections implements Projections {
   /** An order events still refer to: open orders are never evicted, so it must be here. */
   private liveOrder(userId: number, orderId: number): OrderRow {
     const order = this.users[userId]?.open.get(orderId);
-    invariant(order !== undefined, `order ${orderId} of user ${userId} is open in the projections`);
+    if (order === undefined) broken(`order ${orderId} of user ${userId} is open in the projections`);
     return order;
   }
 
@@ -391,7 +396,7 @@ export class MemoryProjections implements Projections {
       last.volQuote += e.quoteAmount;
       return;
     }
-    invariant(last === undefined || last.startTs < startTs, 'trade times never go back');
+    if (last !== undefined && last.startTs > startTs) broken('trade times never go back');
     inst.minutes.push(new MinuteCandle(startTs, e.priceTicks, e.priceTicks, e.priceTicks, e.priceTicks, e.sizeLots, e.quoteAmount));
     if (inst.minutes.length > Retention.minuteCandlesPerInstrumentMax) inst.minutes.shift();
   }
@@ -634,7 +639,7 @@ export class MemoryProjections implements Projections {
       }
       for (const [clOrdId, orderId] of u.clOrdIds) {
         const order = byId.get(orderId);
-        invariant(order !== undefined, `client order id ${clOrdId} names a retained order`);
+        if (order === undefined) broken(`client order id ${clOrdId} names a retained order`);
         user.byClOrdId.set(clOrdId, order);
       }
       for (const f of u.fills) user.fills.push(FillRow.from(f));

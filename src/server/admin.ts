@@ -37,14 +37,16 @@ export function newAdminToken(): string {
 
 /** Submits one command and answers with its result, or with the submission error. */
 async function run(port: ExchangePort, reply: FastifyReply, cmds: LogCommand[], extra: (r: Result[]) => Record<string, unknown> = () => ({})): Promise<FastifyReply> {
+  let results: Result[];
   try {
-    const results = await port.submit(cmds);
-    const failed = results.find((r) => !r.ok);
-    if (failed !== undefined && !failed.ok) return denied(reply, 409, failed.reject.code, failed.reject.message);
-    return reply.send({ ok: true, ...extra(results) });
+    results = await port.submit(cmds);
   } catch (e) {
     return denied(reply, 503, 'unavailable', (e as Error).message);
   }
+  for (const r of results) {
+    if (!r.ok) return denied(reply, 409, r.reject.code, r.reject.message);
+  }
+  return reply.send({ ok: true, ...extra(results) });
 }
 
 export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void {
@@ -58,7 +60,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       return undefined;
     });
 
-    admin.get('/status', async () => ({ ok: true, ...port.status(), ...deps.details() }));
+    admin.get('/status', () => ({ ok: true, ...port.status(), ...deps.details() }));
 
     admin.post('/users', async (req, reply) => {
       const b = body(z.strictObject({
@@ -100,7 +102,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       return run(port, reply, [{ type: 'CreditDeposit', depositId, userId: b.userId, asset: b.ccy, amount: units.toString() }], () => ({ depositId }));
     });
 
-    admin.get('/instruments', async () => ({
+    admin.get('/instruments', () => ({
       ok: true,
       instruments: [...port.engine.instruments.values()].map((i) => ({ ...i.spec, state: i.state, bids: i.bids.orderCount, asks: i.asks.orderCount })),
     }));

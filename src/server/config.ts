@@ -62,7 +62,7 @@ export function loadConfig(args: readonly string[], env: NodeJS.ProcessEnv = pro
   const { values } = parseArgs({ args: [...args], options, allowPositionals: false, strict: true });
   const config: Record<string, unknown> = {};
   for (const [key, s] of Object.entries(settings)) {
-    const text = (values[s.flag] as string | undefined) ?? env[s.env] ?? s.default;
+    const text = values[s.flag] ?? env[s.env] ?? s.default;
     config[key] = parseValue(key, s, text);
   }
   const c = config as unknown as ServerConfig;
