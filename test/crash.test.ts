@@ -84,7 +84,7 @@ test('Node: crash: SIGKILL under load, restart, every acknowledged order exactly
       if (records.length === 0) break;
       for (const record of records) {
         const batch = decodeBatch(record.payload);
-        for (const cmd of batch.cmds) {
+        for (const cmd of batch.items.flatMap((item) => item.cmds)) {
           if (cmd.type === 'CreateApiKey' || cmd.type === 'RevokeApiKey') keys.apply(engine, cmd);
           else engine.apply(cmd, batch.ts, events);
         }

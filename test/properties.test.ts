@@ -140,7 +140,7 @@ function step(engine: Engine, model: Model, cmd: Command, ts: number, where: str
   compareState(engine, model, at);
 }
 
-const RUNS = Number(process.env.EVERBOOK_PROPERTY_RUNS ?? 150);
+const RUNS = Number(process.env.EVERBOOK_PROPERTY_RUNS ?? 300);
 
 function run(world: fc.Arbitrary<World>, noise: number, maxLength: number, numRuns: number): void {
   fc.assert(

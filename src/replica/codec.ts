@@ -1,20 +1,28 @@
-// The bytes of one log record: a batch of commands from one submission, with the time the
-// gateway stamped on it and a request id that routes the results back to the waiting request.
-// JSON, versioned; decoding checks the envelope and refuses what it cannot trust.
+// The bytes of one log record: the submissions one gateway process group-committed together,
+// each with its request id (so results go back to the request that waits for them), stamped
+// with the gateway's time. JSON, versioned; decoding checks the envelope and refuses what it
+// cannot trust.
 
 import type { LogCommand } from '../gateway/port.js';
 
-export const RECORD_VERSION = 1;
-/** Commands one record may carry (a batch endpoint sends at most 20; operators a few more). */
-export const RECORD_COMMANDS_MAX = 1_000;
+export const RECORD_VERSION = 2;
+/** Commands one record may carry in all (a batch endpoint sends at most 20 per submission). */
+export const RECORD_COMMANDS_MAX = 2_000;
+/** Encoded size one record may reach; etcd's default request limit is 1.5 MiB. */
+export const RECORD_BYTES_MAX = 1024 * 1024;
+
+export interface Submission {
+  /** Request id, unique within the origin. */
+  readonly rid: number;
+  readonly cmds: readonly LogCommand[];
+}
 
 export interface LogBatch {
   /** Gateway wall-clock ms; the engine makes it monotonic. */
   readonly ts: number;
-  /** Which gateway process wrote it, and its request id there: (origin, rid) is unique. */
+  /** Which gateway process wrote it: (origin, rid) is unique across the log. */
   readonly origin: string;
-  readonly rid: number;
-  readonly cmds: readonly LogCommand[];
+  readonly items: readonly Submission[];
 }
 
 export class RecordDecodeError extends Error {
@@ -25,7 +33,11 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 export function encodeBatch(batch: LogBatch): Uint8Array {
-  return encoder.encode(JSON.stringify({ v: RECORD_VERSION, ts: batch.ts, origin: batch.origin, rid: batch.rid, cmds: batch.cmds }));
+  return encoder.encode(JSON.stringify({ v: RECORD_VERSION, ts: batch.ts, origin: batch.origin, items: batch.items }));
+}
+
+function fail(what: string): never {
+  throw new RecordDecodeError(`log record ${what}`);
 }
 
 export function decodeBatch(bytes: Uint8Array): LogBatch {
@@ -35,16 +47,21 @@ export function decodeBatch(bytes: Uint8Array): LogBatch {
   } catch (e) {
     throw new RecordDecodeError(`log record is not JSON: ${(e as Error).message}`);
   }
-  if (typeof value !== 'object' || value === null) throw new RecordDecodeError('log record is not an object');
+  if (typeof value !== 'object' || value === null) fail('is not an object');
   const r = value as Record<string, unknown>;
-  if (r.v !== RECORD_VERSION) throw new RecordDecodeError(`log record version ${String(r.v)} is not supported`);
-  if (typeof r.ts !== 'number' || !Number.isSafeInteger(r.ts)) throw new RecordDecodeError('log record has no valid ts');
-  if (typeof r.origin !== 'string' || typeof r.rid !== 'number') throw new RecordDecodeError('log record has no origin/rid');
-  if (!Array.isArray(r.cmds) || r.cmds.length > RECORD_COMMANDS_MAX) throw new RecordDecodeError('log record has no valid command list');
-  for (const c of r.cmds as unknown[]) {
-    if (typeof c !== 'object' || c === null || typeof (c as { type?: unknown }).type !== 'string') {
-      throw new RecordDecodeError('log record holds a command without a type');
+  if (r.v !== RECORD_VERSION) fail(`version ${String(r.v)} is not supported`);
+  if (typeof r.ts !== 'number' || !Number.isSafeInteger(r.ts)) fail('has no valid ts');
+  if (typeof r.origin !== 'string') fail('has no origin');
+  if (!Array.isArray(r.items)) fail('has no submissions');
+  let commands = 0;
+  for (const item of r.items as unknown[]) {
+    const s = item as Partial<Submission> | null;
+    if (typeof s !== 'object' || s === null || typeof s.rid !== 'number' || !Array.isArray(s.cmds)) fail('holds a malformed submission');
+    for (const c of s.cmds as unknown[]) {
+      if (typeof c !== 'object' || c === null || typeof (c as { type?: unknown }).type !== 'string') fail('holds a command without a type');
     }
+    commands += s.cmds.length;
   }
-  return { ts: r.ts, origin: r.origin, rid: r.rid, cmds: r.cmds as LogCommand[] };
+  if (commands > RECORD_COMMANDS_MAX) fail(`holds ${commands} commands, more than ${RECORD_COMMANDS_MAX}`);
+  return { ts: r.ts, origin: r.origin, items: r.items as Submission[] };
 }

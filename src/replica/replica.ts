@@ -105,26 +105,34 @@ export class Replica {
 
   private applyRecord(record: LogRecord): void {
     if (this.state === 'failed' || this.state === 'stopped') return;
-    if (record.position !== this.appliedPosition + 1) {
+    // Positions only ever increase (the journal's are contiguous; etcd revisions have gaps).
+    if (record.position <= this.appliedPosition) {
       this.fail(new Error(`log delivered position ${record.position} after ${this.appliedPosition}`));
       return;
     }
     try {
       const batch = decodeBatch(record.payload);
-      const results: Result[] = [];
       const events = this.events;
-      for (const cmd of batch.cmds) results.push(this.applyCommand(cmd, batch.ts, events));
+      const applied: [key: string, results: Result[]][] = [];
+      let commands = 0;
+      for (const item of batch.items) {
+        const results: Result[] = [];
+        for (const cmd of item.cmds) results.push(this.applyCommand(cmd, batch.ts, events));
+        applied.push([`${batch.origin}/${item.rid}`, results]);
+        commands += item.cmds.length;
+      }
       this.appliedPosition = record.position;
       this.projections.apply(events);
-      this.options.onApplied?.(batch.cmds.length, events);
+      this.options.onApplied?.(commands, events);
       events.length = 0;
-      const key = `${batch.origin}/${batch.rid}`;
-      const waiter = this.waiters.get(key);
-      if (waiter !== undefined) {
-        this.waiters.delete(key);
-        waiter({ position: record.position, results });
+      for (const [key, results] of applied) {
+        const waiter = this.waiters.get(key);
+        if (waiter !== undefined) {
+          this.waiters.delete(key);
+          waiter({ position: record.position, results });
+        }
       }
-      this.commandsSinceSnapshot += batch.cmds.length;
+      this.commandsSinceSnapshot += commands;
       if (this.commandsSinceSnapshot >= this.options.snapshotEveryCommands && this.snapshotting === undefined) {
         this.commandsSinceSnapshot = 0;
         void this.startSnapshot();
