@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { Balance, feeFor, formatDecimal, InvariantError, Limits, parseDecimal, sha256Hex } from '../src/core/index.js';
+import { Balance, BALANCE_MAX, feeFor, formatDecimal, InvariantError, Limits, parseDecimal, sha256Hex } from '../src/core/index.js';
 import { referenceFee } from './support/model.js';
 
 const SAFE = Number.MAX_SAFE_INTEGER;
@@ -59,7 +59,7 @@ test('Balance: add, addBigInt and setBigInt are exact against BigInt on random s
     for (const [o, amount] of ops) {
       const next = o.kind === 'set' ? o.value : expected + BigInt(o.delta);
       // Stay inside the ledger's range; leaving it is checked separately below.
-      if (next > Limits.balanceMax || next < -Limits.balanceMax) continue;
+      if (next > BALANCE_MAX || next < -BALANCE_MAX) continue;
       if (o.kind === 'add') b.add(o.delta);
       else if (o.kind === 'addBigInt') b.addBigInt(o.delta);
       else b.setBigInt(o.value);
@@ -98,10 +98,10 @@ test('Balance: a safe-integer add that passes 2^53 in the low limb stays exact',
 
 test('Balance: moving past 10^30 by a safe-integer add is a broken invariant, never a wrap', () => {
   const b = new Balance();
-  b.setBigInt(Limits.balanceMax + LIMB - 1n);
+  b.setBigInt(BALANCE_MAX + LIMB - 1n);
   assert.throws(() => { b.add(SAFE); }, InvariantError);
   const n = new Balance();
-  n.setBigInt(-(Limits.balanceMax + LIMB - 1n));
+  n.setBigInt(-(BALANCE_MAX + LIMB - 1n));
   assert.throws(() => { n.add(-SAFE); }, InvariantError);
 });
 

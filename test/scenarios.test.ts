@@ -423,6 +423,19 @@ describe('Market', () => {
       dave   | USDT  | 1000      | 0
     `);
   });
+
+  test('Market by quote: an amount worth less than the minimum size at the best price is refused', () => {
+    const s = given({ alice: { funds: '1 BTC' }, dave: { funds: '1000 USDT' } }).book(`
+      bids | price  | asks
+           | 100.00 | 1 alice
+    `);
+    // The minimum size is 0.001 BTC: 0.10 USDT at 100.00.
+    s.when('dave buys 0.09 USDT worth at market').rejectedWith('size_below_min');
+    s.when('dave buys 0.1 USDT worth at market').accepted();
+    s.thenTrades(`
+      100.00 × 0.001 alice → dave
+    `);
+  });
 });
 
 describe('Amend', () => {
@@ -1046,14 +1059,21 @@ describe('Withdrawals', () => {
     `);
   });
 
-  test('Withdrawal: a client id names one pending withdrawal per trader', () => {
+  test('Withdrawal: a client id names one withdrawal per trader, for good, so a retry never withdraws twice', () => {
     const s = given({ alice: { funds: '3 BTC' }, bob: { funds: '1 BTC' } });
     s.when('alice withdraws 0.5 BTC to bc1qalice as w1').accepted();
+    s.when('alice withdraws 0.5 BTC to bc1qalice as w1').rejectedWith('withdrawal_client_id_duplicate');
+    s.thenBalances(`
+      trader | asset | available | held
+      alice  | BTC   | 2.4999    | 0.5001
+    `);
+    s.when('withdrawal w1 completes with tx 0xfeed').accepted();
     s.when('alice withdraws 0.5 BTC to bc1qalice as w1').rejectedWith('withdrawal_client_id_duplicate');
     s.when('bob withdraws 0.5 BTC to bc1qbob as w1').accepted();
     s.thenBalances(`
       trader | asset | available | held
-      alice  | BTC   | 2.4999    | 0.5001
+      alice  | BTC   | 2.4999    | 0
+      bob    | BTC   | 0.4999    | 0.5001
     `);
   });
 });
@@ -1086,18 +1106,18 @@ describe('Large balances', () => {
     `);
   });
 
-  test('Deposit: no account may exceed 10^30 minor units, counting what its orders hold', () => {
-    // Two maximal bids hold 1,999,999,780.000002 USDT, leaving nothing available.
-    const s = given({ dave: { funds: '1999999780.000002 USDT' } });
-    s.when('dave buys 999.9999 at 999999.99').accepted();
-    s.when('dave buys 999.9999 at 999999.99').accepted();
-    s.when('dave deposits 1000000000000000000000000 USDT with id big').rejectedWith('balance_overflow');
-    s.when('dave deposits 999999999999998000000219.999998 USDT with id big').accepted();
-    s.when('dave cancels all').accepted();
+  test('Deposit: an asset\'s whole supply may not pass 10^28 minor units, so no account can ever overflow', () => {
+    // USDT has scale 6: 10^28 minor units are 10^22 USDT, and dave's 1,000 are already out.
+    const s = given({ alice: { funds: '1 BTC' }, dave: { funds: '1000 USDT' } });
+    s.when('dave deposits 9999999999999999999000 USDT with id big').accepted();
+    s.when('dave deposits 0.000001 USDT with id over').rejectedWith('balance_overflow');
+    s.when('alice sells 1 at 100.00').accepted();
+    s.when('dave buys 1 at 100.00').accepted();
     s.thenBalances(`
-      trader | asset | available                        | held
-      dave   | USDT  | 1000000000000000000000000        | 0
+      trader | asset | available                      | held
+      dave   | USDT  | 9999999999999999999900         | 0
     `);
+    s.thenConserved();
   });
 });
 

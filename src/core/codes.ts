@@ -45,13 +45,13 @@ export const Reject = {
   withdrawalDisabled: { code: 'withdrawal_disabled', message: 'Withdrawals of this asset are disabled.' },
   withdrawalNotFound: { code: 'withdrawal_not_found', message: 'No such withdrawal for this user.' },
   withdrawalNotPending: { code: 'withdrawal_not_pending', message: 'The withdrawal is no longer pending.' },
-  withdrawalClientIdDuplicate: { code: 'withdrawal_client_id_duplicate', message: 'A withdrawal with this client id already exists.' },
+  withdrawalClientIdDuplicate: { code: 'withdrawal_client_id_duplicate', message: 'This client id was already used for a withdrawal.' },
   txIdInvalid: { code: 'tx_id_invalid', message: 'Transaction ids are 1 to 128 characters.' },
   withdrawalAddressInvalid: { code: 'withdrawal_address_invalid', message: 'The destination address is empty or too long.' },
   // API keys (applied by the replica's key store, beside the engine)
   apiKeyExists: { code: 'api_key_exists', message: 'This API key already exists.' },
   // Arithmetic
-  balanceOverflow: { code: 'balance_overflow', message: 'The result would exceed the largest balance the ledger holds.' },
+  balanceOverflow: { code: 'balance_overflow', message: 'The deposit would take the asset past the largest supply the ledger accepts.' },
 } as const;
 
 export type RejectCode = (typeof Reject)[keyof typeof Reject]['code'];

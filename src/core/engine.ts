@@ -53,7 +53,8 @@ export class Engine {
   readonly instruments = new Map<string, Instrument>();
   readonly orders = new OrderIndex();
   readonly withdrawals = new Map<number, Withdrawal>();
-  readonly withdrawalByClientId = new Map<string, Withdrawal>();
+  /** Every withdrawal client id ever used, per user (`user:clientId` -> withdrawal id): a retry never withdraws twice. */
+  readonly withdrawalClientIds = new Map<string, number>();
   /** Every credited deposit id, forever: the idempotency record of the ledger's inflows. */
   readonly deposits = new Map<string, { readonly userId: number; readonly asset: string; readonly amount: string }>();
 
@@ -142,6 +143,10 @@ export class Engine {
       }
       const best = opposite.best();
       if (best === undefined) return this.rejectOrder(c, orderId, Reject.noLiquidity);
+      // A quote target must be worth at least the minimum size at the best price.
+      if (!bySize && Math.floor(quoteAmount / (best.priceTicks * inst.quotePerTickLot)) < inst.minLots) {
+        return this.rejectOrder(c, orderId, Reject.sizeBelowMin);
+      }
       priceTicks = bandLimit(inst, isBuy, best.priceTicks);
       const tickLot = priceTicks * inst.quotePerTickLot;
       if (isBuy) reserve = bySize ? sizeLots * tickLot : quoteAmount;
@@ -228,7 +233,8 @@ export class Engine {
         let lots = 0;
         if (byQuote) {
           lots = Math.floor((taker.quoteAmount - taker.filledQuote) / (price * inst.quotePerTickLot));
-          if (taker.side === 'sell') lots = Math.min(lots, taker.reserved / inst.lotBase);
+          // Never more than the instrument's maximum size in all, and a sell never more than it holds.
+          lots = Math.min(lots, taker.side === 'sell' ? taker.reserved / inst.lotBase : inst.maxLots - taker.filledLots);
           if (lots === 0) return Stop.Complete;
         }
         if (maker.user === taker.user && stp !== 'none') {
@@ -548,8 +554,7 @@ export class Engine {
     const existing = this.instruments.get(c.instId);
     if (existing !== undefined) {
       const s = existing.spec;
-      if (s.base !== c.base || s.quote !== c.quote || existing.tickUnits !== built.tickUnits
-        || existing.priceDecimals !== built.priceDecimals || existing.lotBase !== built.lotBase) {
+      if (s.base !== c.base || s.quote !== c.quote || s.tickSz !== c.tickSz || s.lotSz !== c.lotSz) {
         return no(Reject.instrumentImmutable);
       }
       existing.spec = built.spec;
@@ -593,7 +598,9 @@ export class Engine {
     if (amount === undefined) return no(Reject.amountInvalid);
     const account = this.account(user, asset);
     // Held funds return to available on a cancel, so the bound is on the account's total.
-    if (account.available.toBigInt() + account.held.toBigInt() + amount > Limits.balanceMax) return no(Reject.balanceOverflow);
+    // The cap is on the asset's whole supply, far below what a balance can represent, so no
+    // account can overflow later through trades or rebates, where there is no way to refuse.
+    if (-asset.deposits.toBigInt() + amount > Limits.assetSupplyMax) return no(Reject.balanceOverflow);
     asset.deposits.addBigInt(-amount);
     account.available.addBigInt(amount);
     this.touch(account);
@@ -613,7 +620,7 @@ export class Engine {
     const clientId = c.clientId ?? '';
     if (clientId !== '') {
       if (!CL_ORD_ID.test(clientId)) return no(Reject.clientOrderIdInvalid);
-      if (this.withdrawalByClientId.has(`${user.id}:${clientId}`)) return no(Reject.withdrawalClientIdDuplicate);
+      if (this.withdrawalClientIds.has(`${user.id}:${clientId}`)) return no(Reject.withdrawalClientIdDuplicate);
     }
     const amount = positiveAmount(c.amount);
     if (amount === undefined) return no(Reject.amountInvalid);
@@ -634,7 +641,7 @@ export class Engine {
     else user.withdrawnToday.set(asset.index, new DailyWithdrawn(day, amount));
     const w = new Withdrawal(this.nextWithdrawalId++, user, asset, amount, fee, c.address, clientId, day, this.now);
     this.withdrawals.set(w.id, w);
-    if (clientId !== '') this.withdrawalByClientId.set(`${user.id}:${clientId}`, w);
+    if (clientId !== '') this.withdrawalClientIds.set(`${user.id}:${clientId}`, w.id);
     this.out.push({
       type: 'WithdrawalRequested', seq: this.seq, withdrawalId: w.id, userId: user.id, asset: asset.id,
       amount: amount.toString(), fee: fee.toString(), address: w.address, clientId, ts: this.now,
@@ -685,7 +692,6 @@ export class Engine {
 
   private forgetWithdrawal(w: Withdrawal): void {
     this.withdrawals.delete(w.id);
-    if (w.clientId !== '') this.withdrawalByClientId.delete(`${w.user.id}:${w.clientId}`);
   }
 
   // ------------------------------------------------------------------ ledger primitives
@@ -790,7 +796,7 @@ function validFees(makerPpm: number, takerPpm: number): boolean {
 function positiveAmount(text: string): bigint | undefined {
   if (typeof text !== 'string' || !INTEGER.test(text)) return undefined;
   const amount = BigInt(text);
-  return amount > 0n && amount <= Limits.balanceMax ? amount : undefined;
+  return amount > 0n && amount <= Limits.assetSupplyMax ? amount : undefined;
 }
 
 /** Splits a decimal like "0.001" into (digits after the point, integer units at that scale). */

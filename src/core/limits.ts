@@ -15,6 +15,9 @@ export const Limits = {
   bandBpsMax: 5_000,
   /** Deposit ids, addresses and transaction ids. */
   externalIdLengthMax: 128,
-  /** The largest balance any one account may hold: 10^30 minor units. */
-  balanceMax: 10n ** 30n,
+  /**
+   * The most of one asset the ledger accepts in all (deposits outstanding): 10^28 minor units.
+   * A balance can represent 10^30, so rebates and rounding can never push an account past it.
+   */
+  assetSupplyMax: 10n ** 28n,
 } as const;

@@ -44,6 +44,7 @@ interface SnapshotBody {
   orders: OrderRow[];
   withdrawals: WithdrawalRow[];
   deposits: [depositId: string, userId: number, asset: string, amount: string][];
+  withdrawalClientIds: [key: string, withdrawalId: number][];
 }
 
 const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -100,6 +101,7 @@ export function snapshot(engine: Engine): Uint8Array {
     ]),
     deposits: [...engine.deposits.entries()].sort((a, b) => byString(a[0], b[0]))
       .map(([id, d]) => [id, d.userId, d.asset, d.amount]),
+    withdrawalClientIds: [...engine.withdrawalClientIds.entries()].sort((a, b) => byString(a[0], b[0])),
   };
   return new TextEncoder().encode(JSON.stringify(body));
 }
@@ -204,8 +206,8 @@ function rebuild(body: SnapshotBody): Engine {
     invariant(user !== undefined && asset !== undefined, `withdrawal ${id} refers to known user and asset`);
     const w = new Withdrawal(id, user, asset, BigInt(amount), BigInt(fee), address, clientId, day, ts);
     engine.withdrawals.set(id, w);
-    if (clientId !== '') engine.withdrawalByClientId.set(`${userId}:${clientId}`, w);
   }
+  for (const [key, withdrawalId] of body.withdrawalClientIds) engine.withdrawalClientIds.set(key, withdrawalId);
   for (const [depositId, userId, asset, amount] of body.deposits) engine.deposits.set(depositId, { userId, asset, amount });
   return engine;
 }

@@ -141,6 +141,8 @@ export class Model {
   readonly deposits = new Map<string, { userId: number; asset: string; amount: string }>();
   /** Pending withdrawals only: completed, failed and cancelled ones are forgotten. */
   readonly withdrawals = new Map<number, ModelWithdrawal>();
+  /** Withdrawal client ids ever used, per user (`user:clientId`). */
+  readonly usedClientIds = new Set<string>();
   private out: ModelOutput = { result: { ok: true }, trades: [], cancels: [] };
 
   apply(cmd: Command, ts: number): ModelOutput {
@@ -299,6 +301,7 @@ export class Model {
         quoteAmount = c.quoteAmount!;
       }
       if (best === undefined) return no(Reject.noLiquidity);
+      if (size === 0 && Math.floor(quoteAmount / (best.price * inst.quotePerTickLot)) < inst.minLots) return no(Reject.sizeBelowMin);
       // The band: at most bandBps away from the best price found, within 1..maxPx.
       const b = BigInt(best.price);
       const band = BigInt(inst.bandBps);
@@ -378,7 +381,7 @@ export class Model {
       const wanted = taker.quoteAmount > 0
         ? Math.min(
           Math.floor((taker.quoteAmount - taker.filledQuote) / (maker.price * inst.quotePerTickLot)),
-          taker.side === 'sell' ? taker.sellLotsMax - taker.filled : Infinity,
+          taker.side === 'sell' ? taker.sellLotsMax - taker.filled : inst.maxLots - taker.filled,
         )
         : taker.size - taker.filled;
       if (wanted === 0) return 'complete';
@@ -596,8 +599,8 @@ export class Model {
     if (asset === undefined) return no(Reject.assetNotFound);
     const amount = positiveAmount(c.amount);
     if (amount === undefined) return no(Reject.amountInvalid);
-    // The cap is on what the account holds in all: available and held together.
-    if (this.total(c.userId, c.asset) + amount > Limits.balanceMax) return no(Reject.balanceOverflow);
+    // The cap is on the asset's whole supply (deposits outstanding).
+    if (-asset.deposits + amount > Limits.assetSupplyMax) return no(Reject.balanceOverflow);
     this.addTotal(c.userId, c.asset, amount);
     asset.deposits -= amount;
     this.deposits.set(c.depositId, { userId: c.userId, asset: c.asset, amount: c.amount });
@@ -614,8 +617,7 @@ export class Model {
     const clientId = c.clientId ?? '';
     if (clientId !== '') {
       if (!CL_ORD_ID.test(clientId)) return no(Reject.clientOrderIdInvalid);
-      const pending = [...this.withdrawals.values()];
-      if (pending.some((w) => w.userId === user.id && w.clientId === clientId)) return no(Reject.withdrawalClientIdDuplicate);
+      if (this.usedClientIds.has(`${user.id}:${clientId}`)) return no(Reject.withdrawalClientIdDuplicate);
     }
     const amount = positiveAmount(c.amount);
     if (amount === undefined) return no(Reject.amountInvalid);
@@ -630,6 +632,7 @@ export class Model {
     user.withdrawnToday.set(c.asset, { day, amount: used + amount });
     const id = this.nextWithdrawalId++;
     this.withdrawals.set(id, { id, userId: user.id, asset: c.asset, amount, fee, clientId, day });
+    if (clientId !== '') this.usedClientIds.add(`${user.id}:${clientId}`);
     return { ok: true, withdrawalId: id };
   }
 
@@ -689,7 +692,7 @@ function validFees(makerPpm: number, takerPpm: number): boolean {
 function positiveAmount(text: string): bigint | undefined {
   if (!CANONICAL_INTEGER.test(text) || text.length > 40) return undefined;
   const amount = BigInt(text);
-  return amount > 0n && amount <= Limits.balanceMax ? amount : undefined;
+  return amount > 0n && amount <= Limits.assetSupplyMax ? amount : undefined;
 }
 
 function decimal(text: string): { units: bigint; decimals: number } {
