@@ -113,6 +113,10 @@ test('envelope: strings everywhere, data always an array, unknown routes get a c
   port.state = 'diverged';
   const down = await call(app, port, undefined, 'GET', '/api/v5/system/status');
   assert.equal(rows(down)[0]!['state'], 'ongoing');
+  // A replica that is not serving answers nothing from its state: clients fail over.
+  const books = await call(app, port, undefined, 'GET', '/api/v5/market/books?instId=BTC-USDT');
+  assert.equal(books.status, 503);
+  assert.equal(books.body.code, '50001');
 });
 
 test('public/instruments: spot instruments as ccxt reads them; other types are empty', async () => {

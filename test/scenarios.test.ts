@@ -857,28 +857,29 @@ describe('Cancel', () => {
 describe('Client order ids', () => {
   const traders = { alice: { funds: '5 BTC' }, bob: { funds: '1 BTC' }, dave: { funds: '1000 USDT' } } as const;
 
-  test('clOrdId: unique among the trader\'s open orders, free again once the order is cancelled or filled', () => {
+  test('clOrdId: unique per trader among open and recent orders, so a retry after a lost answer never places twice', () => {
     const s = given(traders);
     s.when('alice sells 1 at 101.00 as a1').accepted();
     s.when('alice sells 1 at 102.00 as a1').rejectedWith('client_order_id_duplicate');
     s.when('bob sells 1 at 102.00 as a1').accepted();
     s.when('alice cancels clOrdId a1').accepted();
-    s.when('alice sells 1 at 103.00 as a1').accepted();
-    s.when('dave buys 2 at 103.00').accepted();
+    // Cancelled, yet still among alice's recent orders: a retry of it is recognised.
+    s.when('alice sells 1 at 103.00 as a1').rejectedWith('client_order_id_duplicate');
+    s.when('dave buys 1 at 102.00 as d1').accepted();
     s.thenTrades(`
-      102.00 × 1 bob   → dave
-      103.00 × 1 alice → dave
+      102.00 × 1 bob → dave
     `);
-    s.when('alice sells 1 at 104.00 as a1').accepted();
+    // Filled at once, and still a retry would not buy twice.
+    s.when('dave buys 1 at 102.00 as d1').rejectedWith('client_order_id_duplicate');
   });
 
-  test('clOrdId: an order that never rests never holds its id', () => {
-    const s = given(traders).book(`
-      bids | price  | asks
-           | 100.00 | 1 bob
-    `);
-    s.when('dave buys 1 at 99.00 ioc as x1').accepted();
-    s.when('dave buys 1 at 99.00 as x1').accepted();
+  test('clOrdId: free again once 1,024 newer orders of the trader have used other ids', () => {
+    const s = given({ dave: { funds: '1000000 USDT' } });
+    s.when('dave buys 0.001 at 1.00 ioc as x0').accepted();
+    for (let i = 1; i <= 1_023; i++) s.when(`dave buys 0.001 at 1.00 ioc as x${i}`).accepted();
+    s.when('dave buys 0.001 at 1.00 ioc as x0').rejectedWith('client_order_id_duplicate');
+    s.when('dave buys 0.001 at 1.00 ioc as x1024').accepted();
+    s.when('dave buys 0.001 at 1.00 ioc as x0').accepted();
   });
 
   test('clOrdId: 1 to 32 letters and digits', () => {

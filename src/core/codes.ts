@@ -19,7 +19,7 @@ export const Reject = {
   instrumentPostOnly: { code: 'instrument_post_only', message: 'The instrument accepts only orders that add liquidity.' },
   // Order parameters
   clientOrderIdInvalid: { code: 'client_order_id_invalid', message: 'Client order ids are 1 to 32 letters and digits.' },
-  clientOrderIdDuplicate: { code: 'client_order_id_duplicate', message: 'An open order already uses this client order id.' },
+  clientOrderIdDuplicate: { code: 'client_order_id_duplicate', message: 'An open or recent order of this user already used this client order id.' },
   orderTypeInvalid: { code: 'order_type_invalid', message: 'Unknown order type, side or size target for this type.' },
   priceInvalid: { code: 'price_invalid', message: 'Price must be a whole number of ticks between 1 and the instrument\'s maximum.' },
   sizeInvalid: { code: 'size_invalid', message: 'Size must be a whole number of lots.' },

@@ -117,7 +117,7 @@ export class Engine {
     const clOrdId = c.clOrdId ?? '';
     if (clOrdId !== '') {
       if (!CL_ORD_ID.test(clOrdId)) return this.rejectOrder(c, orderId, Reject.clientOrderIdInvalid);
-      if (user.byClOrdId.has(clOrdId)) return this.rejectOrder(c, orderId, Reject.clientOrderIdDuplicate);
+      if (user.byClOrdId.has(clOrdId) || user.recentClOrdIds.has(clOrdId)) return this.rejectOrder(c, orderId, Reject.clientOrderIdDuplicate);
     }
     const stp = c.stpMode ?? user.stpMode;
     if (!STP_MODES.includes(stp)) return this.rejectOrder(c, orderId, Reject.stpModeInvalid);
@@ -175,6 +175,7 @@ export class Engine {
     if (!account.available.covers(reserve)) return this.rejectOrder(c, orderId, Reject.insufficientBalance);
 
     const order = new Order(orderId, user, inst, c.side, type, priceTicks, sizeLots, quoteAmount, clOrdId, stp, this.now);
+    if (clOrdId !== '') rememberClOrdId(user, clOrdId);
     this.hold(account, reserve);
     order.reserved = reserve;
     this.out.push({
@@ -784,6 +785,18 @@ function fillable(opposite: BookSide, user: User, stp: StpMode, limit: number, s
     }
   }
   return false;
+}
+
+/** Adds a client order id to the user's ring of recent ones, forgetting the oldest when full. */
+export function rememberClOrdId(user: User, clOrdId: string): void {
+  if (user.recentRing.length < Limits.recentClientOrderIdsPerUser) {
+    user.recentRing.push(clOrdId);
+  } else {
+    user.recentClOrdIds.delete(user.recentRing[user.recentNext]!);
+    user.recentRing[user.recentNext] = clOrdId;
+    user.recentNext = (user.recentNext + 1) % Limits.recentClientOrderIdsPerUser;
+  }
+  user.recentClOrdIds.add(clOrdId);
 }
 
 function validFees(makerPpm: number, takerPpm: number): boolean {

@@ -2,6 +2,12 @@
 // rejection with a stable code; nothing in the engine grows without one of these limits.
 
 export const Limits = {
+  /**
+   * Client order ids a user may not reuse: every open order's, and those of the user's most
+   * recent orders up to this many, so a retry after a lost answer is recognised even when the
+   * first attempt already filled.
+   */
+  recentClientOrderIdsPerUser: 1_024,
   /** Open (resting) orders one user may have across all instruments. */
   openOrdersPerUserMax: 10_000,
   /** Fees are integer parts per million (1 bp = 100 ppm). Makers may be paid a rebate down to -1%. */

@@ -64,6 +64,10 @@ export class User {
   openTail: Order | null = null;
   openCount = 0;
   readonly byClOrdId = new Map<string, Order>();
+  /** The client order ids of the user's most recent orders, oldest first from `recentNext` (a ring). */
+  readonly recentClOrdIds = new Set<string>();
+  readonly recentRing: string[] = [];
+  recentNext = 0;
   readonly withdrawnToday = new Map<number, DailyWithdrawn>();
   constructor(
     readonly id: number,

@@ -6,14 +6,14 @@
 
 import type { BookSide } from './book.js';
 import { invariant } from './codes.js';
-import { buildInstrument, Engine } from './engine.js';
+import { buildInstrument, Engine, rememberClOrdId } from './engine.js';
 import { Asset, DailyWithdrawn, Order, User, Withdrawal, type Instrument } from './model.js';
 import type { Balance } from './money.js';
 import { sha256Hex } from './sha256.js';
 import type { InstrumentState, OrderState, OrderType, SetAsset, SetInstrument, Side, StpMode } from './types.js';
 
 export const SNAPSHOT_FORMAT = 'everbook-snapshot';
-export const SNAPSHOT_VERSION = 1;
+export const SNAPSHOT_VERSION = 2;
 
 export class SnapshotError extends Error {
   override readonly name = 'SnapshotError';
@@ -29,6 +29,7 @@ type UserRow = [
   accounts: [assetIndex: number, available: string, held: string][],
   withdrawnToday: [assetIndex: number, day: number, amount: string][],
   openOrderIds: number[],
+  recentClOrdIds: string[],
 ];
 type WithdrawalRow = [id: number, userId: number, asset: string, amount: string, fee: string, address: string, clientId: string, day: number, ts: number];
 
@@ -84,7 +85,8 @@ export function snapshot(engine: Engine): Uint8Array {
       .map(([index, d]) => [index, d.day, d.amount.toString()]);
     const open: number[] = [];
     for (let o = u.openHead; o !== null; o = o.userNext) open.push(o.id);
-    users.push([u.id, u.makerFeePpm, u.takerFeePpm, u.stpMode, accounts, withdrawn, open]);
+    const recent = [...u.recentRing.slice(u.recentNext), ...u.recentRing.slice(0, u.recentNext)];
+    users.push([u.id, u.makerFeePpm, u.takerFeePpm, u.stpMode, accounts, withdrawn, open, recent]);
   }
   const body: SnapshotBody = {
     format: SNAPSHOT_FORMAT,
@@ -157,8 +159,9 @@ function rebuild(body: SnapshotBody): Engine {
     inst.state = state;
     engine.instruments.set(spec.instId, inst);
   }
-  for (const [id, maker, taker, stp, accounts, withdrawn] of body.users) {
+  for (const [id, maker, taker, stp, accounts, withdrawn, , recent] of body.users) {
     const user = new User(id, maker, taker, stp);
+    for (const clOrdId of recent) rememberClOrdId(user, clOrdId);
     for (const [index, available, held] of accounts) {
       const asset = engine.assets[index];
       invariant(asset !== undefined, 'account asset exists');

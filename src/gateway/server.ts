@@ -134,7 +134,12 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
     done();
   });
 
+  const stateless = new Set(['/api/v5/system/status', '/api/v5/public/time']);
   const serve = async (def: RouteDef, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    // A replica that is not serving (still starting, stopped, or diverged from its peers)
+    // answers nothing from its state: clients fail over to another cloud.
+    // Time and system status still answer, so clients and operators can see why.
+    if (!stateless.has(def.path) && port.status().state !== 'serving') return sendError(request, reply, ApiErrors.unavailable);
     const nowMs = port.now();
     const raw = request.body instanceof RawBody ? request.body.text : '';
     const limit = limits[`${def.method} ${def.path}`];

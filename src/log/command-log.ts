@@ -1,10 +1,11 @@
 // The contract between the engine and whatever stores its commands durably. The embedded
-// FileJournal implements it on local disk; an etcd-backed log implements it across clouds. A
-// position is the global sequence number of one record: it starts at 1, has no gaps, and is
-// assigned in the order appends are called.
+// FileJournal implements it on local disk; EtcdLog implements it across clouds. A position is the
+// global sequence number of one record: at least 1 and strictly increasing along the log. The file
+// journal's are also contiguous and assigned in the order appends are called; the etcd log's are
+// etcd revisions, with gaps, assigned in commit order.
 
 export interface LogRecord {
-  /** Global sequence number, 1-based and contiguous. */
+  /** Global sequence number: >= 1, strictly increasing (contiguous in the file journal only). */
   readonly position: number;
   readonly payload: Uint8Array;
 }
@@ -35,10 +36,11 @@ export interface TailHandle {
 
 export interface CommandLog {
   /**
-   * Appends the payloads as one group. Resolves with the position of the first (the rest follow
-   * contiguously) only once all are durable. Rejects, never resolving partially, on error. As
-   * with any remote or crashing write, a rejected append may still have been stored, so the
-   * layer above must recognise a command it sees twice.
+   * Appends the payloads as one group. Resolves with the position of the first (in the file
+   * journal the rest follow contiguously; the etcd log takes exactly one payload) only once all
+   * are durable. Rejects, never resolving partially, on error. As with any remote or crashing
+   * write, a rejected append may still have been stored, so the layer above must recognise a
+   * command it sees twice.
    */
   append(payloads: readonly Uint8Array[]): Promise<number>;
 
@@ -56,7 +58,10 @@ export interface CommandLog {
 
   bounds(): LogBounds;
 
-  /** Drops whole segments of records that all lie before `position` (a snapshot covers them). */
+  /**
+   * Drops records that lie before `position` (a snapshot covers them): the file journal drops
+   * whole segments, the etcd log every record before it.
+   */
   dropBefore(position: number): Promise<void>;
 
   /** Waits for in-flight appends, ends all tails and releases the log. Idempotent. */

@@ -13,6 +13,15 @@ export const journalErrorMessages = {
   position_dropped: 'the position lies before the first stored record (dropped behind a snapshot)',
   locked: 'another process holds the journal lock',
   corrupt: 'the journal is corrupt and will not be opened',
+  // The etcd log's codes.
+  append_multiple: 'the etcd log stores exactly one payload per append; batch commands into one payload',
+  outcome_unknown: 'etcd did not confirm the append in time; it may still be stored, so do not assume it failed',
+  compacted: 'the position lies before the etcd compaction point; load a snapshot from a peer replica',
+  unavailable: 'etcd could not be reached for longer than the configured bound',
+  writer_conflict: 'a different record is stored under this writer id; writer ids must be unique per process',
+  rejected: 'etcd refused the request',
+  foreign_record: 'a key under the log prefix is not a record an etcd log wrote',
+  kv_too_many: 'more keys match the prefix than kvPrefixKeysMax',
 } as const;
 
 export type JournalErrorCode = keyof typeof journalErrorMessages;
@@ -66,4 +75,29 @@ export class JournalCorruptError extends JournalError {
   ) {
     super('corrupt', `${file} at byte ${offsetBytes}: ${fault}`);
   }
+}
+
+/**
+ * The etcd log no longer holds records from `position` on: they were deleted behind a snapshot
+ * and their history compacted. The reader must load a snapshot (from a peer replica) at or past
+ * `compactedRevision + 1` and continue from there. compactedRevision is null when etcd did not
+ * say it within the call deadline.
+ */
+export class LogCompactedError extends JournalError {
+  override readonly name: string = 'LogCompactedError';
+
+  constructor(
+    readonly position: number,
+    readonly compactedRevision: number | null,
+  ) {
+    super('compacted', `position ${position}; etcd is compacted through revision ${compactedRevision ?? 'unknown'}`);
+  }
+}
+
+/**
+ * True when `error` says the records asked for were dropped behind a snapshot, whichever log
+ * said so: the file journal (position_dropped) or etcd (compacted). Either way, load a snapshot.
+ */
+export function needsSnapshot(error: unknown): boolean {
+  return error instanceof JournalError && (error.code === 'position_dropped' || error.code === 'compacted');
 }

@@ -1,8 +1,11 @@
-// A replica: the engine driven by the command log. It restores the newest valid snapshot,
-// replays the log after it, then applies every new record as it becomes durable, in order.
-// Results of a record go back to the request that wrote it (matched by origin and request id);
-// events go to the projections. Every N commands it writes a snapshot and a checkpoint
-// (position, seq, state hash). A broken invariant stops it: continuing would spread a wrong state.
+// A replica: the engine driven by the command log. It restores the newest valid snapshot (its
+// own, or one fetched from a peer when the log behind it was compacted), replays the log after
+// it, then applies every new record as it becomes durable, in order. Results of a record go back
+// to the requests that wrote it (matched by origin and request id); events go to the
+// projections. At deterministic checkpoints (the first record boundary after engine.seq crosses
+// a multiple of N, the same on every replica) it hashes its state, reports the checkpoint so
+// peers can compare, and writes a snapshot. A broken invariant, an unreadable record or a hash
+// that differs from a peer's stops it: continuing would spread a wrong state.
 
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -12,23 +15,41 @@ import type { CommandLog, LogRecord, TailHandle } from '../log/index.js';
 import type { Projections } from '../projections/types.js';
 import { decodeBatch } from './codec.js';
 import { MemoryKeyStore } from './keys.js';
-import type { SnapshotStore } from './snapshots.js';
+import type { SnapshotParts, SnapshotStore } from './snapshots.js';
 
-export type ReplicaState = 'starting' | 'serving' | 'stopped' | 'failed';
+export type ReplicaState = 'starting' | 'serving' | 'catching_up' | 'stopped' | 'failed' | 'diverged';
+
+/** How long a replica waits before tailing again after the log became unreachable. */
+const RETAIL_DELAY_MS = 250;
+
+export interface Checkpoint {
+  readonly position: number;
+  readonly seq: number;
+  readonly stateHash: string;
+}
 
 export interface ReplicaOptions {
   readonly log: CommandLog;
   readonly snapshots: SnapshotStore;
-  /** Write a snapshot after this many applied commands. */
-  readonly snapshotEveryCommands: number;
-  /** Drop log segments behind the oldest kept snapshot (false keeps the whole history). */
+  /** Checkpoint (hash, report, snapshot) each time engine.seq crosses a multiple of this. */
+  readonly checkpointEveryCommands: number;
+  /** Drop log records behind the oldest kept snapshot (the embedded journal; etcd compaction is coordinated by the cluster). */
   readonly compactLog: boolean;
   readonly createProjections: (engine: Engine, saved: unknown) => Projections;
   readonly logger: Logger;
-  /** Called once if the replica stops on a broken invariant or an unreadable record. */
+  /** Called once if the replica stops on a broken invariant, an unreadable record or divergence. */
   readonly onFatal: (error: Error) => void;
   /** Called after each applied record, for metrics and streams. */
   readonly onApplied?: (commands: number, events: readonly Event[]) => void;
+  /** Called at every checkpoint, in log order, so the cluster can publish and compare hashes. */
+  readonly onCheckpoint?: (checkpoint: Checkpoint) => void;
+  /** Called after a snapshot is on disk (the cluster may then compact the shared log). */
+  readonly onSnapshot?: (checkpoint: Checkpoint) => void;
+  /**
+   * Whether a tail that ended with this error may simply be resumed (the log was unreachable
+   * for a while: a partition). Meanwhile the replica is `catching_up` and serves nothing.
+   */
+  readonly resumable?: (error: unknown) => boolean;
 }
 
 export interface AppliedBatch {
@@ -36,48 +57,61 @@ export interface AppliedBatch {
   readonly results: Result[];
 }
 
+const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
 export class Replica {
   engine = new Engine();
   projections: Projections;
   keys = new MemoryKeyStore();
   state: ReplicaState = 'starting';
   appliedPosition = 0;
-  lastCheckpoint = { position: 0, seq: 0, stateHash: '' };
+  lastCheckpoint: Checkpoint = { position: 0, seq: 0, stateHash: '' };
+  /** The newest snapshot on disk (what peers may fetch). */
+  lastSnapshot: Checkpoint = { position: 0, seq: 0, stateHash: '' };
+  failure: string | undefined;
 
   private tailHandle: TailHandle | undefined;
   private readonly waiters = new Map<string, (applied: AppliedBatch) => void>();
   private readonly events: Event[] = [];
-  private commandsSinceSnapshot = 0;
   private snapshotting: Promise<void> | undefined;
 
   constructor(private readonly options: ReplicaOptions) {
     this.projections = options.createProjections(this.engine, undefined);
   }
 
-  /** Restores, replays up to the log's current end, and keeps applying new records. */
-  async start(): Promise<void> {
+  /**
+   * Restores, replays up to the log's current end, and keeps applying new records. When the
+   * log no longer holds the records after the newest local snapshot, `fetchSnapshot` (a peer's
+   * snapshot, already checked against the hashes peers published) fills the gap.
+   */
+  async start(fetchSnapshot?: () => Promise<SnapshotParts>): Promise<void> {
     const { log, snapshots, logger } = this.options;
     await snapshots.init();
     for (const position of await snapshots.list()) {
       try {
-        const parts = await snapshots.read(position);
-        this.engine = restore(parts.engine);
-        this.projections = this.options.createProjections(this.engine, JSON.parse(Buffer.from(parts.projections).toString('utf8')));
-        this.keys = MemoryKeyStore.fromJSON(JSON.parse(Buffer.from(parts.keys).toString('utf8')) as []);
-        this.appliedPosition = position;
-        this.lastCheckpoint = { position, seq: parts.seq, stateHash: parts.stateHash };
-        logger.info({ position, seq: parts.seq, stateHash: parts.stateHash }, 'restored snapshot');
+        this.install(await snapshots.read(position));
+        logger.info({ position, seq: this.engine.seq, stateHash: this.lastSnapshot.stateHash }, 'restored snapshot');
         break;
       } catch (e) {
         logger.warn({ position, err: (e as Error).message }, 'snapshot unusable, trying an older one');
       }
     }
-    const bounds = log.bounds();
+    let bounds = log.bounds();
     if (bounds.first > this.appliedPosition + 1 && bounds.last >= bounds.first) {
-      throw new Error(
-        `the log starts at position ${bounds.first} but the newest usable snapshot ends at ${this.appliedPosition}: `
-        + 'records in between are gone. Restore a snapshot from a peer or a backup.',
-      );
+      if (fetchSnapshot === undefined) {
+        throw new Error(
+          `the log starts at position ${bounds.first} but the newest usable snapshot ends at ${this.appliedPosition}: `
+          + 'records in between are gone. Restore a snapshot from a peer or a backup.',
+        );
+      }
+      const parts = await fetchSnapshot();
+      this.install(parts);
+      await snapshots.write(parts);
+      logger.info({ position: parts.position, seq: parts.seq, stateHash: parts.stateHash }, 'installed a peer snapshot');
+      bounds = log.bounds();
+      if (bounds.first > this.appliedPosition + 1 && bounds.last >= bounds.first) {
+        throw new Error(`even the peer snapshot (position ${this.appliedPosition}) is behind the log's start (${bounds.first})`);
+      }
     }
     const target = bounds.last;
     const t0 = Date.now();
@@ -86,15 +120,60 @@ export class Replica {
     if (this.appliedPosition >= target) caughtUp();
     this.tailHandle = log.tail(this.appliedPosition + 1, (record) => {
       this.applyRecord(record);
-      if (record.position === target) caughtUp();
+      if (record.position >= target) caughtUp();
     });
-    this.tailHandle.ended.catch((e: unknown) => { this.fail(e as Error); });
-    await ready;
+    const startTail = this.tailHandle;
+    this.tailHandle.ended.catch((e: unknown) => { this.tailEnded(e, startTail); });
+    await Promise.race([ready, this.tailHandle.ended]);
+    if (this.state !== 'starting') throw new Error(`replica ${this.state} during replay: ${this.failure ?? ''}`);
     this.state = 'serving';
     logger.info({ position: this.appliedPosition, seq: this.engine.seq, replay_ms: Date.now() - t0 }, 'replica serving');
   }
 
-  /** Registers interest in the results of the record (origin, rid) before it is appended. */
+  /** A tail ended: resume it after a transient outage (serving nothing meanwhile), else stop. */
+  private tailEnded(error: unknown, ended: TailHandle): void {
+    if (ended !== this.tailHandle) return;
+    if (this.state === 'serving' || this.state === 'catching_up') {
+      if (this.options.resumable?.(error) === true) {
+        if (this.state === 'serving') this.options.logger.warn({ err: (error as Error).message }, 'log unreachable: serving nothing until the tail resumes');
+        this.state = 'catching_up';
+        setTimeout(() => { this.resumeTail(); }, RETAIL_DELAY_MS).unref();
+        return;
+      }
+    }
+    this.fail(error as Error);
+  }
+
+  private resumeTail(): void {
+    if (this.state !== 'catching_up') return;
+    const from = this.appliedPosition + 1;
+    const target = this.options.log.bounds().last;
+    const handle = this.options.log.tail(from, (record) => {
+      this.applyRecord(record);
+      if (this.state === 'catching_up' && record.position >= target) this.resumed();
+    });
+    this.tailHandle = handle;
+    handle.ended.catch((e: unknown) => { this.tailEnded(e, handle); });
+    if (this.appliedPosition >= target) this.resumed();
+  }
+
+  private resumed(): void {
+    this.state = 'serving';
+    this.options.logger.info({ position: this.appliedPosition }, 'log reachable again: replica serving');
+  }
+
+  /** Replaces the whole state with a verified snapshot (before the tail starts). */
+  private install(parts: SnapshotParts): void {
+    if (sha256(parts.engine) !== parts.stateHash) throw new Error('snapshot does not match its own state hash');
+    this.engine = restore(parts.engine);
+    this.projections = this.options.createProjections(this.engine, JSON.parse(Buffer.from(parts.projections).toString('utf8')));
+    this.keys = MemoryKeyStore.fromJSON(JSON.parse(Buffer.from(parts.keys).toString('utf8')) as []);
+    this.appliedPosition = parts.position;
+    this.lastCheckpoint = { position: parts.position, seq: parts.seq, stateHash: parts.stateHash };
+    this.lastSnapshot = this.lastCheckpoint;
+  }
+
+  /** Registers interest in the results of the submission (origin, rid) before it is appended. */
   expect(origin: string, rid: number): Promise<AppliedBatch> {
     return new Promise((resolve) => { this.waiters.set(`${origin}/${rid}`, resolve); });
   }
@@ -104,7 +183,7 @@ export class Replica {
   }
 
   private applyRecord(record: LogRecord): void {
-    if (this.state === 'failed' || this.state === 'stopped') return;
+    if (this.state !== 'starting' && this.state !== 'serving' && this.state !== 'catching_up') return;
     // Positions only ever increase (the journal's are contiguous; etcd revisions have gaps).
     if (record.position <= this.appliedPosition) {
       this.fail(new Error(`log delivered position ${record.position} after ${this.appliedPosition}`));
@@ -113,6 +192,7 @@ export class Replica {
     try {
       const batch = decodeBatch(record.payload);
       const events = this.events;
+      const seqBefore = this.engine.seq;
       const applied: [key: string, results: Result[]][] = [];
       let commands = 0;
       for (const item of batch.items) {
@@ -132,11 +212,8 @@ export class Replica {
           waiter({ position: record.position, results });
         }
       }
-      this.commandsSinceSnapshot += commands;
-      if (this.commandsSinceSnapshot >= this.options.snapshotEveryCommands && this.snapshotting === undefined) {
-        this.commandsSinceSnapshot = 0;
-        void this.startSnapshot();
-      }
+      const every = this.options.checkpointEveryCommands;
+      if (Math.floor(this.engine.seq / every) > Math.floor(seqBefore / every)) this.checkpoint();
     } catch (e) {
       this.fail(e as Error);
     }
@@ -147,21 +224,32 @@ export class Replica {
     return this.engine.apply(cmd, ts, events);
   }
 
+  /** Hashes the state at this record boundary, reports it, and snapshots it unless a write is under way. */
+  private checkpoint(): void {
+    const engineBytes = snapshot(this.engine);
+    const checkpoint: Checkpoint = { position: this.appliedPosition, seq: this.engine.seq, stateHash: sha256(engineBytes) };
+    this.lastCheckpoint = checkpoint;
+    this.options.onCheckpoint?.(checkpoint);
+    if (this.snapshotting === undefined) void this.writeSnapshot(checkpoint, engineBytes);
+  }
+
   /** Writes a snapshot of the state as of now (after any snapshot already being written). */
   async snapshotNow(): Promise<void> {
     while (this.snapshotting !== undefined) await this.snapshotting;
-    if (this.lastCheckpoint.position === this.appliedPosition && this.appliedPosition > 0) return;
-    await this.startSnapshot();
+    if (this.lastSnapshot.position === this.appliedPosition && this.appliedPosition > 0) return;
+    const engineBytes = snapshot(this.engine);
+    await this.writeSnapshot({ position: this.appliedPosition, seq: this.engine.seq, stateHash: sha256(engineBytes) }, engineBytes);
   }
 
-  /** Captures the state now (synchronously, between records) and writes it in the background. */
-  private startSnapshot(): Promise<void> {
-    if (this.snapshotting !== undefined) return this.snapshotting;
-    const engineBytes = snapshot(this.engine);
-    const parts = {
-      position: this.appliedPosition,
-      seq: this.engine.seq,
-      stateHash: createHash('sha256').update(engineBytes).digest('hex'),
+  /** The newest snapshot on disk, for a peer that fell behind the compacted log. */
+  async readLatestSnapshot(): Promise<SnapshotParts | undefined> {
+    const [latest] = await this.options.snapshots.list();
+    return latest === undefined ? undefined : this.options.snapshots.read(latest);
+  }
+
+  private writeSnapshot(checkpoint: Checkpoint, engineBytes: Uint8Array): Promise<void> {
+    const parts: SnapshotParts = {
+      ...checkpoint,
       engine: engineBytes,
       projections: Buffer.from(JSON.stringify(this.projections.toJSON())),
       keys: Buffer.from(JSON.stringify(this.keys.toJSON())),
@@ -170,10 +258,11 @@ export class Replica {
     this.snapshotting = (async () => {
       try {
         await snapshots.write(parts);
-        this.lastCheckpoint = { position: parts.position, seq: parts.seq, stateHash: parts.stateHash };
+        this.lastSnapshot = checkpoint;
         const oldestKept = await snapshots.prune();
         if (compactLog && oldestKept !== undefined) await log.dropBefore(oldestKept + 1);
-        logger.info({ position: parts.position, seq: parts.seq, stateHash: parts.stateHash }, 'snapshot written');
+        this.options.onSnapshot?.(checkpoint);
+        logger.info(checkpoint, 'snapshot written');
       } catch (e) {
         logger.error({ err: (e as Error).message }, 'snapshot failed; the log still holds everything since the last one');
       } finally {
@@ -185,19 +274,29 @@ export class Replica {
 
   /** The state hash of the engine right now (walks the whole state: for checks, not hot paths). */
   stateHashNow(): string {
-    return createHash('sha256').update(snapshot(this.engine)).digest('hex');
+    return sha256(snapshot(this.engine));
+  }
+
+  /** Stops serving for good because this replica's state differs from its peers'. */
+  diverge(reason: string): void {
+    if (this.state === 'diverged' || this.state === 'failed') return;
+    this.state = 'diverged';
+    this.failure = reason;
+    this.options.logger.fatal({ reason, position: this.appliedPosition }, 'REPLICA DIVERGED FROM ITS PEERS: it stops serving');
+    void this.tailHandle?.stop().catch(() => undefined);
+    this.waiters.clear();
   }
 
   async stop(): Promise<void> {
-    if (this.state === 'stopped') return;
-    if (this.state === 'serving') this.state = 'stopped';
+    if (this.state === 'starting' || this.state === 'serving' || this.state === 'catching_up') this.state = 'stopped';
     await this.tailHandle?.stop().catch(() => undefined);
     await this.snapshotting;
   }
 
   private fail(error: Error): void {
-    if (this.state === 'failed') return;
+    if (this.state === 'failed' || this.state === 'stopped') return;
     this.state = 'failed';
+    this.failure = error.message;
     this.options.logger.fatal({ err: error.message, position: this.appliedPosition }, 'replica stopped: it will not apply further records');
     this.waiters.clear();
     this.options.onFatal(error);

@@ -61,21 +61,10 @@ export class SnapshotStore {
   }
 
   async write(parts: SnapshotParts): Promise<void> {
-    const body = [parts.engine, parts.projections, parts.keys];
-    const hash = createHash('sha256');
-    for (const b of body) hash.update(b);
-    const header: Header = {
-      version: FORMAT_VERSION, position: parts.position, seq: parts.seq, stateHash: parts.stateHash,
-      lengths: [parts.engine.length, parts.projections.length, parts.keys.length], sha256: hash.digest('hex'),
-    };
-    const headerBytes = Buffer.from(JSON.stringify(header));
-    const prefix = Buffer.alloc(12);
-    prefix.write(MAGIC, 0, 'latin1');
-    prefix.writeUInt32LE(headerBytes.length, 8);
     const tmp = join(this.dir, `${fileName(parts.position)}.tmp`);
     const handle = await open(tmp, 'w');
     try {
-      await handle.writev([prefix, headerBytes, ...body]);
+      await handle.writev(encodeSnapshotFile(parts));
       await handle.sync();
     } finally {
       await handle.close();
@@ -88,23 +77,9 @@ export class SnapshotStore {
 
   /** Reads and verifies one snapshot; throws with the reason when it cannot be trusted. */
   async read(position: number): Promise<SnapshotParts> {
-    const bytes = await readFile(join(this.dir, fileName(position)));
-    if (bytes.length < 12 || bytes.toString('latin1', 0, 8) !== MAGIC) throw new Error('not a snapshot file');
-    const headerLength = bytes.readUInt32LE(8);
-    const header = JSON.parse(bytes.toString('utf8', 12, 12 + headerLength)) as Header;
-    if (header.version !== FORMAT_VERSION) throw new Error(`snapshot file version ${header.version} is not supported`);
-    let at = 12 + headerLength;
-    const parts: Uint8Array[] = [];
-    for (const length of header.lengths) {
-      parts.push(bytes.subarray(at, at + length));
-      at += length;
-    }
-    if (at !== bytes.length) throw new Error('snapshot file has the wrong length');
-    const hash = createHash('sha256');
-    for (const p of parts) hash.update(p);
-    if (hash.digest('hex') !== header.sha256) throw new Error('snapshot checksum mismatch');
-    if (header.position !== position) throw new Error('snapshot names another position');
-    return { position, seq: header.seq, stateHash: header.stateHash, engine: parts[0]!, projections: parts[1]!, keys: parts[2]! };
+    const parts = decodeSnapshotFile(await readFile(join(this.dir, fileName(position))));
+    if (parts.position !== position) throw new Error('snapshot names another position');
+    return parts;
   }
 
   /** Deletes all but the newest SNAPSHOTS_KEPT; returns the oldest position still kept. */
@@ -128,4 +103,39 @@ export class SnapshotStore {
       return [];
     }
   }
+}
+
+/** The bytes of a snapshot file (also what a peer serves to a replica that fell behind). */
+export function encodeSnapshotFile(parts: SnapshotParts): Buffer[] {
+  const body = [parts.engine, parts.projections, parts.keys];
+  const hash = createHash('sha256');
+  for (const b of body) hash.update(b);
+  const header: Header = {
+    version: FORMAT_VERSION, position: parts.position, seq: parts.seq, stateHash: parts.stateHash,
+    lengths: [parts.engine.length, parts.projections.length, parts.keys.length], sha256: hash.digest('hex'),
+  };
+  const headerBytes = Buffer.from(JSON.stringify(header));
+  const prefix = Buffer.alloc(12);
+  prefix.write(MAGIC, 0, 'latin1');
+  prefix.writeUInt32LE(headerBytes.length, 8);
+  return [prefix, headerBytes, ...body.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength))];
+}
+
+/** Parses and verifies snapshot file bytes; throws with the reason when they cannot be trusted. */
+export function decodeSnapshotFile(bytes: Buffer): SnapshotParts {
+  if (bytes.length < 12 || bytes.toString('latin1', 0, 8) !== MAGIC) throw new Error('not a snapshot file');
+  const headerLength = bytes.readUInt32LE(8);
+  const header = JSON.parse(bytes.toString('utf8', 12, 12 + headerLength)) as Header;
+  if (header.version !== FORMAT_VERSION) throw new Error(`snapshot file version ${header.version} is not supported`);
+  let at = 12 + headerLength;
+  const parts: Uint8Array[] = [];
+  for (const length of header.lengths) {
+    parts.push(bytes.subarray(at, at + length));
+    at += length;
+  }
+  if (at !== bytes.length) throw new Error('snapshot file has the wrong length');
+  const hash = createHash('sha256');
+  for (const p of parts) hash.update(p);
+  if (hash.digest('hex') !== header.sha256) throw new Error('snapshot checksum mismatch');
+  return { position: header.position, seq: header.seq, stateHash: header.stateHash, engine: parts[0]!, projections: parts[1]!, keys: parts[2]! };
 }

@@ -6,7 +6,9 @@ import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { parseDecimal, type Command, type InstrumentState, type Result } from '../core/index.js';
+import { parseBody, RawBody } from '../gateway/body.js';
 import type { ExchangePort, LogCommand } from '../gateway/port.js';
+import { Failure } from '../gateway/errors.js';
 
 export interface AdminDeps {
   readonly port: ExchangePort;
@@ -23,7 +25,16 @@ function denied(reply: FastifyReply, status: number, code: string, msg: string):
 }
 
 function body<T>(schema: z.ZodType<T>, req: FastifyRequest, reply: FastifyReply): T | undefined {
-  const parsed = schema.safeParse(req.body ?? {});
+  // The gateway keeps every JSON body raw (it is what OKX clients sign); parse it here.
+  let value: unknown = req.body ?? {};
+  if (value instanceof RawBody) {
+    value = parseBody(value.text);
+    if (value instanceof Failure) {
+      void denied(reply, 400, 'bad_request', value.error.msg);
+      return undefined;
+    }
+  }
+  const parsed = schema.safeParse(value);
   if (!parsed.success) {
     void denied(reply, 400, 'bad_request', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
     return undefined;

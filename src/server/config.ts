@@ -15,6 +15,12 @@ export interface ServerConfig {
   readonly bodyLimitBytes: number;
   readonly logLevel: string;
   readonly rateLimits: boolean;
+  readonly bootstrap: boolean;
+  readonly log: 'journal' | 'etcd';
+  readonly etcdEndpoints: string;
+  readonly etcdPrefix: string;
+  readonly cloud: string;
+  readonly clusterToken: string;
 }
 
 interface Setting {
@@ -30,13 +36,19 @@ export const settings: Record<keyof ServerConfig, Setting> = {
   host: { flag: 'host', env: 'EVERBOOK_HOST', kind: 'string', default: '127.0.0.1', help: 'address to listen on (loopback unless told otherwise)' },
   port: { flag: 'port', env: 'EVERBOOK_PORT', kind: 'int', default: '8080', help: 'HTTP port for the REST API (0 = any free port)' },
   dev: { flag: 'dev', env: 'EVERBOOK_DEV', kind: 'bool', default: 'true', help: 'first start creates dev assets, instruments, a funded user and key; test deposits allowed' },
-  snapshotEveryCommands: { flag: 'snapshot-every', env: 'EVERBOOK_SNAPSHOT_EVERY', kind: 'int', default: '100000', help: 'commands between snapshots' },
+  snapshotEveryCommands: { flag: 'snapshot-every', env: 'EVERBOOK_SNAPSHOT_EVERY', kind: 'int', default: '100000', help: 'commands between checkpoints (state hash, compared across clouds) and snapshots' },
   compactLog: { flag: 'compact-log', env: 'EVERBOOK_COMPACT_LOG', kind: 'bool', default: 'true', help: 'drop journal segments behind the oldest kept snapshot' },
   inFlightMax: { flag: 'in-flight-max', env: 'EVERBOOK_IN_FLIGHT_MAX', kind: 'int', default: '10000', help: 'submissions in flight before requests are refused as busy (50013)' },
   applyTimeoutMs: { flag: 'apply-timeout-ms', env: 'EVERBOOK_APPLY_TIMEOUT_MS', kind: 'int', default: '5000', help: 'wait for a command to apply before answering 50004 (outcome unknown)' },
   bodyLimitBytes: { flag: 'body-limit', env: 'EVERBOOK_BODY_LIMIT', kind: 'int', default: '65536', help: 'largest request body accepted' },
   logLevel: { flag: 'log-level', env: 'EVERBOOK_LOG_LEVEL', kind: 'string', default: 'info', help: 'pino level: fatal, error, warn, info, debug' },
   rateLimits: { flag: 'rate-limits', env: 'EVERBOOK_RATE_LIMITS', kind: 'bool', default: 'true', help: 'enforce OKX-style rate limits (HTTP 429 / 50011)' },
+  bootstrap: { flag: 'bootstrap', env: 'EVERBOOK_BOOTSTRAP', kind: 'bool', default: 'true', help: 'with --dev: create the dev market and traders if the exchange is empty' },
+  log: { flag: 'log', env: 'EVERBOOK_LOG', kind: 'string', default: 'journal', help: 'command log: journal (embedded file journal) or etcd (multicloud)' },
+  etcdEndpoints: { flag: 'etcd-endpoints', env: 'EVERBOOK_ETCD_ENDPOINTS', kind: 'string', default: 'http://127.0.0.1:2379', help: 'comma-separated etcd client URLs, own cloud first' },
+  etcdPrefix: { flag: 'etcd-prefix', env: 'EVERBOOK_ETCD_PREFIX', kind: 'string', default: 'everbook', help: 'key prefix of this exchange in etcd' },
+  cloud: { flag: 'cloud', env: 'EVERBOOK_CLOUD', kind: 'string', default: 'local', help: 'name of the cloud this node runs in' },
+  clusterToken: { flag: 'cluster-token', env: 'EVERBOOK_CLUSTER_TOKEN', kind: 'string', default: '', help: 'shared secret guarding /internal routes between nodes (required with --log etcd)' },
 };
 
 export class ConfigError extends Error {
@@ -68,6 +80,10 @@ export function loadConfig(args: readonly string[], env: NodeJS.ProcessEnv = pro
   const c = config as unknown as ServerConfig;
   if (c.port > 65_535) throw new ConfigError('--port must be at most 65535');
   if (c.snapshotEveryCommands < 1 || c.inFlightMax < 1 || c.applyTimeoutMs < 1) throw new ConfigError('limits must be positive');
+  const logKind: string = c.log;
+  if (logKind !== 'journal' && logKind !== 'etcd') throw new ConfigError(`--log must be journal or etcd, not "${logKind}"`);
+  if (c.log === 'etcd' && c.clusterToken.length < 16) throw new ConfigError('--log etcd needs --cluster-token (at least 16 characters), shared by the nodes');
+  if (!/^[a-z][a-z0-9-]{0,30}$/.test(c.cloud)) throw new ConfigError('--cloud must be lower-case letters, digits and dashes');
   return c;
 }
 

@@ -1,16 +1,19 @@
-// One Everbook node on one machine, wired in order: the log, the replica that applies it, the
-// submitter that turns requests into records, the gateway that speaks OKX v5, the operator
-// routes, then the listener. Follow startNode() top to bottom to see a request's whole path.
+// One Everbook node, wired in order: the log (the embedded journal, or etcd across clouds), the
+// replica that applies it, the cluster coordinator (etcd only), the submitter that turns
+// requests into records, the gateway that speaks OKX v5 with the operator and internal routes,
+// then the listener. Follow startNode() top to bottom to see a request's whole path.
 
+import { timingSafeEqual } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import pino from 'pino';
-import { Registry, collectDefaultMetrics, Counter, Gauge } from 'prom-client';
+import pino, { type Logger } from 'pino';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Coordinator } from '../cluster/coordinator.js';
 import { createGateway } from '../gateway/index.js';
-import type { ExchangePort } from '../gateway/port.js';
-import { FileJournal } from '../log/index.js';
+import { SubmitError, type ExchangePort } from '../gateway/port.js';
+import { EtcdLog, FileJournal, JournalError, type CommandLog } from '../log/index.js';
 import { MemoryProjections } from '../projections/index.js';
-import { Replica, SnapshotStore, Submitter } from '../replica/index.js';
+import { classifyJournalError, encodeSnapshotFile, Replica, SnapshotStore, Submitter } from '../replica/index.js';
 import { newAdminToken, registerAdminRoutes } from './admin.js';
 import type { ServerConfig } from './config.js';
 import { bootstrapDev, type DevCredentials } from './dev.js';
@@ -37,37 +40,73 @@ async function loadOrCreateToken(dataDir: string): Promise<string> {
   }
 }
 
+/** How an etcd log's errors reach a request: only refusals before anything was sent are clean failures. */
+function classifyEtcdError(e: unknown): SubmitError {
+  if (e instanceof JournalError && (e.code === 'busy' || e.code === 'append_too_large' || e.code === 'record_too_large')) return new SubmitError('busy', e.message);
+  if (e instanceof JournalError && e.code === 'closed') return new SubmitError('unavailable', e.message);
+  return new SubmitError('timeout', `log append outcome unknown: ${(e as Error).message}`);
+}
+
+async function openLog(config: ServerConfig, writerId: string, logger: Logger): Promise<CommandLog> {
+  if (config.log === 'journal') {
+    const journal = await FileJournal.open(join(config.dataDir, 'journal'));
+    if (journal.recovery.truncatedBytes > 0) logger.warn({ recovery: journal.recovery }, 'journal tail was torn: truncated');
+    return journal;
+  }
+  return EtcdLog.open({ hosts: config.etcdEndpoints.split(','), prefix: config.etcdPrefix, writerId });
+}
+
 export async function startNode(config: ServerConfig, onFatal: (e: Error) => void): Promise<RunningNode> {
-  const logger = pino({ level: config.logLevel, base: { node: 'everbook' } });
+  const logger = pino({ level: config.logLevel, base: { node: 'everbook', cloud: config.cloud } });
   await mkdir(config.dataDir, { recursive: true });
   const adminToken = await loadOrCreateToken(config.dataDir);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  const apiUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
 
-  // 1. The command log: the embedded file journal.
-  const journal = await FileJournal.open(join(config.dataDir, 'journal'));
-  if (journal.recovery.truncatedBytes > 0) logger.warn({ recovery: journal.recovery }, 'journal tail was torn: truncated');
+  // 1. The command log: the embedded file journal, or the etcd cluster spanning the clouds.
+  const writerId = `${config.cloud}-${String(process.pid)}-${String(Date.now())}`;
+  const log = await openLog(config, writerId, logger);
 
-  // 2. The replica: newest snapshot + replay, then every new record as it becomes durable.
+  // 2. The cluster coordinator (etcd only): heartbeats, checkpoint comparison, compaction, peer snapshots.
+  const coordinator = config.log === 'etcd'
+    ? new Coordinator({
+      endpoints: config.etcdEndpoints.split(','), prefix: `${config.etcdPrefix}/cluster`, cloud: config.cloud, apiUrl,
+      clusterToken: config.clusterToken, logger, heartbeatMs: 1_000, liveMs: 15_000, callTimeoutMs: 2_000,
+    })
+    : undefined;
+
+  // 3. The replica: newest snapshot (its own or a verified peer's) + replay, then every new record.
   const applied = new Counter({ name: 'everbook_commands_applied_total', help: 'Commands applied by the replica', registers: [registry] });
   const replica = new Replica({
-    log: journal,
+    log,
     snapshots: new SnapshotStore(join(config.dataDir, 'snapshots')),
-    snapshotEveryCommands: config.snapshotEveryCommands,
-    compactLog: config.compactLog,
+    checkpointEveryCommands: config.snapshotEveryCommands,
+    compactLog: config.log === 'journal' && config.compactLog,
     createProjections: (engine, saved) => (saved === undefined ? new MemoryProjections(engine) : MemoryProjections.fromJSON(engine, saved)),
     logger,
     onFatal,
     onApplied: (commands) => { applied.inc(commands); },
+    ...(coordinator !== undefined && {
+      resumable: (e: unknown) => e instanceof JournalError && e.code === 'unavailable',
+      onCheckpoint: (cp) => { void coordinator.publish(cp); },
+      onSnapshot: () => { if (config.compactLog) void coordinator.compact(); },
+    }),
   });
-  await replica.start();
+  await replica.start(coordinator === undefined ? undefined : () => coordinator.fetchPeerSnapshot());
+  coordinator?.attach(replica, log);
+  await coordinator?.heartbeat();
 
-  // 3. The submitter: request -> durable, applied record -> results, with a bounded in-flight count.
-  const submitter = new Submitter(journal, replica, { inFlightMax: config.inFlightMax, applyTimeoutMs: config.applyTimeoutMs, now: Date.now });
-  new Gauge({ name: 'everbook_submissions_in_flight', help: 'Submissions appended or waiting to apply', registers: [registry], collect() { this.set(submitter.inFlight); } });
+  // 4. The submitter: request -> durable, applied record -> results, group-committed, bounded.
+  const submitter = new Submitter(log, replica, {
+    inFlightMax: config.inFlightMax, applyTimeoutMs: config.applyTimeoutMs, now: Date.now,
+    classify: config.log === 'journal' ? classifyJournalError : classifyEtcdError,
+  });
+  new Gauge({ name: 'everbook_submissions_in_flight', help: 'Submissions queued, appended or waiting to apply', registers: [registry], collect() { this.set(submitter.inFlight); } });
   new Gauge({ name: 'everbook_applied_position', help: 'Last log position applied', registers: [registry], collect() { this.set(replica.appliedPosition); } });
+  new Gauge({ name: 'everbook_replica_serving', help: '1 while the replica serves, 0 when stopped or diverged', registers: [registry], collect() { this.set(replica.state === 'serving' ? 1 : 0); } });
 
-  // 4. The port the gateway sees.
+  // 5. The port the gateway sees.
   const port: ExchangePort = {
     submit: (cmds) => submitter.submit(cmds),
     get engine() { return replica.engine; },
@@ -75,7 +114,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     get keys() { return replica.keys; },
     now: Date.now,
     status: () => ({
-      state: replica.state === 'failed' ? 'diverged' : replica.state,
+      state: replica.state === 'failed' ? 'stopped' : replica.state === 'catching_up' ? 'starting' : replica.state,
       appliedPosition: replica.appliedPosition,
       appliedSeq: replica.engine.seq,
       stateHash: replica.lastCheckpoint.stateHash,
@@ -83,10 +122,10 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     }),
   };
 
-  // 5. First start of a dev exchange: market and funded traders.
-  const devCredentials = config.dev ? await bootstrapDev(port) : [];
+  // 6. First start of a dev exchange: market and funded traders (one node of a cluster does it).
+  const devCredentials = config.dev && config.bootstrap ? await bootstrapDev(port) : [];
 
-  // 6. The gateway (OKX v5 REST) with the operator routes beside it, then listen.
+  // 7. The gateway (OKX v5 REST), the operator routes and the internal routes, then listen.
   const app = createGateway(port, {
     logger: logger.child({ part: 'gateway' }),
     registry,
@@ -95,8 +134,22 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     extraRoutes: (instance) => {
       registerAdminRoutes(instance, {
         port, token: adminToken, dev: config.dev, snapshot: () => replica.snapshotNow(),
-        details: () => ({ lastCheckpoint: replica.lastCheckpoint, journal: journal.stats(), bounds: journal.bounds(), dataDir: config.dataDir }),
+        details: () => ({
+          cloud: config.cloud, log: config.log, lastCheckpoint: replica.lastCheckpoint, lastSnapshot: replica.lastSnapshot,
+          failure: replica.failure ?? '', peers: coordinator?.peers ?? [], submitter: { records: submitter.records, submissions: submitter.submissions },
+          dataDir: config.dataDir,
+        }),
       });
+      if (coordinator !== undefined) {
+        const expected = Buffer.from(`Bearer ${config.clusterToken}`);
+        instance.get('/internal/v1/snapshot', async (req, reply) => {
+          const given = Buffer.from(req.headers.authorization ?? '');
+          if (given.length !== expected.length || !timingSafeEqual(given, expected)) return reply.code(401).send({ code: 'unauthorized' });
+          const parts = await replica.readLatestSnapshot();
+          if (parts === undefined) return reply.code(404).send({ code: 'no_snapshot' });
+          return reply.type('application/octet-stream').send(Buffer.concat(encodeSnapshotFile(parts)));
+        });
+      }
     },
   });
   await app.listen({ host: config.host, port: config.port });
@@ -113,8 +166,9 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     closing ??= (async () => {
       await app.close();
       await replica.stop();
-      if (replica.state !== 'failed') await replica.snapshotNow();
-      await journal.close();
+      if (replica.state !== 'failed' && replica.state !== 'diverged') await replica.snapshotNow();
+      coordinator?.close();
+      await log.close();
       logger.info('node stopped');
     })();
     return closing;

@@ -141,6 +141,8 @@ export class Model {
   readonly deposits = new Map<string, { userId: number; asset: string; amount: string }>();
   /** Pending withdrawals only: completed, failed and cancelled ones are forgotten. */
   readonly withdrawals = new Map<number, ModelWithdrawal>();
+  /** Client order ids of each user's most recent orders, oldest first. */
+  readonly recentClOrdIds = new Map<number, string[]>();
   /** Withdrawal client ids ever used, per user (`user:clientId`). */
   readonly usedClientIds = new Set<string>();
   private out: ModelOutput = { result: { ok: true }, trades: [], cancels: [] };
@@ -278,6 +280,7 @@ export class Model {
     if (clOrdId !== '') {
       if (!CL_ORD_ID.test(clOrdId)) return no(Reject.clientOrderIdInvalid);
       if (this.allResting().some((o) => o.userId === user.id && o.clOrdId === clOrdId)) return no(Reject.clientOrderIdDuplicate);
+      if ((this.recentClOrdIds.get(user.id) ?? []).includes(clOrdId)) return no(Reject.clientOrderIdDuplicate);
     }
     const stp = c.stpMode ?? user.stpMode;
     if (!STP_MODES.includes(stp)) return no(Reject.stpModeInvalid);
@@ -332,6 +335,12 @@ export class Model {
     }
     if (this.available(user.id, isBuy ? inst.quote : inst.base) < reserve) return no(Reject.insufficientBalance);
 
+    if (clOrdId !== '') {
+      const recent = this.recentClOrdIds.get(user.id) ?? [];
+      recent.push(clOrdId);
+      if (recent.length > Limits.recentClientOrderIdsPerUser) recent.shift();
+      this.recentClOrdIds.set(user.id, recent);
+    }
     const order: ModelOrder = {
       id: orderId, userId: user.id, instId: inst.spec.instId, side: c.side, type: c.orderType, price, size,
       quoteAmount, sellLotsMax, clOrdId, stp, filled: 0, filledQuote: 0, restSeq: 0,

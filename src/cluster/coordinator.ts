@@ -1,0 +1,216 @@
+// What a node does with its peers, through etcd beside the log: publishes a heartbeat (where its
+// replica is), publishes every checkpoint hash and compares it with the other clouds' hashes at
+// the same position (a replica in the minority stops serving: it diverged), compacts the shared
+// log once every live replica has a snapshot past a position, and fetches a verified snapshot
+// from a peer when its own is behind the compacted log.
+
+import { request } from 'node:http';
+import { noop } from 'cockatiel';
+import { Etcd3, Range } from 'etcd3';
+import type { Logger } from 'pino';
+import type { CommandLog } from '../log/index.js';
+import { decodeSnapshotFile, type Replica, type ReplicaCheckpoint, type SnapshotParts } from '../replica/index.js';
+
+export interface CoordinatorOptions {
+  readonly endpoints: readonly string[];
+  readonly prefix: string;
+  readonly cloud: string;
+  /** Where peers reach this node's internal routes. */
+  readonly apiUrl: string;
+  /** Shared by the nodes of one deployment: guards the internal routes (snapshots hold API secrets). */
+  readonly clusterToken: string;
+  readonly logger: Logger;
+  /** How often the heartbeat is written, and how old one may be for its replica to count as live. */
+  readonly heartbeatMs: number;
+  readonly liveMs: number;
+  /** Per-call deadline for etcd calls made here. */
+  readonly callTimeoutMs: number;
+}
+
+export interface ReplicaHeartbeat {
+  readonly cloud: string;
+  readonly apiUrl: string;
+  readonly state: string;
+  readonly appliedPosition: number;
+  readonly checkpoint: ReplicaCheckpoint;
+  readonly snapshot: ReplicaCheckpoint;
+  readonly ts: number;
+}
+
+/** Checkpoints kept in etcd behind the oldest live snapshot, for late comparisons. */
+const CHECKPOINTS_KEPT_BEHIND = 64;
+/** Snapshot bytes a peer may send at the most. */
+const SNAPSHOT_BYTES_MAX = 2 * 1024 ** 3;
+
+const pad = (n: number): string => String(n).padStart(20, '0');
+
+export class Coordinator {
+  private readonly client: Etcd3;
+  private timer: NodeJS.Timeout | undefined;
+  private replica: Replica | undefined;
+  private log: CommandLog | undefined;
+  /** My recent checkpoints, re-compared on each heartbeat until every cloud has published. */
+  private readonly pending: ReplicaCheckpoint[] = [];
+  peers: ReplicaHeartbeat[] = [];
+
+  constructor(private readonly options: CoordinatorOptions) {
+    this.client = new Etcd3({
+      hosts: [...options.endpoints],
+      dialTimeout: options.callTimeoutMs,
+      defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + options.callTimeoutMs }),
+      // No circuit breaker: its 5 s open state would hide a failover that etcd finishes in 1-2 s.
+      faultHandling: { host: () => noop },
+    });
+  }
+
+  private key(...parts: string[]): string {
+    return [this.options.prefix, ...parts].join('/');
+  }
+
+  attach(replica: Replica, log: CommandLog): void {
+    this.replica = replica;
+    this.log = log;
+    this.timer = setInterval(() => { void this.heartbeat(); }, this.options.heartbeatMs);
+    this.timer.unref();
+  }
+
+  async heartbeat(): Promise<void> {
+    const r = this.replica;
+    if (r === undefined) return;
+    const beat: ReplicaHeartbeat = {
+      cloud: this.options.cloud, apiUrl: this.options.apiUrl, state: r.state, appliedPosition: r.appliedPosition,
+      checkpoint: r.lastCheckpoint, snapshot: r.lastSnapshot, ts: Date.now(),
+    };
+    try {
+      await this.client.put(this.key('replicas', this.options.cloud)).value(JSON.stringify(beat));
+      this.peers = await this.replicas();
+      for (const cp of [...this.pending]) await this.compare(cp);
+    } catch (e) {
+      this.options.logger.warn({ err: (e as Error).message }, 'cluster heartbeat failed (etcd unreachable from this cloud?)');
+    }
+  }
+
+  async replicas(): Promise<ReplicaHeartbeat[]> {
+    const rows = await this.client.getAll().prefix(this.key('replicas', '')).strings();
+    return Object.values(rows).map((v) => JSON.parse(v) as ReplicaHeartbeat);
+  }
+
+  /** Publishes a checkpoint and compares it with the other clouds' hashes at that position. */
+  async publish(cp: ReplicaCheckpoint): Promise<void> {
+    try {
+      await this.client.put(this.key('checkpoints', pad(cp.position), this.options.cloud)).value(`${cp.seq}:${cp.stateHash}`);
+      this.pending.push(cp);
+      if (this.pending.length > CHECKPOINTS_KEPT_BEHIND) this.pending.shift();
+      await this.compare(cp);
+    } catch (e) {
+      this.options.logger.warn({ err: (e as Error).message, position: cp.position }, 'could not publish a checkpoint; it is compared on a later heartbeat');
+    }
+  }
+
+  /**
+   * A replica stops when more clouds disagree with its hash than agree with it. With a tie it
+   * only warns and compares again when more clouds have published.
+   */
+  private async compare(cp: ReplicaCheckpoint): Promise<void> {
+    const rows = await this.client.getAll().prefix(this.key('checkpoints', pad(cp.position), '')).strings();
+    const mine = `${cp.seq}:${cp.stateHash}`;
+    let agree = 0;
+    let differ = 0;
+    const others: string[] = [];
+    for (const [key, value] of Object.entries(rows)) {
+      const cloud = key.slice(key.lastIndexOf('/') + 1);
+      if (cloud === this.options.cloud) continue;
+      others.push(`${cloud}=${value}`);
+      if (value === mine) agree += 1;
+      else differ += 1;
+    }
+    if (differ > agree) {
+      this.replica?.diverge(`state hash at position ${cp.position} is ${mine}; peers: ${others.join(', ')}`);
+    } else if (differ > 0) {
+      this.options.logger.error({ position: cp.position, mine, others }, 'a peer replica disagrees at this checkpoint');
+    }
+    const clouds = this.peers.length;
+    if (agree + differ + 1 >= clouds && clouds > 0) {
+      const i = this.pending.indexOf(cp);
+      if (i !== -1) this.pending.splice(i, 1);
+    }
+  }
+
+  /**
+   * After a snapshot: drops the shared log behind the oldest snapshot among live replicas (every
+   * live replica can restart from its own snapshot; a dead one fetches a peer's).
+   */
+  async compact(): Promise<void> {
+    if (this.log === undefined) return;
+    try {
+      const live = (await this.replicas()).filter((r) => Date.now() - r.ts <= this.options.liveMs && r.state === 'serving');
+      if (live.length === 0) return;
+      const oldest = Math.min(...live.map((r) => r.snapshot.position));
+      if (oldest <= 0) return;
+      await this.log.dropBefore(oldest + 1);
+      const keepFrom = Math.max(0, oldest - CHECKPOINTS_KEPT_BEHIND);
+      await this.client.delete().range(new Range(this.key('checkpoints', ''), this.key('checkpoints', pad(keepFrom))));
+    } catch (e) {
+      this.options.logger.warn({ err: (e as Error).message }, 'log compaction skipped');
+    }
+  }
+
+  /**
+   * Fetches the newest snapshot a peer has, and accepts it only if its hash equals the hash
+   * that peer and at least one other cloud published for that position (when another cloud
+   * published one at all).
+   */
+  async fetchPeerSnapshot(): Promise<SnapshotParts> {
+    const peers = (await this.replicas())
+      .filter((r) => r.cloud !== this.options.cloud && r.snapshot.position > 0)
+      .sort((a, b) => b.snapshot.position - a.snapshot.position);
+    const errors: string[] = [];
+    for (const peer of peers) {
+      try {
+        const parts = decodeSnapshotFile(await this.download(`${peer.apiUrl}/internal/v1/snapshot`));
+        const rows = await this.client.getAll().prefix(this.key('checkpoints', pad(parts.position), '')).strings();
+        const published = Object.entries(rows).map(([k, v]) => [k.slice(k.lastIndexOf('/') + 1), v] as const);
+        const expected = `${parts.seq}:${parts.stateHash}`;
+        const vouching = published.filter(([, v]) => v === expected).map(([c]) => c);
+        const disputing = published.filter(([, v]) => v !== expected).map(([c]) => c);
+        if (vouching.length === 0 || disputing.length > vouching.length) {
+          throw new Error(`snapshot at ${parts.position} from ${peer.cloud} is not vouched for (agree: ${vouching.join(',')}; disagree: ${disputing.join(',')})`);
+        }
+        this.options.logger.info({ from: peer.cloud, position: parts.position, vouching }, 'fetched a verified peer snapshot');
+        return parts;
+      } catch (e) {
+        errors.push(`${peer.cloud}: ${(e as Error).message}`);
+      }
+    }
+    throw new Error(`no peer could provide a verified snapshot (${errors.join('; ') || 'no peer has one'})`);
+  }
+
+  private download(url: string): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const req = request(url, { headers: { authorization: `Bearer ${this.options.clusterToken}` }, timeout: 30_000 }, (res) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          reject(new Error(`HTTP ${String(res.statusCode)} from ${url}`));
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > SNAPSHOT_BYTES_MAX) req.destroy(new Error('snapshot too large'));
+          chunks.push(c);
+        });
+        res.on('end', () => { resolve(Buffer.concat(chunks)); });
+        res.on('error', reject);
+      });
+      req.on('timeout', () => { req.destroy(new Error(`timed out fetching ${url}`)); });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  close(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.client.close();
+  }
+}
