@@ -38,11 +38,17 @@ interface Collector {
   waitFor(count: number, timeoutMs: number): Promise<void>;
 }
 
-function collect(log: EtcdLog, from: number): Collector {
+/** Tails `log` from `from`; with handlerDelayMs, an async handler that checks it never overlaps itself. */
+function collect(log: EtcdLog, from: number, handlerDelayMs = 0): Collector {
   const records: LogRecord[] = [];
   let wake: (() => void) | null = null;
-  const handle = log.tail(from, (record) => {
+  let running = false;
+  const handle = log.tail(from, async (record) => {
+    assert.ok(!running, 'the tail awaits its handler before delivering the next record');
+    running = true;
+    if (handlerDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, handlerDelayMs));
     records.push(record);
+    running = false;
     wake?.();
   });
   return {
@@ -116,6 +122,9 @@ test('EtcdLog: append, read and tail agree on order, and positions strictly incr
     await Promise.all([early.handle.stop(), late.handle.stop()]);
 
     assert.deepEqual(log.bounds(), { first: 1, last: positions.at(-1) });
+
+    const failing = log.tail(1, () => { throw new Error('handler broke'); });
+    await assert.rejects(failing.ended, /handler broke/);
   } finally {
     await log.close();
   }
@@ -155,8 +164,9 @@ test('EtcdLog: two writers interleave and every tail sees the same order', async
 
     await tailA.waitFor(60, 10_000);
     await tailB.waitFor(60, 10_000);
-    // A tail that starts after the fact catches up through pages of 7, then watches.
-    const tailC = collect(c, 1);
+    // A tail that starts after the fact catches up through pages of 7, then watches; its
+    // handler is slow and async, and delivery waits for it.
+    const tailC = collect(c, 1, 2);
     await tailC.waitFor(60, 10_000);
 
     const order = tailA.records.map((record) => `${record.position}:${decode(record)}`);
@@ -179,9 +189,9 @@ test('EtcdLog: repeating a create-only write stores one record; a different valu
   try {
     // The path an append takes after an unknown outcome: the same key, the same value, again.
     const value = Buffer.from('batch 1');
-    const first = await writeOnce(client, keys.record(1), value);
-    const again = await writeOnce(client, keys.record(1), value);
-    assert.equal(again, first);
+    const { revision: first, existed } = await writeOnce(client, keys.record(1), value);
+    assert.equal(existed, false);
+    assert.deepEqual(await writeOnce(client, keys.record(1), value), { revision: first, existed: true });
     await rejectsWithCode(writeOnce(client, keys.record(1), Buffer.from('something else')), 'writer_conflict');
 
     const reader = await openLog(prefix, 'reader');
@@ -270,6 +280,7 @@ test('Cluster: leader SIGKILL during a stream of appends (R=3): every acknowledg
   t.diagnostic(`${acknowledged.length} appends acknowledged by ${lanes} lanes in ${runMs} ms; leader killed at ${killedAtMs} ms`);
   t.diagnostic(`longest gap between successive acknowledgements: ${longestGapMs} ms (ending at ${gapEndsAtMs} ms); first acknowledgement after the kill at +${firstAfterKill === undefined ? 'none' : firstAfterKill - killedAtMs} ms`);
   t.diagnostic(`outcome unknown: ${unknown.length}; other failures: ${otherFailures.length} ${otherFailures.slice(0, 3).join('; ')}`);
+  t.diagnostic(`writer ${JSON.stringify(writer.stats())}; pinned tail ${JSON.stringify(pinned.stats())}; any-member tail ${JSON.stringify(watcher.stats())}`);
   assert.deepEqual(otherFailures, []);
   assert.ok(acknowledged.some((ack) => ack.atMs > killedAtMs + 100), 'appends resume after the leader is killed');
 

@@ -23,6 +23,13 @@ usage:
   everbook withdrawal-fail --id ID --reason TEXT
   everbook snapshot                      write a snapshot and checkpoint now
 
+local multicloud deployment (etcd from Debian's etcd-server; as root each cloud gets a network namespace):
+  everbook cluster up [--topology FILE] [--dir DIR] [--netns true|false]
+  everbook cluster status [--dir DIR]
+  everbook cluster down [--dir DIR] [--purge]
+  everbook drill [--dir DIR] [--kinds kill,partition] [--clouds a,b] [--outage-ms N] [--workers N]
+                 runs outage trials against the running cluster, checks them and prints the RTO table
+
 every subcommand takes --data-dir DIR (default ${settings.dataDir.default}, or $${settings.dataDir.env}).
 
 start options (flag, environment variable, default):
@@ -55,6 +62,77 @@ async function start(args: string[]): Promise<void> {
   };
   process.on('SIGINT', () => { stop('SIGINT'); });
   process.on('SIGTERM', () => { stop('SIGTERM'); });
+}
+
+const CLUSTER_DIR = '.everbook/cluster';
+
+async function cluster(command: string, argv: string[]): Promise<void> {
+  const sub = command === 'cluster' ? argv[0] : 'drill';
+  const { values } = parseArgs({
+    args: command === 'cluster' ? argv.slice(1) : argv,
+    options: {
+      dir: { type: 'string' }, topology: { type: 'string' }, netns: { type: 'string' }, purge: { type: 'boolean' },
+      kinds: { type: 'string' }, clouds: { type: 'string' }, 'outage-ms': { type: 'string' }, workers: { type: 'string' },
+    },
+    strict: true,
+  });
+  const dir = values.dir ?? CLUSTER_DIR;
+  const { clusterUp, clusterDown, loadState } = await import('../cluster/launcher.js');
+  switch (sub) {
+    case 'up': {
+      const { loadTopology } = await import('../cluster/topology.js');
+      const { addresses } = await import('../cluster/topology.js');
+      const { ensureEtcd } = await import('../cluster/etcd-install.js');
+      await ensureEtcd();
+      const topology = await loadTopology(values.topology);
+      const state = await clusterUp(topology, dir, values.netns === undefined ? {} : { namespaces: values.netns === 'true' });
+      console.log(`cluster ${topology.name} is up (${state.namespaces ? 'a network namespace per cloud' : 'processes on loopback'}); state in ${state.dir}`);
+      for (const a of addresses(topology, state.namespaces)) console.log(`  ${a.cloud.name.padEnd(18)} REST ${a.apiUrl}/api/v5   etcd ${a.etcdClientUrl}`);
+      console.log(`  dev traders: see ${state.processes.find((p) => p.role === 'node')?.log ?? ''}; stop with: everbook cluster down --dir ${dir}`);
+      return;
+    }
+    case 'down':
+      await clusterDown(dir, { removeData: values.purge === true });
+      console.log('cluster stopped');
+      return;
+    case 'status': {
+      const state = await loadState(dir);
+      const { addresses } = await import('../cluster/topology.js');
+      const { adminTokens } = await import('../cluster/drill.js');
+      const tokens = await adminTokens(state);
+      for (const [i, a] of addresses(state.topology, state.namespaces).entries()) {
+        let line: string;
+        try {
+          const r = await fetch(`${a.apiUrl}/admin/v1/status`, { headers: { authorization: `Bearer ${tokens[i]!}` }, signal: AbortSignal.timeout(2_000) });
+          const s = (await r.json()) as { state: string; appliedPosition: number; lastCheckpoint: { position: number; stateHash: string } };
+          line = `${s.state.padEnd(9)} position ${String(s.appliedPosition).padEnd(8)} checkpoint ${String(s.lastCheckpoint.position)} ${s.lastCheckpoint.stateHash.slice(0, 16)}`;
+        } catch (e) {
+          line = `unreachable (${(e as Error).message})`;
+        }
+        console.log(`${a.cloud.name.padEnd(18)} ${line}`);
+      }
+      return;
+    }
+    case 'drill': {
+      const state = await loadState(dir);
+      const { runDrill, rtoTable } = await import('../cluster/drill.js');
+      const kinds = (values.kinds ?? (state.namespaces ? 'kill,partition' : 'kill')).split(',') as ('kill' | 'partition')[];
+      const clouds = values.clouds?.split(',') ?? state.topology.clouds.map((c) => c.name);
+      const trials = kinds.flatMap((kind) => clouds.map((cloud) => ({ cloud, kind })));
+      const reports = await runDrill(state, {
+        trials, outageMs: Number(values['outage-ms'] ?? 4_000), workersPerCloud: Number(values.workers ?? 3), stepTimeoutMs: 60_000,
+        log: (line) => { console.error(line); },
+      });
+      console.log(rtoTable(reports));
+      if (!reports.every((r) => r.check.ok && r.hashesAgree)) {
+        console.log(JSON.stringify(reports.map((r) => ({ cloud: r.cloud, kind: r.kind, lost: r.check.lost, contradicted: r.check.contradicted, audit: r.check.auditFailures })), null, 2));
+        process.exitCode = 1;
+      }
+      return;
+    }
+    default:
+      throw new ConfigError(`unknown cluster command "${String(sub)}"; see everbook help`);
+  }
 }
 
 async function admin(dataDir: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>> {
@@ -99,6 +177,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === 'start') return start(rest);
+  if (command === 'cluster' || command === 'drill') return cluster(command, rest);
   const sub = command === 'user' || command === 'key' ? rest[0] : undefined;
   const { values } = parseArgs({
     args: sub === undefined ? rest : rest.slice(1),

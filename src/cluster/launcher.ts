@@ -107,7 +107,7 @@ export function nodeCommand(c: CloudAddress, all: readonly CloudAddress[], dataD
   return [
     ...netnsPrefix(c), process.execPath, cli, 'start', '--data-dir', dataDir, '--host', c.host, '--port', String(c.cloud.apiPort),
     '--log', 'etcd', '--etcd-endpoints', endpoints, '--cloud', c.cloud.name, '--dev', 'true', '--bootstrap', String(bootstrap),
-    '--log-level', 'warn', '--rate-limits', 'false',
+    '--log-level', 'warn', '--rate-limits', 'false', '--admin-remote', 'true',
   ];
 }
 

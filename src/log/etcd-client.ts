@@ -41,6 +41,7 @@ export interface EtcdClientOptions {
 export interface WatchStream extends AsyncIterable<IWatchResponse> {
   write(request: IWatchRequest): boolean;
   cancel(): void;
+  on(event: 'error', listener: (error: Error) => void): this;
 }
 
 interface WatchService {
@@ -77,9 +78,17 @@ export class LogEtcdClient extends Etcd3 {
     return this.pool.withConnection('Watch', ({ client, metadata }) => {
       const withLeader = metadata.clone();
       withLeader.set(requireLeaderKey, 'true');
-      return (client as unknown as WatchService).watch(withLeader, {});
+      const stream = (client as unknown as WatchService).watch(withLeader, {});
+      // Readers see errors through iteration; this listener keeps the CANCELLED error that
+      // cancel() emits after iteration has finished from becoming an uncaught exception.
+      stream.on('error', ignoreError);
+      return stream;
     });
   }
+}
+
+function ignoreError(): void {
+  // Deliberately empty: see openWatchStream.
 }
 
 /** True for failures worth retrying: the call may not have reached a working member. */
@@ -174,19 +183,26 @@ export function revisionOf(text: string): number {
   return revision;
 }
 
+export interface Written {
+  /** The etcd revision the record is stored at. */
+  readonly revision: number;
+  /** The key already held this value: an earlier attempt of the same append stored it. */
+  readonly existed: boolean;
+}
+
 /**
  * One attempt at storing `value` under `key` if the key has never been written (create-only),
  * which makes repeating it after an unknown outcome safe. Resolves with the revision the record
  * is stored at: this write's, or, when the key exists with exactly this value, the earlier
  * attempt's. A different value under the key means another process uses this writer id.
  */
-export async function writeOnce(client: Etcd3, key: Buffer, value: Buffer): Promise<number> {
+export async function writeOnce(client: Etcd3, key: Buffer, value: Buffer): Promise<Written> {
   const response: ITxnResponse = await client.kv.txn({
     compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
     success: [{ request_put: { key, value } }],
     failure: [{ request_range: { key } }],
   });
-  if (response.succeeded) return revisionOf(response.header.revision);
+  if (response.succeeded) return { revision: revisionOf(response.header.revision), existed: false };
   const stored: IKeyValue | undefined = response.responses[0]?.response_range.kvs[0];
   // The compare and the read ran in one transaction, so a failed compare means the key exists.
   assert(stored !== undefined, 'a failed create-only compare finds the key');
@@ -194,5 +210,5 @@ export async function writeOnce(client: Etcd3, key: Buffer, value: Buffer): Prom
     throw new JournalError('writer_conflict',
       `${key.toString()} holds ${stored.value.length} other bytes written at revision ${stored.mod_revision}`);
   }
-  return revisionOf(stored.mod_revision);
+  return { revision: revisionOf(stored.mod_revision), existed: true };
 }

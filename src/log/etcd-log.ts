@@ -103,6 +103,17 @@ export interface JsonEntry {
   readonly modRevision: number;
 }
 
+export interface EtcdLogStats {
+  readonly appendsStored: number;
+  /** Attempts beyond an append's first, after a timeout or an unreachable member. */
+  readonly appendRetries: number;
+  /** Retries that found the record already stored by an earlier attempt of the same append. */
+  readonly appendsFoundStored: number;
+  readonly appendsOutcomeUnknown: number;
+  /** Times a tail's read or watch failed and the tail resumed from its next position. */
+  readonly tailResumes: number;
+}
+
 interface ActiveTail {
   stopped: boolean;
   /** Set while the tail sleeps before a retry. */
@@ -142,6 +153,7 @@ export class EtcdLog implements CommandLog {
   readonly #tails = new Map<ActiveTail, Promise<void>>();
   #closeRequested = false;
   #closed: Promise<void> | null = null;
+  readonly #stats = { appendsStored: 0, appendRetries: 0, appendsFoundStored: 0, appendsOutcomeUnknown: 0, tailResumes: 0 };
 
   private constructor(client: LogEtcdClient, keys: LogKeys, limits: Limits, writerId: string, start: {
     nextSeq: number; compactedThrough: number; last: number; revision: number;
@@ -241,14 +253,19 @@ export class EtcdLog implements CommandLog {
   async #store(key: Buffer, value: Buffer): Promise<number> {
     let attempts = 0;
     try {
-      return await withRetries(this.#limits, () => {
+      const written = await withRetries(this.#limits, () => {
         attempts += 1;
+        if (attempts > 1) this.#stats.appendRetries += 1;
         return writeOnce(this.#client, key, value);
       });
+      this.#stats.appendsStored += 1;
+      if (written.existed) this.#stats.appendsFoundStored += 1;
+      return written.revision;
     } catch (error: unknown) {
       if (error instanceof JournalError && error.code === 'writer_conflict') throw error;
       // Any transient failure may have been a write that etcd committed but could not confirm.
       const uncertain = attempts > 1 || (error instanceof JournalError && error.code === 'unavailable');
+      if (uncertain) this.#stats.appendsOutcomeUnknown += 1;
       const detail = `${key.toString()} after ${attempts} attempts: ${messageOf(error)}`;
       throw new JournalError(uncertain ? 'outcome_unknown' : 'rejected', detail, { cause: error });
     }
@@ -339,8 +356,12 @@ export class EtcdLog implements CommandLog {
       backoffMs = this.#limits.retryBackoffMsMin;
     };
     const deliver = async (record: LogRecord): Promise<void> => {
-      // A watch resumed from an earlier revision than needed may repeat records; skip them.
-      if (record.position < next || ending()) return;
+      if (ending()) return;
+      // Pages and watches both start at `next`, so an earlier position can only be a second
+      // record at one revision: a transaction no append of this log writes.
+      if (record.position < next) {
+        throw new JournalError('foreign_record', `a second record at revision ${record.position}; the next expected is ${next}`);
+      }
       try {
         await onRecord(record);
       } catch (error: unknown) {
@@ -368,6 +389,7 @@ export class EtcdLog implements CommandLog {
         if (silentMs > this.#limits.tailUnavailableMsMax) {
           throw new JournalError('unavailable', `no answer from etcd for ${silentMs} ms: ${messageOf(error)}`, { cause: error });
         }
+        this.#stats.tailResumes += 1;
         await pause(tail, backoffMs);
         backoffMs = Math.min(2 * backoffMs, this.#limits.retryBackoffMsMax);
       }
@@ -544,6 +566,10 @@ export class EtcdLog implements CommandLog {
   #checkKvKey(key: string): void {
     checkKeyPart('key', key, kvKeyLengthMax);
     assert(key !== 'log' && !key.startsWith('log/'), 'keys under log/ belong to the log');
+  }
+
+  stats(): EtcdLogStats {
+    return { ...this.#stats };
   }
 
   /** A function, not a condition, because stop() and close() flip these flags during awaits. */

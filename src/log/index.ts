@@ -4,7 +4,7 @@
 
 export type { CommandLog, LogBounds, LogRecord, RecordHandler, TailHandle } from './command-log.js';
 export { FileJournal, fileJournalDefaults, type FileJournalOptions, type FileJournalStats } from './file-journal.js';
-export { EtcdLog, etcdLogDefaults, type EtcdLogOptions, type JsonEntry } from './etcd-log.js';
+export { EtcdLog, etcdLogDefaults, type EtcdLogOptions, type EtcdLogStats, type JsonEntry } from './etcd-log.js';
 export type { RecoveryReport } from './recovery.js';
 export {
   JournalBusyError,

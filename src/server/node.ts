@@ -47,13 +47,20 @@ function classifyEtcdError(e: unknown): SubmitError {
   return new SubmitError('timeout', `log append outcome unknown: ${(e as Error).message}`);
 }
 
+/** A write forwarded to a leader that just died waits this long before it is retried on the new one. */
+const ETCD_CALL_DEADLINE_MS = 1_000;
+
 async function openLog(config: ServerConfig, writerId: string, logger: Logger): Promise<CommandLog> {
   if (config.log === 'journal') {
     const journal = await FileJournal.open(join(config.dataDir, 'journal'));
     if (journal.recovery.truncatedBytes > 0) logger.warn({ recovery: journal.recovery }, 'journal tail was torn: truncated');
     return journal;
   }
-  return EtcdLog.open({ hosts: config.etcdEndpoints.split(','), prefix: config.etcdPrefix, writerId });
+  // The log talks to this cloud's own member only (the first endpoint): etcd3 spreads calls over
+  // every host it is given, and a call that lands on a member cut off from the others waits out
+  // its whole deadline, stalling every request behind it. A cloud whose member is gone stops
+  // writing, and its clients fail over to another cloud.
+  return EtcdLog.open({ hosts: config.etcdEndpoints.split(',').slice(0, 1), prefix: config.etcdPrefix, writerId, callDeadlineMs: ETCD_CALL_DEADLINE_MS });
 }
 
 export async function startNode(config: ServerConfig, onFatal: (e: Error) => void): Promise<RunningNode> {
@@ -133,7 +140,8 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     rateLimits: config.rateLimits,
     extraRoutes: (instance) => {
       registerAdminRoutes(instance, {
-        port, token: adminToken, dev: config.dev, snapshot: () => replica.snapshotNow(),
+        port, token: adminToken, dev: config.dev, remote: config.adminRemote, snapshot: () => replica.snapshotNow(),
+        stateHashNow: () => ({ position: replica.appliedPosition, seq: replica.engine.seq, stateHash: replica.stateHashNow() }),
         details: () => ({
           cloud: config.cloud, log: config.log, lastCheckpoint: replica.lastCheckpoint, lastSnapshot: replica.lastSnapshot,
           failure: replica.failure ?? '', peers: coordinator?.peers ?? [], submitter: { records: submitter.records, submissions: submitter.submissions },

@@ -1,0 +1,142 @@
+// One cloud's load during an outage drill: a process (inside the cloud's network namespace when
+// there are namespaces) that sends signed orders, cancels, test deposits and withdrawal
+// requests through a failover client that prefers its own cloud's gateway, and prints one JSON
+// line per acknowledged (or finally failed) operation, for the drill to measure and check.
+// It stops after its operation budget or time budget, or when its standard input closes.
+
+import { randomUUID } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { FailoverClient, FailoverError, type Credentials } from './client.js';
+
+export interface DrillClientConfig {
+  readonly cloud: string;
+  readonly endpoints: readonly string[];
+  /** Admin token of each endpoint's node (test deposits go through the operator route). */
+  readonly adminTokens: readonly string[];
+  readonly traders: readonly (Credentials & { userId: number })[];
+  readonly workers: number;
+  readonly opsMax: number;
+  readonly durationMs: number;
+}
+
+export type DrillOp = 'order' | 'cancel' | 'deposit' | 'withdraw';
+
+/** One line of a drill client's output. */
+export interface DrillAck {
+  readonly cloud: string;
+  readonly worker: number;
+  readonly op: DrillOp;
+  /** ms since the epoch when the answer arrived. */
+  readonly t: number;
+  /** clOrdId, depositId or withdrawal clientId; for a cancel, the ordId. */
+  readonly id: string;
+  readonly userId: number;
+  /** True when the exchange acknowledged the operation as done. */
+  readonly ok: boolean;
+  readonly code: string;
+  readonly ordId?: string;
+  readonly endpoint: string;
+  readonly attempts: number;
+  readonly recovered?: boolean;
+}
+
+function print(line: DrillAck): void {
+  process.stdout.write(JSON.stringify(line) + '\n');
+}
+
+async function adminDeposit(config: DrillClientConfig, userId: number, depositId: string, deadline: number): Promise<{ ok: boolean; code: string; endpoint: string; attempts: number }> {
+  let attempts = 0;
+  let i = 0;
+  let last = '';
+  while (Date.now() < deadline) {
+    const endpoint = config.endpoints[i % config.endpoints.length]!;
+    const token = config.adminTokens[i % config.endpoints.length]!;
+    i += 1;
+    attempts += 1;
+    try {
+      const r = await fetch(`${endpoint}/admin/v1/deposits`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ userId, ccy: 'USDT', amount: '25', depositId }),
+        signal: AbortSignal.timeout(2_000),
+      });
+      const body = (await r.json()) as { ok: boolean; code?: string };
+      if (body.ok) return { ok: true, code: '0', endpoint, attempts };
+      // Credited by an earlier attempt whose answer was lost: done, exactly once.
+      if (body.code === 'deposit_duplicate') return { ok: true, code: '0', endpoint, attempts };
+      if (r.status < 500) return { ok: false, code: body.code ?? String(r.status), endpoint, attempts };
+      last = body.code ?? String(r.status);
+    } catch (e) {
+      last = (e as Error).message;
+    }
+  }
+  return { ok: false, code: `gave up: ${last}`, endpoint: '', attempts };
+}
+
+async function worker(config: DrillClientConfig, w: number, stop: { now: boolean }, budget: { left: number }, deadline: number): Promise<void> {
+  const trader = config.traders[w % config.traders.length]!;
+  const client = new FailoverClient({ endpoints: config.endpoints, credentials: trader, attemptTimeoutMs: 1_500, budgetMs: 20_000 });
+  const open: string[] = [];
+  let n = 0;
+  while (!stop.now && budget.left > 0 && Date.now() < deadline) {
+    budget.left -= 1;
+    n += 1;
+    const roll = n % 20;
+    const base = { cloud: config.cloud, worker: w, userId: trader.userId };
+    try {
+      if (roll < 14 || (roll < 17 && open.length === 0)) {
+        const clOrdId = `${config.cloud.replaceAll('-', '')}${w}n${n}${randomUUID().slice(0, 6)}`.slice(0, 32);
+        const side = (n + w) % 2 === 0 ? 'buy' : 'sell';
+        // Around 100 so that orders from different clouds trade with each other.
+        const px = String(100 + ((n * 7 + w) % 9) - 4 + (side === 'buy' ? 0 : 1));
+        const r = await client.placeOrder({ instId: 'ETH-USDT', tdMode: 'cash', side, ordType: 'limit', px, sz: '0.01', clOrdId });
+        const item = r.data[0];
+        const ok = r.code === '0' && item?.['sCode'] === '0';
+        const ordId = typeof item?.['ordId'] === 'string' ? item['ordId'] : '';
+        if (ok) open.push(ordId);
+        print({ ...base, op: 'order', t: Date.now(), id: clOrdId, ok, code: ok ? '0' : String(item?.['sCode'] ?? r.code), ordId, endpoint: r.endpoint, attempts: r.attempts, recovered: r.recovered });
+      } else if (roll < 17) {
+        const ordId = open.shift()!;
+        const r = await client.request('POST', '/api/v5/trade/cancel-order', { instId: 'ETH-USDT', ordId });
+        const item = r.data[0];
+        const sCode = String(item?.['sCode'] ?? r.code);
+        // A cancel that meets an already-cancelled order on a retry is the first attempt's result.
+        const ok = r.code === '0' && sCode === '0';
+        print({ ...base, op: 'cancel', t: Date.now(), id: ordId, ok, code: sCode, endpoint: r.endpoint, attempts: r.attempts });
+      } else if (roll < 19) {
+        const depositId = `drill-${config.cloud}-${String(w)}-${String(n)}-${randomUUID().slice(0, 8)}`;
+        const r = await adminDeposit(config, trader.userId, depositId, Date.now() + 20_000);
+        print({ ...base, op: 'deposit', t: Date.now(), id: depositId, ok: r.ok, code: r.code, endpoint: r.endpoint, attempts: r.attempts });
+      } else {
+        const clientId = `w${config.cloud.replaceAll('-', '')}${w}n${n}`.slice(0, 32);
+        const r = await client.request('POST', '/api/v5/asset/withdrawal', {
+          ccy: 'USDT', amt: '10', dest: '4', toAddr: '0x1111111111111111111111111111111111111111', chain: 'USDT-ERC20', fee: '1', clientId,
+        });
+        let ok = r.code === '0';
+        let recovered = false;
+        if (!ok && r.attempts > 1) {
+          // The client id is spent: the first attempt was applied if the history has it.
+          const h = await client.request('GET', `/api/v5/asset/withdrawal-history?clientId=${clientId}`);
+          ok = h.code === '0' && h.data.length > 0;
+          recovered = ok;
+        }
+        print({ ...base, op: 'withdraw', t: Date.now(), id: clientId, ok, code: ok ? '0' : r.code, endpoint: r.endpoint, attempts: r.attempts, recovered });
+      }
+    } catch (e) {
+      const op = 'order';
+      const attempts = e instanceof FailoverError ? e.attempts : 0;
+      print({ ...base, op, t: Date.now(), id: '', ok: false, code: `failed: ${(e as Error).message}`, endpoint: '', attempts });
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const config = JSON.parse(process.argv[2] ?? '{}') as DrillClientConfig;
+  const stop = { now: false };
+  createInterface({ input: process.stdin }).on('close', () => { stop.now = true; });
+  const budget = { left: config.opsMax };
+  const deadline = Date.now() + config.durationMs;
+  await Promise.all(Array.from({ length: config.workers }, (_, w) => worker(config, w, stop, budget, deadline)));
+}
+
+await main();
