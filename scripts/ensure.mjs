@@ -1,6 +1,8 @@
 // Makes a fresh clone runnable: installs the locked npm packages when they are missing or older
-// than the lockfile, then compiles the TypeScript (incrementally). Plain Node, no dependencies,
-// because it runs before anything is installed.
+// than the lockfile, then compiles the TypeScript (incrementally). With --etcd (the tests and the
+// cluster benchmark) it also makes sure etcd is there: Debian's etcd-server package, installed
+// when missing if we are root, else a clear message. Plain Node, no dependencies, because it
+// runs before anything is installed.
 import { execFileSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -22,3 +24,22 @@ if (!existsSync(installed) || statSync(installed).mtimeMs < statSync(lock).mtime
   run('npm', ['ci', '--no-audit', '--no-fund']);
 }
 run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
+
+const hasCommand = (cmd) => {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
+if (process.argv.includes('--etcd') && !hasCommand('etcd')) {
+  if (process.getuid?.() !== 0 || !hasCommand('apt-get')) {
+    console.error('everbook: the multicloud tests need etcd: install Debian\'s etcd-server package (apt-get install etcd-server) and run again.');
+    process.exit(1);
+  }
+  console.error('everbook: installing etcd-server from Debian\'s packages...');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  execFileSync('apt-get', ['install', '-y', '-qq', 'etcd-server'], { stdio: 'inherit', env });
+}

@@ -26,7 +26,8 @@ export interface DrillAck {
   readonly cloud: string;
   readonly worker: number;
   readonly op: DrillOp;
-  /** ms since the epoch when the answer arrived. */
+  /** ms since the epoch when the operation was first sent, and when its final answer arrived. */
+  readonly s: number;
   readonly t: number;
   /** clOrdId, depositId or withdrawal clientId; for a cancel, the ordId. */
   readonly id: string;
@@ -39,6 +40,8 @@ export interface DrillAck {
   readonly attempts: number;
   readonly recovered?: boolean;
 }
+
+const text = (v: unknown): string => (typeof v === 'string' ? v : '');
 
 function print(line: DrillAck): void {
   process.stdout.write(JSON.stringify(line) + '\n');
@@ -82,7 +85,8 @@ async function worker(config: DrillClientConfig, w: number, stop: { now: boolean
     budget.left -= 1;
     n += 1;
     const roll = n % 20;
-    const base = { cloud: config.cloud, worker: w, userId: trader.userId };
+    const base = { cloud: config.cloud, worker: w, userId: trader.userId, s: Date.now() };
+    let op: DrillOp = 'order';
     try {
       if (roll < 14 || (roll < 17 && open.length === 0)) {
         const clOrdId = `${config.cloud.replaceAll('-', '')}${w}n${n}${randomUUID().slice(0, 6)}`.slice(0, 32);
@@ -92,22 +96,25 @@ async function worker(config: DrillClientConfig, w: number, stop: { now: boolean
         const r = await client.placeOrder({ instId: 'ETH-USDT', tdMode: 'cash', side, ordType: 'limit', px, sz: '0.01', clOrdId });
         const item = r.data[0];
         const ok = r.code === '0' && item?.['sCode'] === '0';
-        const ordId = typeof item?.['ordId'] === 'string' ? item['ordId'] : '';
+        const ordId = text(item?.['ordId']);
         if (ok) open.push(ordId);
-        print({ ...base, op: 'order', t: Date.now(), id: clOrdId, ok, code: ok ? '0' : String(item?.['sCode'] ?? r.code), ordId, endpoint: r.endpoint, attempts: r.attempts, recovered: r.recovered });
+        print({ ...base, op: 'order', t: Date.now(), id: clOrdId, ok, code: ok ? '0' : text(item?.['sCode']) || r.code, ordId, endpoint: r.endpoint, attempts: r.attempts, recovered: r.recovered });
       } else if (roll < 17) {
+        op = 'cancel';
         const ordId = open.shift()!;
         const r = await client.request('POST', '/api/v5/trade/cancel-order', { instId: 'ETH-USDT', ordId });
         const item = r.data[0];
-        const sCode = String(item?.['sCode'] ?? r.code);
+        const sCode = text(item?.['sCode']) || r.code;
         // A cancel that meets an already-cancelled order on a retry is the first attempt's result.
         const ok = r.code === '0' && sCode === '0';
         print({ ...base, op: 'cancel', t: Date.now(), id: ordId, ok, code: sCode, endpoint: r.endpoint, attempts: r.attempts });
       } else if (roll < 19) {
+        op = 'deposit';
         const depositId = `drill-${config.cloud}-${String(w)}-${String(n)}-${randomUUID().slice(0, 8)}`;
         const r = await adminDeposit(config, trader.userId, depositId, Date.now() + 20_000);
         print({ ...base, op: 'deposit', t: Date.now(), id: depositId, ok: r.ok, code: r.code, endpoint: r.endpoint, attempts: r.attempts });
       } else {
+        op = 'withdraw';
         const clientId = `w${config.cloud.replaceAll('-', '')}${w}n${n}`.slice(0, 32);
         const r = await client.request('POST', '/api/v5/asset/withdrawal', {
           ccy: 'USDT', amt: '10', dest: '4', toAddr: '0x1111111111111111111111111111111111111111', chain: 'USDT-ERC20', fee: '1', clientId,
@@ -123,7 +130,6 @@ async function worker(config: DrillClientConfig, w: number, stop: { now: boolean
         print({ ...base, op: 'withdraw', t: Date.now(), id: clientId, ok, code: ok ? '0' : r.code, endpoint: r.endpoint, attempts: r.attempts, recovered });
       }
     } catch (e) {
-      const op = 'order';
       const attempts = e instanceof FailoverError ? e.attempts : 0;
       print({ ...base, op, t: Date.now(), id: '', ok: false, code: `failed: ${(e as Error).message}`, endpoint: '', attempts });
     }

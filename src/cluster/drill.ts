@@ -16,7 +16,7 @@ import type { Credentials } from './client.js';
 import type { DrillAck, DrillClientConfig } from './drill-client.js';
 import { alive, nodeServing, saveClusterState, startEtcd, startNodeProcess, type ClusterState } from './launcher.js';
 import { netnsPrefix, setCloudLink } from './netns.js';
-import { addresses, type CloudAddress } from './topology.js';
+import { addresses, networkTag, type CloudAddress } from './topology.js';
 
 const drillClientPath = join(dirname(fileURLToPath(import.meta.url)), 'drill-client.js');
 
@@ -95,7 +95,7 @@ function startClients(all: CloudAddress[], tokens: string[], traders: (Credentia
     // Inside the cloud's namespace when there is one: cut with it, it keeps trying its own gateway.
     const cmd = [...netnsPrefix(c), process.execPath, drillClientPath, JSON.stringify(config)];
     const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
       try { acks.push(JSON.parse(line) as DrillAck); } catch { /* not a result line */ }
     });
     return child;
@@ -149,12 +149,14 @@ export async function runDrill(state: ClusterState, options: DrillOptions): Prom
           if (alive(p.pid, p.marker)) process.kill(p.pid, 'SIGKILL');
         }
       } else {
-        await setCloudLink(index, false);
+        await setCloudLink(networkTag(state.topology), index, false);
       }
       say(`${trial.kind} ${cut.cloud.name} at ${new Date(t0).toISOString()}`);
       const survivors = new Set(all.filter((c) => c !== cut).map((c) => c.apiUrl));
-      await until('an acknowledgement at a surviving cloud', options.stepTimeoutMs, () => acks.some((a) => a.ok && a.t > t0 && survivors.has(a.endpoint)));
-      const rtoMs = Math.min(...acks.filter((a) => a.ok && a.t > t0 && survivors.has(a.endpoint)).map((a) => a.t)) - t0;
+      // RTO: to the first acknowledgement, at a surviving cloud, of an operation sent after the outage began.
+      const recovered = (a: DrillAck): boolean => a.ok && a.s >= t0 && survivors.has(a.endpoint);
+      await until('an acknowledgement at a surviving cloud', options.stepTimeoutMs, () => acks.some(recovered));
+      const rtoMs = Math.min(...acks.filter(recovered).map((a) => a.t)) - t0;
       await new Promise((r) => setTimeout(r, Math.max(0, t0 + options.outageMs - Date.now())));
 
       // Heal, and wait for the healed cloud to catch up with the others.
@@ -166,7 +168,7 @@ export async function runDrill(state: ClusterState, options: DrillOptions): Prom
         state.processes = fresh;
         await saveClusterState(state);
       } else {
-        await setCloudLink(index, true);
+        await setCloudLink(networkTag(state.topology), index, true);
       }
       await until(`${cut.cloud.name} serving again`, options.stepTimeoutMs, () => nodeServing(cut));
       await until(`${cut.cloud.name} caught up`, options.stepTimeoutMs, async () => {
@@ -206,7 +208,7 @@ export async function runDrill(state: ClusterState, options: DrillOptions): Prom
       say(`trial ${trial.kind} ${cut.cloud.name}: RTO ${rtoMs} ms, longest gap ${longestGapMs} ms, catch-up ${catchUpMs} ms, ${report.acknowledged} acknowledged, RPO ${report.rpo}, hashes ${hashesAgree ? 'agree' : 'DIFFER'}, check ${check.ok ? 'ok' : 'FAILED'}`);
     } finally {
       await stopClients(clients);
-      if (trial.kind === 'partition') await setCloudLink(index, true).catch(() => undefined);
+      if (trial.kind === 'partition') await setCloudLink(networkTag(state.topology), index, true).catch(() => undefined);
     }
   }
   return reports;

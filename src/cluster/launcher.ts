@@ -11,7 +11,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createNetwork, destroyNetwork, namespacesAvailable, netnsPrefix } from './netns.js';
-import { addresses, type CloudAddress, type TopologySpec } from './topology.js';
+import { addresses, networkTag, type CloudAddress, type TopologySpec } from './topology.js';
 
 const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'main.js');
 /** etcd timing for clouds on one machine: heartbeat 50 ms, election after 500 ms of silence. */
@@ -162,8 +162,8 @@ export async function clusterUp(topology: TopologySpec, dirArg: string, options:
   };
   const all = addresses(topology, namespaces);
   if (namespaces) {
-    await destroyNetwork();
-    await createNetwork(all, state.hostAddress!);
+    await destroyNetwork(networkTag(topology));
+    await createNetwork(networkTag(topology), all, state.hostAddress!);
   }
   for (const c of all) await mkdir(join(dir, c.cloud.name), { recursive: true });
   try {
@@ -198,7 +198,7 @@ export async function clusterDown(dir: string, options: { removeData?: boolean }
   for (const role of ['node', 'etcd'] as const) {
     await Promise.all(state.processes.filter((p) => p.role === role).map((p) => stopProcess(p)));
   }
-  if (state.namespaces) await destroyNetwork();
+  if (state.namespaces) await destroyNetwork(networkTag(state.topology));
   if (options.removeData === true) await rm(state.dir, { recursive: true, force: true });
   else await rm(stateFile(state.dir), { force: true });
 }

@@ -9,15 +9,20 @@ import { promisify } from 'node:util';
 import type { CloudAddress } from './topology.js';
 
 const run = promisify(execFile);
-const FABRIC = 'evb-fabric';
-const BRIDGE = 'evb-br';
-/** The host's own leg into the fabric, so operators and drills in the root namespace reach every cloud. */
-const HOST_LEG = 'evbh';
-const HOST_FABRIC_LEG = 'evbhf';
 
-/** Interface names are at most 15 characters: index-based. */
-const fabricLeg = (i: number): string => `evbv${i}f`;
-const cloudLeg = (i: number): string => `evbv${i}c`;
+/**
+ * Every name carries the deployment's tag (its subnet's third octet), so two deployments (a
+ * developer's and a test's) never touch each other's namespaces or links. Interface names are
+ * at most 15 characters.
+ */
+export const namespaceOf = (tag: string, cloud: string): string => `evb-${tag}-${cloud}`;
+const fabric = (tag: string): string => `evb-${tag}-fabric`;
+const BRIDGE = 'evbbr';
+/** The host's own leg into the fabric, so operators and drills in the root namespace reach every cloud. */
+const hostLeg = (tag: string): string => `ev${tag}h`;
+const hostFabricLeg = (tag: string): string => `ev${tag}hf`;
+const fabricLeg = (tag: string, i: number): string => `ev${tag}v${i}f`;
+const cloudLeg = (tag: string, i: number): string => `ev${tag}v${i}c`;
 
 async function ip(...args: string[]): Promise<void> {
   await run('ip', args);
@@ -31,51 +36,52 @@ export function namespacesAvailable(): boolean {
   return process.getuid?.() === 0;
 }
 
-export async function existingNamespaces(): Promise<string[]> {
+export async function existingNamespaces(tag: string): Promise<string[]> {
   const { stdout } = await run('ip', ['netns', 'list']);
-  return stdout.split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n.startsWith('evb-'));
+  return stdout.split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n.startsWith(`evb-${tag}-`));
 }
 
 /**
  * Builds the fabric, the clouds' namespaces and the host leg (`hostAddress`/24 on the host side,
  * reaching only the addresses given to the clouds here).
  */
-export async function createNetwork(clouds: readonly CloudAddress[], hostAddress: string): Promise<void> {
-  await ip('netns', 'add', FABRIC);
-  await inNs(FABRIC, 'ip', 'link', 'set', 'lo', 'up');
-  await inNs(FABRIC, 'ip', 'link', 'add', BRIDGE, 'type', 'bridge');
-  await inNs(FABRIC, 'ip', 'link', 'set', BRIDGE, 'up');
-  await ip('link', 'add', HOST_LEG, 'type', 'veth', 'peer', 'name', HOST_FABRIC_LEG);
-  await ip('link', 'set', HOST_FABRIC_LEG, 'netns', FABRIC);
-  await inNs(FABRIC, 'ip', 'link', 'set', HOST_FABRIC_LEG, 'master', BRIDGE);
-  await inNs(FABRIC, 'ip', 'link', 'set', HOST_FABRIC_LEG, 'up');
-  await ip('addr', 'add', `${hostAddress}/24`, 'dev', HOST_LEG);
-  await ip('link', 'set', HOST_LEG, 'up');
+export async function createNetwork(tag: string, clouds: readonly CloudAddress[], hostAddress: string): Promise<void> {
+  const f = fabric(tag);
+  await ip('netns', 'add', f);
+  await inNs(f, 'ip', 'link', 'set', 'lo', 'up');
+  await inNs(f, 'ip', 'link', 'add', BRIDGE, 'type', 'bridge');
+  await inNs(f, 'ip', 'link', 'set', BRIDGE, 'up');
+  await ip('link', 'add', hostLeg(tag), 'type', 'veth', 'peer', 'name', hostFabricLeg(tag));
+  await ip('link', 'set', hostFabricLeg(tag), 'netns', f);
+  await inNs(f, 'ip', 'link', 'set', hostFabricLeg(tag), 'master', BRIDGE);
+  await inNs(f, 'ip', 'link', 'set', hostFabricLeg(tag), 'up');
+  await ip('addr', 'add', `${hostAddress}/24`, 'dev', hostLeg(tag));
+  await ip('link', 'set', hostLeg(tag), 'up');
   for (const [i, c] of clouds.entries()) {
     const ns = c.namespace!;
     await ip('netns', 'add', ns);
     await inNs(ns, 'ip', 'link', 'set', 'lo', 'up');
-    await ip('link', 'add', fabricLeg(i), 'type', 'veth', 'peer', 'name', cloudLeg(i));
-    await ip('link', 'set', fabricLeg(i), 'netns', FABRIC);
-    await ip('link', 'set', cloudLeg(i), 'netns', ns);
-    await inNs(FABRIC, 'ip', 'link', 'set', fabricLeg(i), 'master', BRIDGE);
-    await inNs(FABRIC, 'ip', 'link', 'set', fabricLeg(i), 'up');
-    await inNs(ns, 'ip', 'addr', 'add', `${c.host}/24`, 'dev', cloudLeg(i));
-    await inNs(ns, 'ip', 'link', 'set', cloudLeg(i), 'up');
+    await ip('link', 'add', fabricLeg(tag, i), 'type', 'veth', 'peer', 'name', cloudLeg(tag, i));
+    await ip('link', 'set', fabricLeg(tag, i), 'netns', f);
+    await ip('link', 'set', cloudLeg(tag, i), 'netns', ns);
+    await inNs(f, 'ip', 'link', 'set', fabricLeg(tag, i), 'master', BRIDGE);
+    await inNs(f, 'ip', 'link', 'set', fabricLeg(tag, i), 'up');
+    await inNs(ns, 'ip', 'addr', 'add', `${c.host}/24`, 'dev', cloudLeg(tag, i));
+    await inNs(ns, 'ip', 'link', 'set', cloudLeg(tag, i), 'up');
   }
 }
 
 /** Cuts (down) or heals (up) one cloud's only link to the others. */
-export async function setCloudLink(index: number, up: boolean): Promise<void> {
-  await inNs(FABRIC, 'ip', 'link', 'set', fabricLeg(index), up ? 'up' : 'down');
+export async function setCloudLink(tag: string, index: number, up: boolean): Promise<void> {
+  await inNs(fabric(tag), 'ip', 'link', 'set', fabricLeg(tag, index), up ? 'up' : 'down');
 }
 
-/** Removes every namespace this module creates (their veths, the host leg's peer included, go with them). */
-export async function destroyNetwork(): Promise<void> {
-  for (const ns of await existingNamespaces()) {
+/** Removes every namespace of this deployment (their veths, the host leg's peer included, go with them). */
+export async function destroyNetwork(tag: string): Promise<void> {
+  for (const ns of await existingNamespaces(tag)) {
     await ip('netns', 'del', ns).catch(() => undefined);
   }
-  await ip('link', 'del', HOST_LEG).catch(() => undefined);
+  await ip('link', 'del', hostLeg(tag)).catch(() => undefined);
 }
 
 /** The command prefix that runs a program inside a cloud's namespace (none in process mode). */

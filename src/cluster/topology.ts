@@ -5,6 +5,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { namespaceOf } from './netns.js';
 
 const Cloud = z.strictObject({
   /** Lower-case letters, digits and dashes: it names processes, directories and namespaces. */
@@ -79,11 +80,16 @@ export interface CloudAddress {
   readonly apiUrl: string;
 }
 
+/** A short tag naming one deployment's namespaces and links: its subnet's third octet. */
+export function networkTag(t: TopologySpec): string {
+  return t.subnet.split('.')[2]!;
+}
+
 export function addresses(t: TopologySpec, namespaces: boolean): CloudAddress[] {
   return t.clouds.map((cloud, i) => {
     const host = namespaces ? `${t.subnet}.${10 + i}` : '127.0.0.1';
     return {
-      cloud, host, namespace: namespaces ? `evb-${cloud.name}` : undefined,
+      cloud, host, namespace: namespaces ? namespaceOf(networkTag(t), cloud.name) : undefined,
       etcdClientUrl: `http://${host}:${cloud.etcdClientPort}`,
       etcdPeerUrl: `http://${host}:${cloud.etcdPeerPort}`,
       apiUrl: `http://${host}:${cloud.apiPort}`,
