@@ -25,6 +25,10 @@ export interface CoordinatorOptions {
   readonly liveMs: number;
   /** Per-call deadline for etcd calls made here. */
   readonly callTimeoutMs: number;
+  /** Compact the shared log behind the live replicas' snapshots (checked on every heartbeat). */
+  readonly compact: boolean;
+  /** With no heartbeat through to a quorum for this long, the node counts as cut off. */
+  readonly isolatedAfterMs: number;
 }
 
 export interface ReplicaHeartbeat {
@@ -33,12 +37,15 @@ export interface ReplicaHeartbeat {
   readonly state: string;
   readonly appliedPosition: number;
   readonly checkpoint: ReplicaCheckpoint;
+  /** The newest snapshot taken at a checkpoint: compaction waits for it, peers fetch it. */
   readonly snapshot: ReplicaCheckpoint;
   readonly ts: number;
 }
 
-/** Checkpoints kept in etcd behind the oldest live snapshot, for late comparisons. */
-const CHECKPOINTS_KEPT_BEHIND = 64;
+/** This replica's checkpoints still being compared (until every cloud has published). */
+const PENDING_CHECKPOINTS_MAX = 64;
+/** Log positions of checkpoint records kept in etcd behind the oldest live snapshot. */
+const CHECKPOINT_POSITIONS_KEPT_BEHIND = 100_000;
 /** Snapshot bytes a peer may send at the most. */
 const SNAPSHOT_BYTES_MAX = 2 * 1024 ** 3;
 
@@ -52,6 +59,8 @@ export class Coordinator {
   /** My recent checkpoints, re-compared on each heartbeat until every cloud has published. */
   private readonly pending: ReplicaCheckpoint[] = [];
   peers: ReplicaHeartbeat[] = [];
+  /** When a heartbeat last reached a quorum (a linearizable write). */
+  private lastContactMs = Date.now();
 
   constructor(private readonly options: CoordinatorOptions) {
     this.client = new Etcd3({
@@ -79,15 +88,29 @@ export class Coordinator {
     if (r === undefined) return;
     const beat: ReplicaHeartbeat = {
       cloud: this.options.cloud, apiUrl: this.options.apiUrl, state: r.state, appliedPosition: r.appliedPosition,
-      checkpoint: r.lastCheckpoint, snapshot: r.lastSnapshot, ts: Date.now(),
+      checkpoint: r.lastCheckpoint, snapshot: r.lastCheckpointSnapshot, ts: Date.now(),
     };
     try {
       await this.client.put(this.key('replicas', this.options.cloud)).value(JSON.stringify(beat));
+      this.lastContactMs = Date.now();
       this.peers = await this.replicas();
-      for (const cp of [...this.pending]) await this.compare(cp);
+      // Re-published too: a put that failed earlier (etcd unreachable) must not skip the comparison.
+      for (const cp of [...this.pending]) {
+        await this.putCheckpoint(cp);
+        await this.compare(cp);
+      }
+      if (this.options.compact) await this.compact();
     } catch (e) {
       this.options.logger.warn({ err: (e as Error).message }, 'cluster heartbeat failed (etcd unreachable from this cloud?)');
     }
+  }
+
+  /**
+   * True when no heartbeat has reached a quorum for `isolatedAfterMs`: this cloud is cut off,
+   * its replica may be behind, and its gateway should serve nothing rather than stale state.
+   */
+  isolated(): boolean {
+    return Date.now() - this.lastContactMs > this.options.isolatedAfterMs;
   }
 
   async replicas(): Promise<ReplicaHeartbeat[]> {
@@ -97,10 +120,10 @@ export class Coordinator {
 
   /** Publishes a checkpoint and compares it with the other clouds' hashes at that position. */
   async publish(cp: ReplicaCheckpoint): Promise<void> {
+    this.pending.push(cp);
+    if (this.pending.length > PENDING_CHECKPOINTS_MAX) this.pending.shift();
     try {
-      await this.client.put(this.key('checkpoints', pad(cp.position), this.options.cloud)).value(`${cp.seq}:${cp.stateHash}`);
-      this.pending.push(cp);
-      if (this.pending.length > CHECKPOINTS_KEPT_BEHIND) this.pending.shift();
+      await this.putCheckpoint(cp);
       await this.compare(cp);
     } catch (e) {
       this.options.logger.warn({ err: (e as Error).message, position: cp.position }, 'could not publish a checkpoint; it is compared on a later heartbeat');
@@ -108,13 +131,18 @@ export class Coordinator {
   }
 
   /**
-   * A replica stops when more clouds disagree with its hash than agree with it. With a tie it
-   * only warns and compares again when more clouds have published.
+   * A replica stops when more clouds disagree with its hash than agree with it (itself
+   * included). With a tie it only warns, and compares again on each heartbeat until every
+   * cloud has published.
    */
+  private async putCheckpoint(cp: ReplicaCheckpoint): Promise<void> {
+    await this.client.put(this.key('checkpoints', pad(cp.position), this.options.cloud)).value(`${cp.seq}:${cp.stateHash}`);
+  }
+
   private async compare(cp: ReplicaCheckpoint): Promise<void> {
     const rows = await this.client.getAll().prefix(this.key('checkpoints', pad(cp.position), '')).strings();
     const mine = `${cp.seq}:${cp.stateHash}`;
-    let agree = 0;
+    let agree = 1; // this replica itself
     let differ = 0;
     const others: string[] = [];
     for (const [key, value] of Object.entries(rows)) {
@@ -130,25 +158,27 @@ export class Coordinator {
       this.options.logger.error({ position: cp.position, mine, others }, 'a peer replica disagrees at this checkpoint');
     }
     const clouds = this.peers.length;
-    if (agree + differ + 1 >= clouds && clouds > 0) {
+    if (agree + differ >= clouds && clouds > 0) {
       const i = this.pending.indexOf(cp);
       if (i !== -1) this.pending.splice(i, 1);
     }
   }
 
   /**
-   * After a snapshot: drops the shared log behind the oldest snapshot among live replicas (every
-   * live replica can restart from its own snapshot; a dead one fetches a peer's).
+   * After a snapshot, and on every heartbeat: drops the shared log behind the oldest snapshot
+   * among live replicas (every live replica can restart from its own snapshot; one that was
+   * down fetches a peer's).
    */
   async compact(): Promise<void> {
     if (this.log === undefined) return;
     try {
-      const live = (await this.replicas()).filter((r) => Date.now() - r.ts <= this.options.liveMs && r.state === 'serving');
-      if (live.length === 0) return;
-      const oldest = Math.min(...live.map((r) => r.snapshot.position));
-      if (oldest <= 0) return;
+      // This replica's own snapshot is read fresh; the others' come from their heartbeats.
+      const live = (await this.replicas()).filter((r) => r.cloud !== this.options.cloud && Date.now() - r.ts <= this.options.liveMs && r.state === 'serving');
+      const own = this.replica?.lastCheckpointSnapshot.position ?? 0;
+      const oldest = Math.min(own, ...live.map((r) => r.snapshot.position));
+      if (oldest <= 0 || oldest + 1 <= this.log.bounds().first) return;
       await this.log.dropBefore(oldest + 1);
-      const keepFrom = Math.max(0, oldest - CHECKPOINTS_KEPT_BEHIND);
+      const keepFrom = Math.max(0, oldest - CHECKPOINT_POSITIONS_KEPT_BEHIND);
       await this.client.delete().range(new Range(this.key('checkpoints', ''), this.key('checkpoints', pad(keepFrom))));
     } catch (e) {
       this.options.logger.warn({ err: (e as Error).message }, 'log compaction skipped');
@@ -173,7 +203,10 @@ export class Coordinator {
         const expected = `${parts.seq}:${parts.stateHash}`;
         const vouching = published.filter(([, v]) => v === expected).map(([c]) => c);
         const disputing = published.filter(([, v]) => v !== expected).map(([c]) => c);
-        if (vouching.length === 0 || disputing.length > vouching.length) {
+        // The source itself, and at least one other cloud whenever another published; no tie.
+        const others = vouching.filter((c) => c !== peer.cloud);
+        const othersPublished = published.some(([c]) => c !== peer.cloud);
+        if (!vouching.includes(peer.cloud) || (othersPublished && others.length === 0) || disputing.length >= vouching.length) {
           throw new Error(`snapshot at ${parts.position} from ${peer.cloud} is not vouched for (agree: ${vouching.join(',')}; disagree: ${disputing.join(',')})`);
         }
         this.options.logger.info({ from: peer.cloud, position: parts.position, vouching }, 'fetched a verified peer snapshot');

@@ -42,7 +42,8 @@ export class SubmitError extends Error {
 }
 
 export interface NodeStatus {
-  readonly state: 'starting' | 'serving' | 'stopped' | 'diverged';
+  /** Only 'serving' answers from state; 'isolated' is a node whose cloud is cut off from the quorum. */
+  readonly state: 'starting' | 'serving' | 'isolated' | 'stopped' | 'diverged';
   readonly appliedPosition: number;
   readonly appliedSeq: number;
   readonly stateHash: string;

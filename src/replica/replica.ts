@@ -66,9 +66,12 @@ export class Replica {
   state: ReplicaState = 'starting';
   appliedPosition = 0;
   lastCheckpoint: Checkpoint = { position: 0, seq: 0, stateHash: '' };
-  /** The newest snapshot on disk (what peers may fetch). */
+  /** The newest snapshot on disk, and the newest one taken at a checkpoint (what peers may fetch). */
   lastSnapshot: Checkpoint = { position: 0, seq: 0, stateHash: '' };
+  lastCheckpointSnapshot: Checkpoint = { position: 0, seq: 0, stateHash: '' };
   failure: string | undefined;
+  /** The position of the peer snapshot this replica started from, if it needed one. */
+  installedPeerSnapshot: number | undefined;
 
   private tailHandle: TailHandle | undefined;
   private readonly waiters = new Map<string, (applied: AppliedBatch) => void>();
@@ -106,6 +109,7 @@ export class Replica {
       }
       const parts = await fetchSnapshot();
       this.install(parts);
+      this.installedPeerSnapshot = parts.position;
       await snapshots.write(parts);
       logger.info({ position: parts.position, seq: parts.seq, stateHash: parts.stateHash }, 'installed a peer snapshot');
       bounds = log.bounds();
@@ -171,6 +175,7 @@ export class Replica {
     this.appliedPosition = parts.position;
     this.lastCheckpoint = { position: parts.position, seq: parts.seq, stateHash: parts.stateHash };
     this.lastSnapshot = this.lastCheckpoint;
+    if (parts.checkpoint) this.lastCheckpointSnapshot = this.lastCheckpoint;
   }
 
   /** Registers interest in the results of the submission (origin, rid) before it is appended. */
@@ -226,11 +231,18 @@ export class Replica {
 
   /** Hashes the state at this record boundary, reports it, and snapshots it unless a write is under way. */
   private checkpoint(): void {
-    const engineBytes = snapshot(this.engine);
+    let engineBytes: Uint8Array;
+    try {
+      engineBytes = snapshot(this.engine);
+    } catch (e) {
+      // Not fatal: every replica would fail here at once. Applying goes on; operators are told.
+      this.options.logger.error({ err: (e as Error).message, position: this.appliedPosition }, 'CHECKPOINT FAILED: no state hash or snapshot at this position');
+      return;
+    }
     const checkpoint: Checkpoint = { position: this.appliedPosition, seq: this.engine.seq, stateHash: sha256(engineBytes) };
     this.lastCheckpoint = checkpoint;
     this.options.onCheckpoint?.(checkpoint);
-    if (this.snapshotting === undefined) void this.writeSnapshot(checkpoint, engineBytes);
+    if (this.snapshotting === undefined) void this.writeSnapshot(checkpoint, engineBytes, true);
   }
 
   /** Writes a snapshot of the state as of now (after any snapshot already being written). */
@@ -238,18 +250,22 @@ export class Replica {
     while (this.snapshotting !== undefined) await this.snapshotting;
     if (this.lastSnapshot.position === this.appliedPosition && this.appliedPosition > 0) return;
     const engineBytes = snapshot(this.engine);
-    await this.writeSnapshot({ position: this.appliedPosition, seq: this.engine.seq, stateHash: sha256(engineBytes) }, engineBytes);
+    await this.writeSnapshot({ position: this.appliedPosition, seq: this.engine.seq, stateHash: sha256(engineBytes) }, engineBytes, false);
   }
 
-  /** The newest snapshot on disk, for a peer that fell behind the compacted log. */
-  async readLatestSnapshot(): Promise<SnapshotParts | undefined> {
-    const [latest] = await this.options.snapshots.list();
-    return latest === undefined ? undefined : this.options.snapshots.read(latest);
+  /**
+   * The newest snapshot taken at a checkpoint, for a peer that fell behind the compacted log:
+   * only there did every replica publish its hash, so the peer can check it.
+   */
+  async readCheckpointSnapshot(): Promise<SnapshotParts | undefined> {
+    const position = this.lastCheckpointSnapshot.position;
+    return position === 0 ? undefined : this.options.snapshots.read(position);
   }
 
-  private writeSnapshot(checkpoint: Checkpoint, engineBytes: Uint8Array): Promise<void> {
+  private writeSnapshot(checkpoint: Checkpoint, engineBytes: Uint8Array, atCheckpoint: boolean): Promise<void> {
     const parts: SnapshotParts = {
       ...checkpoint,
+      checkpoint: atCheckpoint,
       engine: engineBytes,
       projections: Buffer.from(JSON.stringify(this.projections.toJSON())),
       keys: Buffer.from(JSON.stringify(this.keys.toJSON())),
@@ -259,7 +275,8 @@ export class Replica {
       try {
         await snapshots.write(parts);
         this.lastSnapshot = checkpoint;
-        const oldestKept = await snapshots.prune();
+        if (atCheckpoint) this.lastCheckpointSnapshot = checkpoint;
+        const oldestKept = await snapshots.prune(this.lastCheckpointSnapshot.position);
         if (compactLog && oldestKept !== undefined) await log.dropBefore(oldestKept + 1);
         this.options.onSnapshot?.(checkpoint);
         logger.info(checkpoint, 'snapshot written');

@@ -8,7 +8,7 @@ import { appendFile, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/
 import { join } from 'node:path';
 
 const MAGIC = 'EVBSNAP1';
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 2;
 /** Snapshots kept on disk: the newest is used; the one before it is the fallback. */
 export const SNAPSHOTS_KEPT = 2;
 
@@ -16,6 +16,8 @@ export interface SnapshotParts {
   readonly position: number;
   readonly seq: number;
   readonly stateHash: string;
+  /** Taken at a deterministic checkpoint, where every replica published its hash (peers can vouch for it). */
+  readonly checkpoint: boolean;
   readonly engine: Uint8Array;
   readonly projections: Uint8Array;
   readonly keys: Uint8Array;
@@ -33,6 +35,7 @@ interface Header {
   position: number;
   seq: number;
   stateHash: string;
+  checkpoint: boolean;
   lengths: [engine: number, projections: number, keys: number];
   sha256: string;
 }
@@ -82,12 +85,16 @@ export class SnapshotStore {
     return parts;
   }
 
-  /** Deletes all but the newest SNAPSHOTS_KEPT; returns the oldest position still kept. */
-  async prune(): Promise<number | undefined> {
+  /**
+   * Deletes all but the newest SNAPSHOTS_KEPT and the one at `keep` (the newest checkpoint
+   * snapshot, which peers may fetch); returns the oldest position still kept.
+   */
+  async prune(keep: number): Promise<number | undefined> {
     const positions = await this.list();
-    for (const p of positions.slice(SNAPSHOTS_KEPT)) await rm(join(this.dir, fileName(p)), { force: true });
+    const kept = positions.filter((p, i) => i < SNAPSHOTS_KEPT || p === keep);
+    for (const p of positions) if (!kept.includes(p)) await rm(join(this.dir, fileName(p)), { force: true });
     for (const n of await readdir(this.dir)) if (n.endsWith('.tmp')) await rm(join(this.dir, n), { force: true });
-    return positions.slice(0, SNAPSHOTS_KEPT).at(-1);
+    return kept.at(-1);
   }
 
   async checkpoints(): Promise<Checkpoint[]> {
@@ -111,7 +118,7 @@ export function encodeSnapshotFile(parts: SnapshotParts): Buffer[] {
   const hash = createHash('sha256');
   for (const b of body) hash.update(b);
   const header: Header = {
-    version: FORMAT_VERSION, position: parts.position, seq: parts.seq, stateHash: parts.stateHash,
+    version: FORMAT_VERSION, position: parts.position, seq: parts.seq, stateHash: parts.stateHash, checkpoint: parts.checkpoint,
     lengths: [parts.engine.length, parts.projections.length, parts.keys.length], sha256: hash.digest('hex'),
   };
   const headerBytes = Buffer.from(JSON.stringify(header));
@@ -137,5 +144,8 @@ export function decodeSnapshotFile(bytes: Buffer): SnapshotParts {
   const hash = createHash('sha256');
   for (const p of parts) hash.update(p);
   if (hash.digest('hex') !== header.sha256) throw new Error('snapshot checksum mismatch');
-  return { position: header.position, seq: header.seq, stateHash: header.stateHash, engine: parts[0]!, projections: parts[1]!, keys: parts[2]! };
+  return {
+    position: header.position, seq: header.seq, stateHash: header.stateHash, checkpoint: header.checkpoint,
+    engine: parts[0]!, projections: parts[1]!, keys: parts[2]!,
+  };
 }

@@ -79,7 +79,8 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
   const coordinator = config.log === 'etcd'
     ? new Coordinator({
       endpoints: config.etcdEndpoints.split(','), prefix: `${config.etcdPrefix}/cluster`, cloud: config.cloud, apiUrl,
-      clusterToken: config.clusterToken, logger, heartbeatMs: 1_000, liveMs: 15_000, callTimeoutMs: 2_000,
+      clusterToken: config.clusterToken, logger, heartbeatMs: 1_000, liveMs: config.peerLiveMs, callTimeoutMs: 2_000,
+      compact: config.compactLog, isolatedAfterMs: 5_000,
     })
     : undefined;
 
@@ -121,7 +122,8 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     get keys() { return replica.keys; },
     now: Date.now,
     status: () => ({
-      state: replica.state === 'failed' ? 'stopped' : replica.state === 'catching_up' ? 'starting' : replica.state,
+      state: replica.state === 'serving' && coordinator?.isolated() === true ? 'isolated'
+        : replica.state === 'failed' ? 'stopped' : replica.state === 'catching_up' ? 'starting' : replica.state,
       appliedPosition: replica.appliedPosition,
       appliedSeq: replica.engine.seq,
       stateHash: replica.lastCheckpoint.stateHash,
@@ -144,6 +146,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
         stateHashNow: () => ({ position: replica.appliedPosition, seq: replica.engine.seq, stateHash: replica.stateHashNow() }),
         details: () => ({
           cloud: config.cloud, log: config.log, lastCheckpoint: replica.lastCheckpoint, lastSnapshot: replica.lastSnapshot,
+          logStart: log.bounds().first, installedPeerSnapshot: replica.installedPeerSnapshot,
           failure: replica.failure ?? '', peers: coordinator?.peers ?? [], submitter: { records: submitter.records, submissions: submitter.submissions },
           dataDir: config.dataDir,
         }),
@@ -153,7 +156,9 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
         instance.get('/internal/v1/snapshot', async (req, reply) => {
           const given = Buffer.from(req.headers.authorization ?? '');
           if (given.length !== expected.length || !timingSafeEqual(given, expected)) return reply.code(401).send({ code: 'unauthorized' });
-          const parts = await replica.readLatestSnapshot();
+          // Only a replica that serves (not one that diverged or is catching up) hands out its state.
+          if (replica.state !== 'serving') return reply.code(503).send({ code: 'not_serving' });
+          const parts = await replica.readCheckpointSnapshot();
           if (parts === undefined) return reply.code(404).send({ code: 'no_snapshot' });
           return reply.type('application/octet-stream').send(Buffer.concat(encodeSnapshotFile(parts)));
         });
