@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { audit, Engine, stateHash, type Event } from '../src/core/index.js';
 import { FileJournal } from '../src/log/index.js';
-import { decodeBatch, MemoryKeyStore } from '../src/replica/index.js';
+import { applySubmission, decodeBatch, MemoryKeyStore } from '../src/replica/index.js';
 import { okx, type Credentials } from './support/okx-client.js';
 import { kill, startServer } from './support/server-process.js';
 
@@ -84,10 +84,7 @@ test('Node: crash: SIGKILL under load, restart, every acknowledged order exactly
       if (records.length === 0) break;
       for (const record of records) {
         const batch = decodeBatch(record.payload);
-        for (const cmd of batch.items.flatMap((item) => item.cmds)) {
-          if (cmd.type === 'CreateApiKey' || cmd.type === 'RevokeApiKey') keys.apply(engine, cmd);
-          else engine.apply(cmd, batch.ts, events);
-        }
+        for (const item of batch.items) applySubmission(engine, keys, item, batch.ts, events);
         for (const e of events) {
           if (e.type === 'OrderAccepted' && e.clOrdId !== '') accepted.set(e.clOrdId, [...(accepted.get(e.clOrdId) ?? []), e.orderId]);
         }

@@ -1212,6 +1212,7 @@ describe('Validation', () => {
  */
 const notFromEngine = new Map<string, string>([
   ['api_key_exists', 'API keys are applied by the replica\'s key store beside the engine, not by Engine.apply.'],
+  ['command_expired', 'The replica refuses a submission that reached the log after its deadline, before the engine sees it (test/replica.test.ts).'],
 ]);
 
 test('Coverage: every rejection code the engine can produce is produced by some scenario', () => {

@@ -17,7 +17,10 @@ export interface FailoverOptions {
   /** Gateway base URLs, preferred first (the client's own cloud). */
   readonly endpoints: readonly string[];
   readonly credentials?: Credentials;
-  /** One attempt's deadline. */
+  /**
+   * One attempt's deadline. Keep it above the gateways' command TTL (`--command-ttl-ms`, 1.5 s by
+   * default) so that an attempt given up on can no longer apply after a retry elsewhere.
+   */
   readonly attemptTimeoutMs: number;
   /** All attempts of one request together, at most. */
   readonly budgetMs: number;

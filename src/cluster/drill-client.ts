@@ -78,7 +78,8 @@ async function adminDeposit(config: DrillClientConfig, userId: number, depositId
 
 async function worker(config: DrillClientConfig, w: number, stop: { now: boolean }, budget: { left: number }, deadline: number): Promise<void> {
   const trader = config.traders[w % config.traders.length]!;
-  const client = new FailoverClient({ endpoints: config.endpoints, credentials: trader, attemptTimeoutMs: 1_500, budgetMs: 20_000 });
+  // Longer than the gateways' command TTL (1.5 s): a request given up on here can no longer apply there.
+  const client = new FailoverClient({ endpoints: config.endpoints, credentials: trader, attemptTimeoutMs: 2_500, budgetMs: 20_000 });
   const open: string[] = [];
   let n = 0;
   while (!stop.now && budget.left > 0 && Date.now() < deadline) {
@@ -105,7 +106,8 @@ async function worker(config: DrillClientConfig, w: number, stop: { now: boolean
         const r = await client.request('POST', '/api/v5/trade/cancel-order', { instId: 'ETH-USDT', ordId });
         const item = r.data[0];
         const sCode = text(item?.['sCode']) || r.code;
-        // A cancel that meets an already-cancelled order on a retry is the first attempt's result.
+        // Only a clean answer counts as acknowledged; a refusal after a retry may be the first
+        // attempt's own effect, and the checker makes no claim about it.
         const ok = r.code === '0' && sCode === '0';
         print({ ...base, op: 'cancel', t: Date.now(), id: ordId, ok, code: sCode, endpoint: r.endpoint, attempts: r.attempts });
       } else if (roll < 19) {

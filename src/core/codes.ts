@@ -48,6 +48,8 @@ export const Reject = {
   withdrawalClientIdDuplicate: { code: 'withdrawal_client_id_duplicate', message: 'This client id was already used for a withdrawal.' },
   txIdInvalid: { code: 'tx_id_invalid', message: 'Transaction ids are 1 to 128 characters.' },
   withdrawalAddressInvalid: { code: 'withdrawal_address_invalid', message: 'The destination address is empty or too long.' },
+  // Refused by the replica before the engine sees it
+  commandExpired: { code: 'command_expired', message: 'The request reached the log after its deadline and was not applied; retry with the same ids.' },
   // API keys (applied by the replica's key store, beside the engine)
   apiKeyExists: { code: 'api_key_exists', message: 'This API key already exists.' },
   // Arithmetic

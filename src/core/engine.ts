@@ -601,7 +601,8 @@ export class Engine {
     // Held funds return to available on a cancel, so the bound is on the account's total.
     // The cap is on the asset's whole supply, far below what a balance can represent, so no
     // account can overflow later through trades or rebates, where there is no way to refuse.
-    if (-asset.deposits.toBigInt() + amount > Limits.assetSupplyMax) return no(Reject.balanceOverflow);
+    const outstanding = -asset.deposits.toBigInt() - asset.withdrawals.toBigInt();
+    if (outstanding + amount > Limits.assetSupplyMax) return no(Reject.balanceOverflow);
     asset.deposits.addBigInt(-amount);
     account.available.addBigInt(amount);
     this.touch(account);

@@ -86,6 +86,8 @@ export type RejectContext = 'place' | 'cancel' | 'amend' | 'withdraw' | 'cancelW
  */
 export const rejectMap: Readonly<Record<RejectCode, ApiErrorName>> = {
   user_not_found: 'authorizationInvalid',
+  // Not applied, and safe to retry with the same ids: clients treat it as they treat a timeout.
+  command_expired: 'timeout',
   asset_not_found: 'paramError',
   asset_invalid: 'paramError',
   asset_immutable: 'paramError',

@@ -5,7 +5,7 @@
 
 import type { LogCommand } from '../gateway/port.js';
 
-export const RECORD_VERSION = 2;
+export const RECORD_VERSION = 3;
 /** Commands one record may carry in all (a batch endpoint sends at most 20 per submission). */
 export const RECORD_COMMANDS_MAX = 2_000;
 /** Encoded size one record may reach; etcd's default request limit is 1.5 MiB. */
@@ -14,6 +14,12 @@ export const RECORD_BYTES_MAX = 1024 * 1024;
 export interface Submission {
   /** Request id, unique within the origin. */
   readonly rid: number;
+  /**
+   * Gateway ms after which the submission must not apply: the replica refuses it
+   * (command_expired) if the log's time has passed this when it arrives. A client that gave up
+   * on this gateway and retried elsewhere can then never see its first attempt apply later.
+   */
+  readonly deadline: number;
   readonly cmds: readonly LogCommand[];
 }
 
@@ -56,7 +62,9 @@ export function decodeBatch(bytes: Uint8Array): LogBatch {
   let commands = 0;
   for (const item of r.items as unknown[]) {
     const s = item as Partial<Submission> | null;
-    if (typeof s !== 'object' || s === null || typeof s.rid !== 'number' || !Array.isArray(s.cmds)) fail('holds a malformed submission');
+    if (typeof s !== 'object' || s === null || typeof s.rid !== 'number' || typeof s.deadline !== 'number' || !Array.isArray(s.cmds)) {
+      fail('holds a malformed submission');
+    }
     for (const c of s.cmds as unknown[]) {
       if (typeof c !== 'object' || c === null || typeof (c as { type?: unknown }).type !== 'string') fail('holds a command without a type');
     }

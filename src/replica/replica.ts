@@ -9,11 +9,11 @@
 
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { Engine, restore, snapshot, type Event, type Result } from '../core/index.js';
+import { Engine, Reject, restore, snapshot, type Event, type Result } from '../core/index.js';
 import type { LogCommand } from '../gateway/port.js';
 import type { CommandLog, LogRecord, TailHandle } from '../log/index.js';
 import type { Projections } from '../projections/types.js';
-import { decodeBatch } from './codec.js';
+import { decodeBatch, type Submission } from './codec.js';
 import { MemoryKeyStore } from './keys.js';
 import type { SnapshotParts, SnapshotStore } from './snapshots.js';
 
@@ -55,6 +55,18 @@ export interface ReplicaOptions {
 export interface AppliedBatch {
   readonly position: number;
   readonly results: Result[];
+}
+
+const EXPIRED: Result = Object.freeze({ ok: false, reject: Reject.commandExpired });
+
+/**
+ * Applies one submission of a record, exactly as every replica (and every replay) must: refused
+ * whole if the log's time has passed its deadline (deterministic: the engine's time and the
+ * record's time are the same everywhere), else each command to the key store or the engine.
+ */
+export function applySubmission(engine: Engine, keys: MemoryKeyStore, item: Submission, ts: number, events: Event[]): Result[] {
+  if (Math.max(engine.now, ts) > item.deadline) return item.cmds.map(() => EXPIRED);
+  return item.cmds.map((cmd: LogCommand) => (cmd.type === 'CreateApiKey' || cmd.type === 'RevokeApiKey' ? keys.apply(engine, cmd) : engine.apply(cmd, ts, events)));
 }
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
@@ -201,8 +213,7 @@ export class Replica {
       const applied: [key: string, results: Result[]][] = [];
       let commands = 0;
       for (const item of batch.items) {
-        const results: Result[] = [];
-        for (const cmd of item.cmds) results.push(this.applyCommand(cmd, batch.ts, events));
+        const results = applySubmission(this.engine, this.keys, item, batch.ts, events);
         applied.push([`${batch.origin}/${item.rid}`, results]);
         commands += item.cmds.length;
       }
@@ -222,11 +233,6 @@ export class Replica {
     } catch (e) {
       this.fail(e as Error);
     }
-  }
-
-  private applyCommand(cmd: LogCommand, ts: number, events: Event[]): Result {
-    if (cmd.type === 'CreateApiKey' || cmd.type === 'RevokeApiKey') return this.keys.apply(this.engine, cmd);
-    return this.engine.apply(cmd, ts, events);
   }
 
   /** Hashes the state at this record boundary, reports it, and snapshots it unless a write is under way. */

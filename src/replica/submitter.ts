@@ -18,6 +18,12 @@ export interface SubmitterOptions {
   readonly inFlightMax: number;
   /** How long a request waits for its record to be applied before answering "unknown". */
   readonly applyTimeoutMs: number;
+  /**
+   * A submission not in the log by this long after it arrived is refused when it gets there
+   * (command_expired). Keep it below the clients' attempt timeout, so that a client that retries
+   * elsewhere never sees its first attempt apply afterwards.
+   */
+  readonly commandTtlMs: number;
   readonly now: () => number;
   /** Maps a log error to what the request learns (default: the file journal's errors). */
   readonly classify?: (error: unknown) => SubmitError;
@@ -53,7 +59,7 @@ export class Submitter {
     if (this.inFlight >= this.options.inFlightMax) throw new SubmitError('busy', 'too many requests in flight');
     if (cmds.length > RECORD_COMMANDS_MAX) throw new SubmitError('busy', `more than ${RECORD_COMMANDS_MAX} commands in one request`);
     const rid = ++this.rid;
-    const item: Submission = { rid, cmds };
+    const item: Submission = { rid, deadline: this.options.now() + this.options.commandTtlMs, cmds };
     const bytes = JSON.stringify(cmds).length + 32;
     if (bytes > RECORD_BYTES_MAX) throw new SubmitError('busy', 'request too large for one log record');
     const applied = this.replica.expect(this.origin, rid);

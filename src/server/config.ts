@@ -23,6 +23,7 @@ export interface ServerConfig {
   readonly clusterToken: string;
   readonly adminRemote: boolean;
   readonly peerLiveMs: number;
+  readonly commandTtlMs: number;
 }
 
 interface Setting {
@@ -50,6 +51,7 @@ export const settings: Record<keyof ServerConfig, Setting> = {
   etcdEndpoints: { flag: 'etcd-endpoints', env: 'EVERBOOK_ETCD_ENDPOINTS', kind: 'string', default: 'http://127.0.0.1:2379', help: 'comma-separated etcd client URLs, own cloud first' },
   etcdPrefix: { flag: 'etcd-prefix', env: 'EVERBOOK_ETCD_PREFIX', kind: 'string', default: 'everbook', help: 'key prefix of this exchange in etcd' },
   cloud: { flag: 'cloud', env: 'EVERBOOK_CLOUD', kind: 'string', default: 'local', help: 'name of the cloud this node runs in' },
+  commandTtlMs: { flag: 'command-ttl-ms', env: 'EVERBOOK_COMMAND_TTL_MS', kind: 'int', default: '1500', help: 'a request not in the log this long after it arrived is refused (keep below clients\' attempt timeout)' },
   peerLiveMs: { flag: 'peer-live-ms', env: 'EVERBOOK_PEER_LIVE_MS', kind: 'int', default: '15000', help: 'a peer whose heartbeat is older than this no longer holds back log compaction' },
   adminRemote: { flag: 'admin-remote', env: 'EVERBOOK_ADMIN_REMOTE', kind: 'bool', default: 'false', help: 'let non-loopback clients with the admin token use /admin (cluster drills)' },
   clusterToken: { flag: 'cluster-token', env: 'EVERBOOK_CLUSTER_TOKEN', kind: 'string', default: '', help: 'shared secret guarding /internal routes between nodes (required with --log etcd)' },

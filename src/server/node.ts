@@ -107,7 +107,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
 
   // 4. The submitter: request -> durable, applied record -> results, group-committed, bounded.
   const submitter = new Submitter(log, replica, {
-    inFlightMax: config.inFlightMax, applyTimeoutMs: config.applyTimeoutMs, now: Date.now,
+    inFlightMax: config.inFlightMax, applyTimeoutMs: config.applyTimeoutMs, commandTtlMs: config.commandTtlMs, now: Date.now,
     classify: config.log === 'journal' ? classifyJournalError : classifyEtcdError,
   });
   new Gauge({ name: 'everbook_submissions_in_flight', help: 'Submissions queued, appended or waiting to apply', registers: [registry], collect() { this.set(submitter.inFlight); } });

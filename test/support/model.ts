@@ -609,7 +609,7 @@ export class Model {
     const amount = positiveAmount(c.amount);
     if (amount === undefined) return no(Reject.amountInvalid);
     // The cap is on the asset's whole supply (deposits outstanding).
-    if (-asset.deposits + amount > Limits.assetSupplyMax) return no(Reject.balanceOverflow);
+    if (-asset.deposits - asset.withdrawals + amount > Limits.assetSupplyMax) return no(Reject.balanceOverflow);
     this.addTotal(c.userId, c.asset, amount);
     asset.deposits -= amount;
     this.deposits.set(c.depositId, { userId: c.userId, asset: c.asset, amount: c.amount });
