@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { runDrill, rtoTable } from '../src/cluster/drill.js';
 import { clusterDown, clusterUp } from '../src/cluster/launcher.js';
-import { parseTopology } from '../src/cluster/topology.js';
+import { destroyNetwork } from '../src/cluster/netns.js';
+import { networkTag, parseTopology } from '../src/cluster/topology.js';
 
 /** Rounds of trials: each round takes every cloud out once per outage kind. */
 const ROUNDS = 2;
@@ -38,6 +39,8 @@ test('Cluster: outage drills: every cloud in turn, killed and partitioned, 0 ack
   const topology = parseTopology({ name: 'everbook-test', subnet: '10.213.9', clouds });
   const dir = await mkdtemp(join(tmpdir(), 'everbook-cluster-'));
   try {
+    // Subnet 10.213.9 belongs to this test alone: clear what an interrupted earlier run left.
+    if (namespaces) await destroyNetwork(networkTag(topology));
     const state = await clusterUp(topology, dir, { namespaces });
     const kinds = namespaces ? (['kill', 'partition'] as const) : (['kill'] as const);
     if (!namespaces) t.diagnostic('not root: no network namespaces, so kill trials only');

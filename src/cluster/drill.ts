@@ -14,7 +14,7 @@ import { EtcdLog } from '../log/index.js';
 import { checkLog, type CheckReport } from './checker.js';
 import type { Credentials } from './client.js';
 import type { DrillAck, DrillClientConfig } from './drill-client.js';
-import { alive, nodeServing, saveClusterState, startEtcd, startNodeProcess, type ClusterState } from './launcher.js';
+import { alive, nodeServing, saveClusterState, startEtcd, startNodeProcess, waitFor, type ClusterState } from './launcher.js';
 import { netnsPrefix, setCloudLink } from './netns.js';
 import { addresses, networkTag, type CloudAddress } from './topology.js';
 
@@ -60,14 +60,8 @@ async function adminGet<T>(c: CloudAddress, token: string, path: string): Promis
   }
 }
 
-async function until(what: string, timeoutMs: number, check: () => Promise<boolean> | boolean): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`drill: ${what} did not happen within ${timeoutMs} ms`);
-}
+const until = (what: string, timeoutMs: number, check: () => Promise<boolean> | boolean): Promise<void> =>
+  waitFor(`drill: ${what}`, async () => check(), timeoutMs);
 
 /** The dev traders' credentials, as the bootstrapping node printed them. */
 export async function devTraders(state: ClusterState): Promise<(Credentials & { userId: number })[]> {

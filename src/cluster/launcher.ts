@@ -10,7 +10,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createNetwork, destroyNetwork, namespacesAvailable, netnsPrefix } from './netns.js';
+import { createNetwork, destroyNetwork, existingNamespaces, namespacesAvailable, netnsPrefix } from './netns.js';
 import { addresses, networkTag, type CloudAddress, type TopologySpec } from './topology.js';
 
 const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'main.js');
@@ -56,6 +56,8 @@ function startDetached(cmd: string[], log: string, env: NodeJS.ProcessEnv = proc
   const fd = openSync(log, 'a');
   const child = spawn(cmd[0]!, cmd.slice(1), { detached: true, stdio: ['ignore', fd, fd], env });
   closeSync(fd);
+  // A program that cannot start (missing binary) reports through 'error': never crash on it.
+  child.on('error', () => undefined);
   child.unref();
   if (child.pid === undefined) throw new Error(`could not start ${cmd.join(' ')}`);
   return child.pid;
@@ -80,7 +82,7 @@ function readCmdline(pid: number): string {
   }
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = START_TIMEOUT_MS): Promise<void> {
+export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = START_TIMEOUT_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;
@@ -162,8 +164,15 @@ export async function clusterUp(topology: TopologySpec, dirArg: string, options:
   };
   const all = addresses(topology, namespaces);
   if (namespaces) {
-    await destroyNetwork(networkTag(topology));
-    await createNetwork(networkTag(topology), all, state.hostAddress!);
+    const tag = networkTag(topology);
+    const taken = await existingNamespaces(tag);
+    if (taken.length > 0) {
+      throw new Error(
+        `network namespaces ${taken.join(', ')} exist: another deployment uses subnet ${topology.subnet}. `
+        + 'Stop it (everbook cluster down --dir <its dir>), give this one another subnet in its topology, or remove stale ones with ip netns del.',
+      );
+    }
+    await createNetwork(tag, all, state.hostAddress!);
   }
   for (const c of all) await mkdir(join(dir, c.cloud.name), { recursive: true });
   try {

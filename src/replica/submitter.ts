@@ -60,7 +60,7 @@ export class Submitter {
     if (cmds.length > RECORD_COMMANDS_MAX) throw new SubmitError('busy', `more than ${RECORD_COMMANDS_MAX} commands in one request`);
     const rid = ++this.rid;
     const item: Submission = { rid, deadline: this.options.now() + this.options.commandTtlMs, cmds };
-    const bytes = JSON.stringify(cmds).length + 32;
+    const bytes = Buffer.byteLength(JSON.stringify(cmds)) + 64;
     if (bytes > RECORD_BYTES_MAX) throw new SubmitError('busy', 'request too large for one log record');
     const applied = this.replica.expect(this.origin, rid);
     this.inFlight += 1;

@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { parseDecimal, type Command, type InstrumentState, type Result } from '../core/index.js';
 import { parseBody, RawBody } from '../gateway/body.js';
-import type { ExchangePort, LogCommand } from '../gateway/port.js';
+import { SubmitError, type ExchangePort, type LogCommand } from '../gateway/port.js';
 import { Failure } from '../gateway/errors.js';
 
 export interface AdminDeps {
@@ -56,6 +56,9 @@ async function run(port: ExchangePort, reply: FastifyReply, cmds: LogCommand[], 
   try {
     results = await port.submit(cmds);
   } catch (e) {
+    // An unknown outcome is not a failure: retrying a CreateUser or CreateApiKey may duplicate it.
+    if (e instanceof SubmitError && e.code === 'timeout') return denied(reply, 504, 'outcome_unknown', `${e.message}: check before retrying`);
+    if (e instanceof SubmitError && e.code === 'busy') return denied(reply, 503, 'busy', e.message);
     return denied(reply, 503, 'unavailable', (e as Error).message);
   }
   for (const r of results) {
