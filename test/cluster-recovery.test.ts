@@ -81,10 +81,13 @@ test('Cluster: recovery: a cloud behind the compacted log fetches a verified pee
       const peer = s.peers.find((p) => p.cloud === lost.cloud.name);
       return peer === undefined || Date.now() - peer.ts > 2_000;
     });
+    let seen = '';
     await until('the shared log compacted past where the lost cloud stopped', async () => {
-      const s = await admin<Status>(all[0]!, tokens[0]!, 'GET', '/status');
-      return s.logStart > atLoss.appliedPosition + 1;
-    });
+      // Whichever live node compacted sees the log's new start (the other learns it later).
+      const s = await Promise.all([0, 1].map((i) => admin<Status>(all[i]!, tokens[i]!, 'GET', '/status')));
+      seen = JSON.stringify({ atLoss: atLoss.appliedPosition, logStart: s.map((x) => x.logStart), peers: s[0]!.peers });
+      return Math.max(...s.map((x) => x.logStart)) > atLoss.appliedPosition + 1;
+    }).catch((e: unknown) => { throw new Error(`${(e as Error).message}; last seen ${seen}`); });
 
     // It comes back: its own state is behind the log's start, so it must use a peer's snapshot.
     const rest = state.processes.filter((p) => p.cloud !== lost.cloud.name);
@@ -107,8 +110,8 @@ test('Cluster: recovery: a cloud behind the compacted log fetches a verified pee
     else process.env.EVERBOOK_PEER_LIVE_MS = previous.live;
     if (previous.every === undefined) delete process.env.EVERBOOK_SNAPSHOT_EVERY;
     else process.env.EVERBOOK_SNAPSHOT_EVERY = previous.every;
-    await clusterDown(dir, { removeData: true }).catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
+    await clusterDown(dir, { removeData: process.env.EVERBOOK_KEEP_TEST_DIR === undefined }).catch(() => undefined);
+    if (process.env.EVERBOOK_KEEP_TEST_DIR === undefined) await rm(dir, { recursive: true, force: true });
   }
 });
 
