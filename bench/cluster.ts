@@ -5,33 +5,21 @@
 // the software's cost, not an emulated WAN. Usage: npm run bench:cluster [-- REQUESTS [CONNECTIONS]]
 
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clusterDown, clusterUp } from '../src/cluster/launcher.js';
-import { addresses, parseTopology } from '../src/cluster/topology.js';
+import { addresses, freeTopology } from '../src/cluster/topology.js';
 import { drive, spawnUntil, traderFrom, type Creds } from './load.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const requests = Number(process.argv[2] ?? 20_000);
 const connections = Number(process.argv[3] ?? 48);
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const a = server.address();
-      server.close(() => { resolve(typeof a === 'object' && a !== null ? a.port : 0); });
-    });
-  });
-}
 
 const dir = await mkdtemp(join(tmpdir(), 'everbook-bench-cluster-'));
 try {
-  const clouds = [];
-  for (const name of ['aws-tokyo', 'gcp-hongkong', 'azure-singapore']) clouds.push({ name, etcdClientPort: await freePort(), etcdPeerPort: await freePort(), apiPort: await freePort() });
-  const topology = parseTopology({ name: 'everbook-bench', subnet: '10.213.8', clouds });
+  const topology = await freeTopology('everbook-bench', '10.213.8');
   const clusterDir = join(dir, 'cluster');
   await clusterUp(topology, clusterDir, { namespaces: false });
   const log = await readFile(join(clusterDir, 'aws-tokyo', 'node.log'), 'utf8');

@@ -5,7 +5,6 @@
 
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -14,20 +13,10 @@ import { FailoverClient } from '../src/cluster/client.js';
 import { Coordinator } from '../src/cluster/coordinator.js';
 import { adminTokens, devTraders } from '../src/cluster/drill.js';
 import { alive, clusterDown, clusterUp, nodeServing, saveClusterState, startEtcd, startNodeProcess } from '../src/cluster/launcher.js';
-import { addresses, parseTopology, type CloudAddress } from '../src/cluster/topology.js';
+import { addresses, freeTopology, type CloudAddress } from '../src/cluster/topology.js';
 import type { CommandLog } from '../src/log/index.js';
 import type { Replica } from '../src/replica/index.js';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => { resolve(typeof address === 'object' && address !== null ? address.port : 0); });
-    });
-    server.on('error', reject);
-  });
-}
 
 async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -45,11 +34,6 @@ async function admin<T>(c: CloudAddress, token: string, method: 'GET' | 'POST', 
   return (await r.json()) as T;
 }
 
-async function topology(subnet: string) {
-  const clouds = [];
-  for (const name of ['aws-tokyo', 'gcp-hongkong', 'azure-singapore']) clouds.push({ name, etcdClientPort: await freePort(), etcdPeerPort: await freePort(), apiPort: await freePort() });
-  return parseTopology({ name: 'everbook-recovery', subnet, clouds });
-}
 
 test('Cluster: recovery: a cloud behind the compacted log fetches a verified peer snapshot and rejoins at the same state', { timeout: 5 * 60_000 }, async () => {
   const dir = await mkdtemp(join(tmpdir(), 'everbook-recovery-'));
@@ -59,7 +43,7 @@ test('Cluster: recovery: a cloud behind the compacted log fetches a verified pee
   process.env.EVERBOOK_PEER_LIVE_MS = '1500';
   process.env.EVERBOOK_SNAPSHOT_EVERY = '25';
   try {
-    const t = await topology('10.213.10');
+    const t = await freeTopology('everbook-recovery', '10.213.10');
     const state = await clusterUp(t, dir, { namespaces: false });
     const all = addresses(t, false);
     const tokens = await adminTokens(state);
@@ -118,7 +102,7 @@ test('Cluster: recovery: a cloud behind the compacted log fetches a verified pee
 test('Cluster: divergence: a replica whose checkpoint hash is in the minority stops serving and says why', { timeout: 2 * 60_000 }, async () => {
   const dir = await mkdtemp(join(tmpdir(), 'everbook-diverge-'));
   try {
-    const t = await topology('10.213.11');
+    const t = await freeTopology('everbook-divergence', '10.213.11');
     await clusterUp(t, dir, { namespaces: false });
     const endpoints = addresses(t, false).map((a) => a.etcdClientUrl);
     const logger = pino({ level: 'silent' });

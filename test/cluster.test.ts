@@ -7,36 +7,23 @@
 
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runDrill, rtoTable } from '../src/cluster/drill.js';
 import { clusterDown, clusterUp } from '../src/cluster/launcher.js';
 import { destroyNetwork } from '../src/cluster/netns.js';
-import { networkTag, parseTopology } from '../src/cluster/topology.js';
+import { freeTopology, networkTag } from '../src/cluster/topology.js';
 
 /** Rounds of trials: each round takes every cloud out once per outage kind. */
 const ROUNDS = 2;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => { resolve(typeof address === 'object' && address !== null ? address.port : 0); });
-    });
-    server.on('error', reject);
-  });
-}
 
 test('Cluster: outage drills: every cloud in turn, killed and partitioned, 0 acknowledged loss, replicas agree', { timeout: 25 * 60_000 }, async (t) => {
   const namespaces = process.getuid?.() === 0;
-  const names = ['aws-tokyo', 'gcp-hongkong', 'azure-singapore'];
-  const clouds = [];
-  for (const name of names) clouds.push({ name, etcdClientPort: await freePort(), etcdPeerPort: await freePort(), apiPort: await freePort() });
   // Its own subnet (and so its own namespace and link names): a developer's cluster is untouched.
-  const topology = parseTopology({ name: 'everbook-test', subnet: '10.213.9', clouds });
+  const topology = await freeTopology('everbook-test', '10.213.9');
+  const names = topology.clouds.map((c) => c.name);
   const dir = await mkdtemp(join(tmpdir(), 'everbook-cluster-'));
   try {
     // Subnet 10.213.9 belongs to this test alone: clear what an interrupted earlier run left.

@@ -4,6 +4,7 @@
 // network namespace and address so an outage can be a real network cut.
 
 import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { z } from 'zod';
 import { namespaceOf } from './netns.js';
 
@@ -95,4 +96,25 @@ export function addresses(t: TopologySpec, namespaces: boolean): CloudAddress[] 
       apiUrl: `http://${host}:${cloud.apiPort}`,
     };
   });
+}
+
+/** A loopback port free right now (the kernel picks it; a test or benchmark then uses it). */
+export function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => { resolve(typeof address === 'object' && address !== null ? address.port : 0); });
+    });
+    server.on('error', reject);
+  });
+}
+
+/** The default three clouds on free ports, under another name and subnet: for tests and benchmarks. */
+export async function freeTopology(name: string, subnet: string): Promise<TopologySpec> {
+  const clouds = [];
+  for (const c of defaultTopology.clouds) {
+    clouds.push({ name: c.name, etcdClientPort: await freeLoopbackPort(), etcdPeerPort: await freeLoopbackPort(), apiPort: await freeLoopbackPort() });
+  }
+  return parseTopology({ name, subnet, clouds });
 }
