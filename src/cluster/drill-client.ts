@@ -90,7 +90,7 @@ async function worker(config: DrillClientConfig, w: number, stop: { now: boolean
     let op: DrillOp = 'order';
     try {
       if (roll < 14 || (roll < 17 && open.length === 0)) {
-        const clOrdId = `${config.cloud.replaceAll('-', '')}${w}n${n}${randomUUID().slice(0, 6)}`.slice(0, 32);
+        const clOrdId = `${config.cloud.replaceAll('-', '').slice(0, 12)}${w}n${n}${randomUUID().replaceAll('-', '').slice(0, 10)}`.slice(0, 32);
         const side = (n + w) % 2 === 0 ? 'buy' : 'sell';
         // Around 100 so that orders from different clouds trade with each other.
         const px = String(100 + ((n * 7 + w) % 9) - 4 + (side === 'buy' ? 0 : 1));
@@ -117,7 +117,8 @@ async function worker(config: DrillClientConfig, w: number, stop: { now: boolean
         print({ ...base, op: 'deposit', t: Date.now(), id: depositId, ok: r.ok, code: r.code, endpoint: r.endpoint, attempts: r.attempts });
       } else {
         op = 'withdraw';
-        const clientId = `w${config.cloud.replaceAll('-', '')}${w}n${n}`.slice(0, 32);
+        // Unique across drills: a withdrawal client id is never reusable.
+        const clientId = `w${config.cloud.replaceAll('-', '').slice(0, 12)}${w}n${n}${randomUUID().replaceAll('-', '').slice(0, 10)}`.slice(0, 32);
         const r = await client.request('POST', '/api/v5/asset/withdrawal', {
           ccy: 'USDT', amt: '10', dest: '4', toAddr: '0x1111111111111111111111111111111111111111', chain: 'USDT-ERC20', fee: '1', clientId,
         });
