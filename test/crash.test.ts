@@ -8,9 +8,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { audit, Engine, stateHash, type Event } from '../src/core/index.js';
+import { audit, Engine, type Event } from '../src/core/index.js';
 import { FileJournal } from '../src/log/index.js';
-import { applySubmission, decodeBatch, MemoryKeyStore } from '../src/replica/index.js';
+import { applySubmission, decodeBatch, MemoryKeyStore, replicaStateHash } from '../src/replica/index.js';
 import { okx, type Credentials } from './support/okx-client.js';
 import { kill, startServer } from './support/server-process.js';
 
@@ -97,7 +97,7 @@ test('Node: crash: SIGKILL under load, restart, every acknowledged order exactly
 
     t.diagnostic(`${ROUNDS} kills; ${sent} orders sent, ${acknowledged.size} acknowledged; journal ${position} records; ${accepted.size} orders accepted`);
     assert.equal(position, status.position, 'the node applied exactly what the journal holds');
-    assert.equal(stateHash(engine), status.stateHash, 'state hash equals a clean replay of the journal');
+    assert.equal(replicaStateHash(engine, keys), status.stateHash, 'state hash (engine and API keys) equals a clean replay of the journal');
     assert.deepEqual(audit(engine), [], 'ledger conserved, holds match, books sound');
     for (const [clOrdId, ordId] of acknowledged) {
       assert.deepEqual(accepted.get(clOrdId), [Number(ordId)], `acknowledged order ${clOrdId} is in the log exactly once`);

@@ -5,9 +5,9 @@
 // was told; no definite refusal a client saw took effect later; the ledger balances. The drill
 // compares the replay's state hash with every replica's.
 
-import { audit, Engine, stateHash, type Event } from '../core/index.js';
+import { audit, Engine, type Event } from '../core/index.js';
 import type { CommandLog } from '../log/index.js';
-import { applySubmission, decodeBatch, MemoryKeyStore } from '../replica/index.js';
+import { applySubmission, decodeBatch, MemoryKeyStore, replicaStateHash } from '../replica/index.js';
 import type { DrillAck } from './drill-client.js';
 
 export interface CheckReport {
@@ -97,7 +97,7 @@ export async function checkLog(log: CommandLog, acks: readonly DrillAck[]): Prom
   }
   const auditFailures = audit(engine);
   return {
-    records, commands, replayHash: stateHash(engine), replayPosition: position, lost, contradicted, auditFailures,
+    records, commands, replayHash: replicaStateHash(engine, keys), replayPosition: position, lost, contradicted, auditFailures,
     ok: lost.length === 0 && contradicted.length === 0 && auditFailures.length === 0,
   };
 }

@@ -69,7 +69,19 @@ export function applySubmission(engine: Engine, keys: MemoryKeyStore, item: Subm
   return item.cmds.map((cmd: LogCommand) => (cmd.type === 'CreateApiKey' || cmd.type === 'RevokeApiKey' ? keys.apply(engine, cmd) : engine.apply(cmd, ts, events)));
 }
 
-const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+/**
+ * A replica's state hash: SHA-256 over the engine's canonical snapshot, then a zero byte, then
+ * the API keys' canonical JSON, so that replicas disagreeing about either are told apart.
+ */
+export function replicaHash(engineBytes: Uint8Array, keysBytes: Uint8Array): string {
+  return createHash('sha256').update(engineBytes).update(new Uint8Array([0])).update(keysBytes).digest('hex');
+}
+
+export function replicaStateHash(engine: Engine, keys: MemoryKeyStore): string {
+  return replicaHash(snapshot(engine), keysBytes(keys));
+}
+
+const keysBytes = (keys: MemoryKeyStore): Uint8Array => Buffer.from(JSON.stringify(keys.toJSON()));
 
 export class Replica {
   engine = new Engine();
@@ -180,7 +192,7 @@ export class Replica {
 
   /** Replaces the whole state with a verified snapshot (before the tail starts). */
   private install(parts: SnapshotParts): void {
-    if (sha256(parts.engine) !== parts.stateHash) throw new Error('snapshot does not match its own state hash');
+    if (replicaHash(parts.engine, parts.keys) !== parts.stateHash) throw new Error('snapshot does not match its own state hash');
     this.engine = restore(parts.engine);
     this.projections = this.options.createProjections(this.engine, JSON.parse(Buffer.from(parts.projections).toString('utf8')));
     this.keys = MemoryKeyStore.fromJSON(JSON.parse(Buffer.from(parts.keys).toString('utf8')) as []);
@@ -245,7 +257,7 @@ export class Replica {
       this.options.logger.error({ err: (e as Error).message, position: this.appliedPosition }, 'CHECKPOINT FAILED: no state hash or snapshot at this position');
       return;
     }
-    const checkpoint: Checkpoint = { position: this.appliedPosition, seq: this.engine.seq, stateHash: sha256(engineBytes) };
+    const checkpoint: Checkpoint = { position: this.appliedPosition, seq: this.engine.seq, stateHash: replicaHash(engineBytes, keysBytes(this.keys)) };
     this.lastCheckpoint = checkpoint;
     this.options.onCheckpoint?.(checkpoint);
     if (this.snapshotting === undefined) void this.writeSnapshot(checkpoint, engineBytes, true);
@@ -256,7 +268,7 @@ export class Replica {
     while (this.snapshotting !== undefined) await this.snapshotting;
     if (this.lastSnapshot.position === this.appliedPosition && this.appliedPosition > 0) return;
     const engineBytes = snapshot(this.engine);
-    await this.writeSnapshot({ position: this.appliedPosition, seq: this.engine.seq, stateHash: sha256(engineBytes) }, engineBytes, false);
+    await this.writeSnapshot({ position: this.appliedPosition, seq: this.engine.seq, stateHash: replicaHash(engineBytes, keysBytes(this.keys)) }, engineBytes, false);
   }
 
   /**
@@ -274,7 +286,7 @@ export class Replica {
       checkpoint: atCheckpoint,
       engine: engineBytes,
       projections: Buffer.from(JSON.stringify(this.projections.toJSON())),
-      keys: Buffer.from(JSON.stringify(this.keys.toJSON())),
+      keys: keysBytes(this.keys),
     };
     const { snapshots, log, logger, compactLog } = this.options;
     this.snapshotting = (async () => {
@@ -297,7 +309,7 @@ export class Replica {
 
   /** The state hash of the engine right now (walks the whole state: for checks, not hot paths). */
   stateHashNow(): string {
-    return sha256(snapshot(this.engine));
+    return replicaStateHash(this.engine, this.keys);
   }
 
   /** Stops serving for good because this replica's state differs from its peers'. */
