@@ -30,7 +30,7 @@ local multicloud deployment (etcd from Debian's etcd-server; as root each cloud 
   everbook drill [--dir DIR] [--kinds kill,partition] [--clouds a,b] [--outage-ms N] [--workers N]
                  runs outage trials against the running cluster, checks them and prints the RTO table
 
-every subcommand takes --data-dir DIR (default ${settings.dataDir.default}, or $${settings.dataDir.env}).
+the node subcommands take --data-dir DIR (default ${settings.dataDir.default}, or $${settings.dataDir.env}); cluster and drill take --dir DIR (default .everbook/cluster).
 
 start options (flag, environment variable, default):
 ${configHelp()}

@@ -40,7 +40,7 @@ export const settings: Record<keyof ServerConfig, Setting> = {
   port: { flag: 'port', env: 'EVERBOOK_PORT', kind: 'int', default: '8080', help: 'HTTP port for the REST API (0 = any free port)' },
   dev: { flag: 'dev', env: 'EVERBOOK_DEV', kind: 'bool', default: 'true', help: 'first start creates dev assets, instruments, a funded user and key; test deposits allowed' },
   snapshotEveryCommands: { flag: 'snapshot-every', env: 'EVERBOOK_SNAPSHOT_EVERY', kind: 'int', default: '100000', help: 'commands between checkpoints (state hash, compared across clouds) and snapshots' },
-  compactLog: { flag: 'compact-log', env: 'EVERBOOK_COMPACT_LOG', kind: 'bool', default: 'true', help: 'drop journal segments behind the oldest kept snapshot' },
+  compactLog: { flag: 'compact-log', env: 'EVERBOOK_COMPACT_LOG', kind: 'bool', default: 'true', help: 'drop the log behind snapshots: journal segments, or with etcd what every live replica has a checkpoint snapshot past' },
   inFlightMax: { flag: 'in-flight-max', env: 'EVERBOOK_IN_FLIGHT_MAX', kind: 'int', default: '10000', help: 'submissions in flight before requests are refused as busy (50013)' },
   applyTimeoutMs: { flag: 'apply-timeout-ms', env: 'EVERBOOK_APPLY_TIMEOUT_MS', kind: 'int', default: '5000', help: 'wait for a command to apply before answering 50004 (outcome unknown)' },
   bodyLimitBytes: { flag: 'body-limit', env: 'EVERBOOK_BODY_LIMIT', kind: 'int', default: '65536', help: 'largest request body accepted' },
