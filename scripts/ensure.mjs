@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureEtcd } from './ensure-etcd.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
@@ -25,21 +26,4 @@ if (!existsSync(installed) || statSync(installed).mtimeMs < statSync(lock).mtime
 }
 run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
 
-const hasCommand = (cmd) => {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
-if (process.argv.includes('--etcd') && !hasCommand('etcd')) {
-  if (process.getuid?.() !== 0 || !hasCommand('apt-get')) {
-    console.error('everbook: the multicloud tests need etcd: install Debian\'s etcd-server package (apt-get install etcd-server) and run again.');
-    process.exit(1);
-  }
-  console.error('everbook: installing etcd-server from Debian\'s packages...');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-  execFileSync('apt-get', ['install', '-y', '-qq', 'etcd-server'], { stdio: 'inherit', env });
-}
+if (process.argv.includes('--etcd')) ensureEtcd();

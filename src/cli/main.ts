@@ -3,8 +3,10 @@
 // an operator action sent to the running node's admin routes, found through the admin.json
 // file the node writes into its data directory.
 
+import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, configHelp, loadConfig, settings } from '../server/config.js';
 import { startNode, type AdminFile } from '../server/node.js';
@@ -82,8 +84,8 @@ async function cluster(command: string, argv: string[]): Promise<void> {
     case 'up': {
       const { loadTopology } = await import('../cluster/topology.js');
       const { addresses } = await import('../cluster/topology.js');
-      const { ensureEtcd } = await import('../cluster/etcd-install.js');
-      await ensureEtcd();
+      // The same install-or-explain step the test setup runs (scripts/ensure-etcd.mjs).
+      execFileSync(process.execPath, [fileURLToPath(new URL('../../../scripts/ensure-etcd.mjs', import.meta.url))], { stdio: 'inherit' });
       const topology = await loadTopology(values.topology);
       const state = await clusterUp(topology, dir, values.netns === undefined ? {} : { namespaces: values.netns === 'true' });
       console.log(`cluster ${topology.name} is up (${state.namespaces ? 'a network namespace per cloud' : 'processes on loopback'}); state in ${state.dir}`);

@@ -655,7 +655,7 @@ export class Engine {
     if (typeof c.txId !== 'string' || c.txId === '' || c.txId.length > Limits.externalIdLengthMax) return no(Reject.txIdInvalid);
     const w = this.withdrawals.get(c.withdrawalId);
     if (w === undefined) return no(Reject.withdrawalNotPending);
-    this.forgetWithdrawal(w);
+    this.withdrawals.delete(w.id);
     const account = this.account(w.user, w.asset);
     account.held.addBigInt(-(w.amount + w.fee));
     w.asset.withdrawals.addBigInt(w.amount);
@@ -683,17 +683,13 @@ export class Engine {
 
   /** Releases a pending withdrawal's hold and gives back its share of the day's limit. */
   private unwindWithdrawal(w: Withdrawal): void {
-    this.forgetWithdrawal(w);
+    this.withdrawals.delete(w.id);
     const account = this.account(w.user, w.asset);
     account.held.addBigInt(-(w.amount + w.fee));
     account.available.addBigInt(w.amount + w.fee);
     this.touch(account);
     const today = w.user.withdrawnToday.get(w.asset.index);
     if (today?.day === w.day) today.amount -= w.amount;
-  }
-
-  private forgetWithdrawal(w: Withdrawal): void {
-    this.withdrawals.delete(w.id);
   }
 
   // ------------------------------------------------------------------ ledger primitives

@@ -31,6 +31,11 @@ const statusQuery = z.strictObject({ state: optional(16) });
 const emptyQuery = z.strictObject({});
 
 /** OKX's instrument states: suspended and cancel-only instruments cannot take new orders. */
+/** Every instrument, in name order (the order every list endpoint answers in). */
+function instrumentsByName(engine: Engine): Instrument[] {
+  return [...engine.instruments.values()].sort((a, b) => (a.instId < b.instId ? -1 : 1));
+}
+
 function okxState(inst: Instrument): string {
   return inst.state === 'suspended' || inst.state === 'cancel_only' ? 'suspend' : 'live';
 }
@@ -102,7 +107,7 @@ export const marketRoutes: readonly RouteDef[] = [
       const q = validate(instrumentsQuery, ctx.query);
       if (q instanceof Failure) return q;
       if (q.instType !== 'SPOT') return { data: [] };
-      const all = [...ctx.port.engine.instruments.values()].sort((a, b) => (a.instId < b.instId ? -1 : 1));
+      const all = instrumentsByName(ctx.port.engine);
       const wanted = q.instId === undefined || q.instId === '' ? all : all.filter((i) => i.instId === q.instId);
       return { data: wanted.map(instrumentRow) };
     },
@@ -124,7 +129,7 @@ export const marketRoutes: readonly RouteDef[] = [
       if (q instanceof Failure) return q;
       if (q.instType !== 'SPOT') return { data: [] };
       const { engine, projections } = ctx.port;
-      const all = [...engine.instruments.values()].sort((a, b) => (a.instId < b.instId ? -1 : 1));
+      const all = instrumentsByName(engine);
       return { data: all.map((inst) => tickerRow(engine, inst, projections.ticker(inst.instId), ctx.nowMs)) };
     },
   },

@@ -47,7 +47,10 @@ export interface ReplicaOptions {
   readonly onSnapshot?: (checkpoint: Checkpoint) => void;
   /**
    * Whether a tail that ended with this error may simply be resumed (the log was unreachable
-   * for a while: a partition). Meanwhile the replica is `catching_up` and serves nothing.
+   * for a while: a partition). The replica is `catching_up`, serving nothing, until the resumed
+   * tail reaches the last position this node knew of; that cannot tell whether the log is
+   * reachable again, so a cluster node also stops serving while its heartbeats fail
+   * (Coordinator.isolated).
    */
   readonly resumable?: (error: unknown) => boolean;
 }

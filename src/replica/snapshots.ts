@@ -96,20 +96,6 @@ export class SnapshotStore {
     for (const n of await readdir(this.dir)) if (n.endsWith('.tmp')) await rm(join(this.dir, n), { force: true });
     return kept.at(-1);
   }
-
-  async checkpoints(): Promise<Checkpoint[]> {
-    try {
-      const text = await readFile(join(this.dir, 'checkpoints.jsonl'), 'utf8');
-      const rows: Checkpoint[] = [];
-      // A crash can tear the last line; every complete line before it still counts.
-      for (const line of text.split('\n')) {
-        try { rows.push(JSON.parse(line) as Checkpoint); } catch { /* torn or empty line */ }
-      }
-      return rows;
-    } catch {
-      return [];
-    }
-  }
 }
 
 /** The bytes of a snapshot file (also what a peer serves to a replica that fell behind). */
