@@ -32,7 +32,8 @@ export type DecodedRecord =
   | { readonly kind: 'record'; readonly position: number; readonly payload: Buffer; readonly frameBytes: number }
   /** The buffer ends inside the record; frameBytes is how much is needed to know more. */
   | { readonly kind: 'incomplete'; readonly frameBytes: number }
-  | { readonly kind: 'invalid'; readonly fault: string };
+  /** frameBytes is set when the length was plausible and the whole frame was checked (a checksum fault). */
+  | { readonly kind: 'invalid'; readonly fault: string; readonly frameBytes?: number };
 
 /** Decodes the record starting at `offsetBytes`; the payload is a view into `buffer`. */
 export function decodeRecordAt(buffer: Buffer, offsetBytes: number, recordBytesMax: number): DecodedRecord {
@@ -49,7 +50,7 @@ export function decodeRecordAt(buffer: Buffer, offsetBytes: number, recordBytesM
   const storedCrc = buffer.readUInt32LE(offsetBytes + 4);
   const actualCrc = crc32(buffer.subarray(offsetBytes + 8, offsetBytes + frameBytes));
   if (storedCrc !== actualCrc) {
-    return { kind: 'invalid', fault: `checksum mismatch (stored ${hex(storedCrc)}, computed ${hex(actualCrc)})` };
+    return { kind: 'invalid', fault: `checksum mismatch (stored ${hex(storedCrc)}, computed ${hex(actualCrc)})`, frameBytes };
   }
   const position = readPosition(buffer, offsetBytes + 8);
   if (position === null || position < 1) {

@@ -1,7 +1,14 @@
 // Rebuilds the journal's view of its segments on open, and decides what damage is a torn tail
 // (a crash during the last write, safe to cut off because it was never acknowledged) and what is
-// corruption (which could hide acknowledged records, so open refuses). The rule: only the end of
-// the last segment may be cut, and only when no valid record follows the damage.
+// corruption (which could hide acknowledged records, so open refuses). Only the end of the last
+// segment may be cut, only when no valid record follows the damage, and only when the damage
+// looks like an interrupted write: a record the file ends inside of (its length says more than the
+// file holds), or bytes that are zero from inside the damaged record to the end of the file (some
+// filesystems extend the size before the data lands, leaving zeros). A complete record whose
+// checksum fails is corruption even at the very end: it was written whole, so it was fsynced and
+// may have been acknowledged. The zero rule can misread a fsynced record whose last bytes were
+// zeroed by the disk as torn; we accept that, because refusing every crash on such filesystems
+// would make a routine power cut need an operator, and our records (JSON) never end in zeros.
 
 import { readdir, readFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -26,8 +33,8 @@ export interface RecoveredJournal {
 interface SegmentFault {
   readonly offsetBytes: number;
   readonly fault: string;
-  /** A well-formed record with the wrong position is never a torn write. */
-  readonly outOfOrder: boolean;
+  /** Looks like an interrupted write (see the header); anything else is corruption. */
+  readonly torn: boolean;
 }
 
 export async function recoverSegments(directory: string, recordBytesMax: number): Promise<RecoveredJournal> {
@@ -61,11 +68,14 @@ export async function recoverSegments(directory: string, recordBytesMax: number)
       continue;
     }
     if (!isLast) throw new JournalCorruptError(file, fault.offsetBytes, `${fault.fault}, in a segment that is not the last`);
-    if (fault.outOfOrder) throw new JournalCorruptError(file, fault.offsetBytes, fault.fault);
     const later = findValidRecordAfter(contents, fault.offsetBytes, segment.lastPosition + 1, recordBytesMax);
     if (later !== null) {
       throw new JournalCorruptError(file, fault.offsetBytes,
         `${fault.fault}, yet a valid record (position ${later.position}) follows at byte ${later.offsetBytes}`);
+    }
+    if (!fault.torn) {
+      throw new JournalCorruptError(file, fault.offsetBytes,
+        `${fault.fault}, in a complete record, the last one: it was written whole, so it may have been acknowledged; not cut off as a torn write`);
     }
 
     // A torn tail: the crash came before the fsync, so no append covering these bytes resolved.
@@ -100,13 +110,20 @@ function scanSegment(contents: Buffer, segment: Segment, recordBytesMax: number)
         return {
           offsetBytes,
           fault: `torn record: ${contents.length - offsetBytes} of at least ${decoded.frameBytes} bytes present`,
-          outOfOrder: false,
+          torn: true,
         };
-      case 'invalid':
-        return { offsetBytes, fault: decoded.fault, outOfOrder: false };
+      case 'invalid': {
+        // Zeros that reach from inside this record to the end of the file are a write whose data
+        // never landed; a complete record that fails its checksum otherwise is corruption.
+        const zerosFrom = trailingZerosStart(contents);
+        const zeroFilled = zerosFrom <= offsetBytes
+          || (decoded.frameBytes !== undefined && zerosFrom < offsetBytes + decoded.frameBytes);
+        return { offsetBytes, fault: zeroFilled ? `${decoded.fault}; zero-filled to the end of the file` : decoded.fault, torn: zeroFilled };
+      }
       case 'record':
+        // A well-formed record with the wrong position is never a torn write.
         if (decoded.position !== expectedPosition) {
-          return { offsetBytes, fault: `position ${decoded.position} where ${expectedPosition} was expected`, outOfOrder: true };
+          return { offsetBytes, fault: `position ${decoded.position} where ${expectedPosition} was expected`, torn: false };
         }
         noteRecord(segment, decoded.position, offsetBytes, decoded.frameBytes);
         offsetBytes += decoded.frameBytes;
@@ -118,6 +135,13 @@ function scanSegment(contents: Buffer, segment: Segment, recordBytesMax: number)
     }
   }
   return null;
+}
+
+/** The offset where the run of zero bytes that ends the buffer starts (its length if none). */
+function trailingZerosStart(contents: Buffer): number {
+  let start = contents.length;
+  while (start > 0 && contents[start - 1] === 0) start--;
+  return start;
 }
 
 /**
