@@ -1,10 +1,11 @@
 // Behaviour of the embedded command log on real files: what is appended comes back in order
-// after a restart, group commit shares fsyncs, tails see old then new records, and recovery cuts
-// a torn tail but refuses any damage that could hide an acknowledged record.
+// after a restart, group commit shares fsyncs, tails see old then new records, recovery cuts
+// a torn tail but refuses any damage that could hide an acknowledged record, and a full disk
+// rejects appends cleanly until there is room again.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, truncate, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, readFile, rm, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -17,6 +18,7 @@ import {
   type FileJournalOptions,
   type LogRecord,
 } from '../src/log/index.js';
+import { fillDisk, mountSmallDisk, smallDiskUnavailable } from './support/small-disk.js';
 
 const headerBytes = 16;
 // A safety net so that a tail that is never woken fails the run instead of hanging it; no test
@@ -224,19 +226,53 @@ test('Journal: recovery: a header torn inside its first bytes is cut off too', {
   assert.deepEqual(journal.bounds(), { first: 1, last: 1 });
 });
 
-test('Journal: recovery: a flipped byte in the last record cuts that record off', { timeout: testTimeoutMs }, async (t) => {
+test('Journal: recovery: a flipped byte in the last complete record refuses to open, naming file and offset', { timeout: testTimeoutMs }, async (t) => {
   const directory = await freshDirectory(t);
   await writeRecords(directory, ['alpha', 'bravo', 'charlie']);
   const file = await onlySegment(directory);
   const fullBytes = (await readFile(file)).length;
+  const lastRecordOffset = fullBytes - (headerBytes + 'charlie'.length);
   await flipByte(file, fullBytes - 1);
+  const damaged = await readFile(file);
 
-  const journal = await openJournal(t, directory);
-  assert.equal(journal.recovery.truncatedBytes, headerBytes + 'charlie'.length);
-  assert.match(journal.recovery.truncation?.fault ?? '', /checksum mismatch/);
-  assert.equal((await readFile(file)).length, fullBytes - (headerBytes + 'charlie'.length));
-  assert.deepEqual((await journal.read(1, 10)).map(text), ['alpha', 'bravo']);
-  assert.equal(await journal.append([bytes('delta')]), 3);
+  // The record is whole, so its fsync completed and it may have been acknowledged: not a torn write.
+  await assert.rejects(FileJournal.open(directory), (error: unknown) => {
+    assert.ok(error instanceof JournalCorruptError);
+    assert.equal(error.file, file);
+    assert.equal(error.offsetBytes, lastRecordOffset);
+    assert.match(error.message, new RegExp(`${file} at byte ${lastRecordOffset}: checksum mismatch .*in a complete record, the last one`));
+    return true;
+  });
+  assert.deepEqual(await readFile(file), damaged, 'a refused open cuts nothing');
+});
+
+test('Journal: recovery: a zero-filled tail (the size grew before the data landed) is a torn write and is cut', { timeout: testTimeoutMs }, async (t) => {
+  const directory = await freshDirectory(t);
+  await writeRecords(directory, ['alpha', 'bravo']);
+  const file = await onlySegment(directory);
+  const durableBytes = (await readFile(file)).length;
+  // Two unacknowledged records whose header landed but whose last payload bytes and the record
+  // after it are still zeros, as a crash can leave them on some filesystems.
+  const charlie = Buffer.from(new TextEncoder().encode('charlie'));
+  const journal = await FileJournal.open(directory);
+  await journal.append([charlie]);
+  await journal.close();
+  const withCharlie = await readFile(file);
+  withCharlie.fill(0, withCharlie.length - 3);
+  await writeFile(file, Buffer.concat([withCharlie, Buffer.alloc(headerBytes + 20)]));
+
+  const reopened = await openJournal(t, directory);
+  assert.equal(reopened.recovery.lastPosition, 2);
+  assert.equal(reopened.recovery.truncation?.offsetBytes, durableBytes);
+  assert.match(reopened.recovery.truncation?.fault ?? '', /zero-filled to the end of the file/);
+  assert.equal((await readFile(file)).length, durableBytes);
+  await reopened.close();
+
+  // Only zeros after the last record: cut as well.
+  await appendFile(file, Buffer.alloc(4096));
+  const again = await openJournal(t, directory);
+  assert.equal(again.recovery.truncatedBytes, 4096);
+  assert.equal(await again.append([bytes('delta')]), 3);
 });
 
 test('Journal: recovery: a flipped byte in a middle record with valid records after it refuses to open', { timeout: testTimeoutMs }, async (t) => {
@@ -389,4 +425,55 @@ test('Journal: close waits for in-flight appends, then refuses new ones', { time
 
   const reopened = await openJournal(t, directory);
   assert.equal(reopened.bounds().last, 3);
+});
+
+test('Journal: a full disk rejects the append as no_space, leaves nothing of it on disk, and the next append after space is freed continues the positions', { timeout: testTimeoutMs }, async (t) => {
+  const unavailable = smallDiskUnavailable();
+  if (unavailable !== null) {
+    t.diagnostic(`skipped: ${unavailable}`);
+    t.skip(unavailable);
+    return;
+  }
+  const diskMiB = 8;
+  const disk = await mountSmallDisk(diskMiB);
+  let journal: FileJournal | undefined;
+  try {
+    const directory = join(disk.dir, 'journal');
+    // Records larger than a page, so an append needs new pages and a short write can happen.
+    const record = (n: number): Uint8Array => new Uint8Array(20_000).fill(n);
+    journal = await FileJournal.open(directory);
+    assert.equal(await journal.append([record(1)]), 1);
+    assert.equal(await journal.append([record(2)]), 2);
+    const file = await onlySegment(directory);
+    const durableBytes = (await stat(file)).size;
+
+    const filler = join(disk.dir, 'filler');
+    await fillDisk(filler, diskMiB);
+    // Two appends in one group, and a third queued behind them: all of them are refused.
+    const refused = [journal.append([record(3)]), journal.append([record(4), record(5)])];
+    for (const append of refused) {
+      await assert.rejects(append, (error: unknown) => {
+        assert.ok(error instanceof JournalError);
+        assert.equal(error.code, 'no_space');
+        return true;
+      });
+    }
+    assert.equal((await stat(file)).size, durableBytes, 'what the failed write put down was cut off again');
+    assert.equal(journal.writeProblem()?.code, 'no_space');
+    assert.equal(await journal.probeSpace(), false, 'the probe finds no room yet');
+    await assert.rejects(journal.append([record(3)]), { code: 'no_space' }, 'the next append tries again, and fails again');
+    assert.deepEqual(journal.bounds(), { first: 1, last: 2 });
+
+    await unlink(filler);
+    assert.equal(await journal.probeSpace(), true, 'the probe finds room');
+    assert.equal(journal.writeProblem(), null);
+    assert.equal(await journal.append([record(3)]), 3, 'positions continue after the durable end');
+    await journal.close();
+    journal = await FileJournal.open(directory);
+    assert.equal(journal.recovery.truncatedBytes, 0);
+    assert.deepEqual((await journal.read(1, 10)).map((r) => r.payload[0]), [1, 2, 3]);
+  } finally {
+    await journal?.close();
+    await disk.remove();
+  }
 });

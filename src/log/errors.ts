@@ -10,6 +10,8 @@ export const journalErrorMessages = {
   busy: 'too many bytes or records are waiting for fsync; retry once earlier appends resolve',
   closed: 'the journal is closed',
   failed: 'an earlier write or fsync failed; reopen the journal to recover',
+  write_failed: 'a write or fsync failed: the records may or may not be on disk (outcome unknown); the journal refuses appends until reopened',
+  no_space: 'the disk is full: nothing of this append was written; the next append tries again',
   position_dropped: 'the position lies before the first stored record (dropped behind a snapshot)',
   locked: 'another process holds the journal lock',
   corrupt: 'the journal is corrupt and will not be opened',

@@ -1,10 +1,13 @@
 // The embedded command log: append-only segment files in one directory, written by a single
 // process. Appends that arrive while a write+fsync is in flight wait in a bounded queue and go
 // out together in the next write+fsync (group commit), so one fsync covers many appends under
-// load; each append resolves only after the fsync that covers its records.
+// load; each append resolves only after the fsync that covers its records. A write that fails
+// for lack of space is undone (cut back to the durable size, fsynced) and rejected as no_space,
+// and the next append tries again; a failed fsync leaves the page cache untrustworthy, so the
+// journal refuses every later append until it is reopened (a restart).
 
 import assert from 'node:assert/strict';
-import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rm, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { CommandLog, LogBounds, LogRecord, RecordHandler, TailHandle } from './command-log.js';
 import { JournalBusyError, JournalCorruptError, JournalError } from './errors.js';
@@ -43,6 +46,21 @@ type Limits = { readonly [Key in keyof FileJournalOptions]-?: number };
 
 // Reads fetch this much of a segment per system call and decode records out of it.
 const readChunkBytes = mebibyte;
+
+/** probeSpace() writes, fsyncs and deletes a file this large to learn whether writes fit again. */
+export const spaceProbeBytes = 64 * 1024;
+const spaceProbeFileName = 'space-probe.tmp';
+
+/** A write() that failed because the file system is full: nothing of the group was acknowledged. */
+class NoSpaceSignal extends Error {
+  constructor(readonly error: Error) {
+    super(error.message);
+  }
+}
+
+function isNoSpace(error: unknown): boolean {
+  return isErrorCode(error, 'ENOSPC') || isErrorCode(error, 'EDQUOT');
+}
 
 export interface FileJournalStats {
   readonly appendsDurable: number;
@@ -93,8 +111,11 @@ export class FileJournal implements CommandLog {
   #queuedBytes = 0;
   #queuedRecords = 0;
   #flushing: Promise<void> | null = null;
-  /** Set by the first failed write or fsync; after it the page cache cannot be trusted. */
+  /** Set by the first failed fsync (or other write error); after it the page cache cannot be trusted. */
   #failure: Error | null = null;
+  /** Set while the last write failed for lack of space; cleared by the next write that succeeds. */
+  #noSpace: Error | null = null;
+  #probing = false;
   #closeRequested = false;
   #closed: Promise<void> | null = null;
 
@@ -193,9 +214,11 @@ export class FileJournal implements CommandLog {
         try {
           await this.#writeGroup(group);
         } catch (error: unknown) {
-          this.#fail(error, group);
+          if (error instanceof NoSpaceSignal) await this.#undoNoSpace(error.error, group);
+          else this.#fail(error, group);
           return;
         }
+        this.#noSpace = null;
         for (const append of group) {
           this.#queuedBytes -= append.frameBytes;
           this.#queuedRecords -= append.frames.length;
@@ -220,7 +243,12 @@ export class FileJournal implements CommandLog {
       assert(segment !== undefined && handle !== null, 'a run is written to an open segment');
       assert.equal(run.firstPosition, segment.lastPosition + 1, 'runs continue their segment');
 
-      await writeFully(handle, Buffer.concat(run.frames));
+      try {
+        await writeFully(handle, Buffer.concat(run.frames));
+      } catch (error: unknown) {
+        if (isNoSpace(error)) throw new NoSpaceSignal(error as Error);
+        throw error;
+      }
       await handle.sync();
       this.#stats.fsyncs += 1;
 
@@ -263,7 +291,11 @@ export class FileJournal implements CommandLog {
   async #startSegment(firstPosition: number): Promise<void> {
     const segment = emptySegment(firstPosition);
     // 'ax': a segment with this name must not exist yet; if it does, positions were reused.
-    const handle = await open(join(this.#directory, segment.fileName), 'ax');
+    // Out of space (or inodes) here, nothing was created.
+    const handle = await open(join(this.#directory, segment.fileName), 'ax').catch((error: unknown) => {
+      if (isNoSpace(error)) throw new NoSpaceSignal(error as Error);
+      throw error;
+    });
     try {
       // The new name must survive a crash before any append inside it is acknowledged.
       await this.#syncDirectory();
@@ -281,11 +313,89 @@ export class FileJournal implements CommandLog {
   #fail(error: unknown, group: readonly PendingAppend[]): void {
     const cause = error instanceof Error ? error : new Error(String(error));
     this.#failure = cause;
+    this.#noSpace = null;
     const failed = [...group, ...this.#pending];
     this.#pending = [];
     this.#queuedBytes = 0;
     this.#queuedRecords = 0;
-    for (const append of failed) append.reject(new JournalError('failed', cause.message, { cause }));
+    for (const append of failed) append.reject(new JournalError('write_failed', cause.message, { cause }));
+  }
+
+  /**
+   * A write() of this group ran out of space. Runs of the group already fsynced (before a segment
+   * roll) stay, and their appends resolve; the rest is cut off the active segment and fsynced
+   * away, so that a crash cannot bring back records that were answered as not written. Those
+   * appends, and every one queued behind them (their positions followed the failed ones), reject
+   * with no_space, and positions continue right after the durable end. If the cut itself fails,
+   * or one append is split across the durable end, the outcome is unknown: the journal fails.
+   */
+  async #undoNoSpace(cause: Error, group: readonly PendingAppend[]): Promise<void> {
+    const durableLast = this.#durableLast;
+    if (group.some((append) => append.firstPosition <= durableLast && append.firstPosition + append.frames.length - 1 > durableLast)) {
+      this.#fail(cause, group);
+      return;
+    }
+    const segment = this.#segments.at(-1);
+    const handle = this.#activeHandle;
+    try {
+      if (segment !== undefined && handle !== null) {
+        await handle.truncate(segment.sizeBytes);
+        await handle.sync();
+      }
+    } catch (error: unknown) {
+      this.#fail(error, group);
+      return;
+    }
+    // From here to the end, no await: appends made during the cut are in #pending and go too.
+    this.#noSpace = cause;
+    const durable = group.filter((append) => append.firstPosition <= durableLast);
+    const rejected = [...group.filter((append) => append.firstPosition > durableLast), ...this.#pending];
+    this.#pending = [];
+    this.#queuedBytes = 0;
+    this.#queuedRecords = 0;
+    this.#nextPosition = durableLast + 1;
+    for (const append of durable) append.resolve(append.firstPosition);
+    this.#stats.appendsDurable += durable.length;
+    this.#stats.recordsDurable += durable.reduce((sum, append) => sum + append.frames.length, 0);
+    for (const append of rejected) append.reject(new JournalError('no_space', cause.message, { cause }));
+  }
+
+  /**
+   * Why appends cannot be written now, or null: no_space while the last write ran out of space
+   * (cleared by the next write or probe that succeeds), failed after an fsync or other write
+   * error (only reopening clears it).
+   */
+  writeProblem(): JournalError | null {
+    if (this.#failure !== null) return new JournalError('failed', this.#failure.message);
+    if (this.#noSpace !== null) return new JournalError('no_space', this.#noSpace.message);
+    return null;
+  }
+
+  /**
+   * While the last write ran out of space, writes, fsyncs and deletes a file of spaceProbeBytes
+   * beside the segments; if that works there is room again and the no_space state clears.
+   * Returns whether appends are expected to be written now. One probe at a time.
+   */
+  async probeSpace(): Promise<boolean> {
+    if (this.#noSpace === null || this.#probing || this.#closeRequested) return this.writeProblem() === null;
+    this.#probing = true;
+    const file = join(this.#directory, spaceProbeFileName);
+    try {
+      const handle = await open(file, 'w');
+      try {
+        await writeFully(handle, Buffer.alloc(spaceProbeBytes));
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      this.#noSpace = null;
+    } catch {
+      // Still no room (or the probe could not be written): stay in no_space and try again later.
+    } finally {
+      await rm(file, { force: true }).catch(() => undefined);
+      this.#probing = false;
+    }
+    return this.writeProblem() === null;
   }
 
   async read(from: number, maxRecords: number): Promise<LogRecord[]> {
