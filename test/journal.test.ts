@@ -263,8 +263,10 @@ test('Journal: recovery: a zero-filled tail (the size grew before the data lande
 
   const reopened = await openJournal(t, directory);
   assert.equal(reopened.recovery.lastPosition, 2);
-  assert.equal(reopened.recovery.truncation?.offsetBytes, durableBytes);
-  assert.match(reopened.recovery.truncation?.fault ?? '', /zero-filled to the end of the file/);
+  const truncation = reopened.recovery.truncation;
+  assert.ok(truncation !== null);
+  assert.equal(truncation.offsetBytes, durableBytes);
+  assert.match(truncation.fault, /zero-filled to the end of the file/);
   assert.equal((await readFile(file)).length, durableBytes);
   await reopened.close();
 
