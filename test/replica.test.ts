@@ -1,27 +1,73 @@
 // The replica and the submitter over a real file journal: results come back to the request
-// that wrote them, concurrent requests are group-committed into fewer records, and a
-// submission that reaches the log after its deadline is refused without touching the state.
+// that wrote them, concurrent requests are group-committed into fewer records, a submission that
+// reaches the log after its deadline is refused without touching the state, a replica whose
+// snapshot is past the log's end refuses to start, and a replica that stops answers every
+// request still waiting for it at once.
 
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rename, rm, stat, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
-import { FileJournal } from '../src/log/index.js';
+import { SubmitError } from '../src/gateway/port.js';
+import { FileJournal, type FileJournalOptions } from '../src/log/index.js';
 import { MemoryProjections } from '../src/projections/index.js';
 import { encodeBatch, Replica, SnapshotStore, Submitter } from '../src/replica/index.js';
 
-async function node(dir: string): Promise<{ journal: FileJournal; replica: Replica; submitter: Submitter; close: () => Promise<void> }> {
-  const journal = await FileJournal.open(join(dir, 'journal'));
+interface NodeOptions {
+  readonly applyTimeoutMs?: number;
+  readonly onFatal?: (e: Error) => void;
+  readonly compactLog?: boolean;
+  readonly checkpointEveryCommands?: number;
+  readonly journal?: FileJournalOptions;
+}
+
+/**
+ * A request's wait for its record to be applied, long enough that a request nobody answers
+ * hangs until the test's own timeout fails it (nothing in these tests waits on a clock).
+ */
+const applyTimeoutForeverMs = 3_600_000;
+
+async function node(dir: string, options: NodeOptions = {}): Promise<{ journal: FileJournal; replica: Replica; submitter: Submitter; close: () => Promise<void> }> {
+  const journal = await FileJournal.open(join(dir, 'journal'), options.journal);
   const replica = new Replica({
-    log: journal, snapshots: new SnapshotStore(join(dir, 'snapshots')), checkpointEveryCommands: 1_000, compactLog: false,
+    log: journal, snapshots: new SnapshotStore(join(dir, 'snapshots')), checkpointEveryCommands: options.checkpointEveryCommands ?? 1_000,
+    compactLog: options.compactLog ?? false,
     createProjections: (engine, saved) => (saved === undefined ? new MemoryProjections(engine) : MemoryProjections.fromJSON(engine, saved)),
-    logger: pino({ level: 'silent' }), onFatal: (e) => { throw e; },
+    logger: pino({ level: 'silent' }), onFatal: options.onFatal ?? ((e) => { throw e; }),
   });
-  await replica.start();
-  const submitter = new Submitter(journal, replica, { inFlightMax: 1_000, applyTimeoutMs: 5_000, commandTtlMs: 1_500, now: Date.now });
+  try {
+    await replica.start();
+  } catch (error: unknown) {
+    await journal.close();
+    throw error;
+  }
+  const submitter = new Submitter(journal, replica, { inFlightMax: 1_000, applyTimeoutMs: options.applyTimeoutMs ?? 5_000, commandTtlMs: 1_500, now: Date.now });
   return { journal, replica, submitter, close: async () => { await replica.stop(); await journal.close(); } };
+}
+
+/** Three users created, then a clean stop that writes a snapshot at position 3 (the journal's end). */
+async function stopCleanlyAtPosition3(dir: string): Promise<void> {
+  const n = await node(dir);
+  for (let i = 0; i < 3; i++) await n.submitter.submit([{ type: 'CreateUser' }]);
+  await n.replica.snapshotNow();
+  assert.equal(n.replica.lastSnapshot.position, 3);
+  await n.close();
+}
+
+async function journalSegments(dir: string): Promise<string[]> {
+  return (await readdir(join(dir, 'journal'))).filter((f) => f.endsWith('.journal')).map((f) => join(dir, 'journal', f));
+}
+
+/** Rejects a submission's answer if it is a SubmitError with this code; anything else fails the test. */
+async function refusedWith(answer: Promise<unknown>, code: SubmitError['code'], message: RegExp): Promise<void> {
+  await assert.rejects(answer, (error: unknown) => {
+    assert.ok(error instanceof SubmitError, `a SubmitError, got ${String(error)}`);
+    assert.equal(error.code, code);
+    assert.match(error.message, message);
+    return true;
+  });
 }
 
 test('Replica: each request gets its own results; concurrent requests share records (group commit)', async () => {
@@ -64,5 +110,115 @@ test('Replica: a submission that reaches the log after its deadline is refused, 
     await n.close();
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('Replica: restart: a snapshot past the journal\'s end (7 bytes cut off its tail) refuses to start, naming both positions', { timeout: 30_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'everbook-replica-'));
+  try {
+    await stopCleanlyAtPosition3(dir);
+    const [segment] = await journalSegments(dir);
+    await truncate(segment!, (await stat(segment!)).size - 7);
+    // The journal cuts the torn record 3; the snapshot includes it, so serving would write a new
+    // record 3 and never apply it.
+    await assert.rejects(node(dir), /newest usable snapshot is at position 3, but the log ends at position 2.*Restore the log/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('Replica: restart: a deleted journal with its snapshots kept refuses to start', { timeout: 30_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'everbook-replica-'));
+  try {
+    await stopCleanlyAtPosition3(dir);
+    await rm(join(dir, 'journal'), { recursive: true });
+    await assert.rejects(node(dir), /newest usable snapshot is at position 3, but the log ends at position 0/);
+    // The operator's deliberate way out: move the snapshots aside and start from the log alone.
+    await rename(join(dir, 'snapshots'), join(dir, 'snapshots-moved-aside'));
+    const n = await node(dir);
+    assert.equal(n.replica.appliedPosition, 0);
+    await n.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('Replica: restart: after compaction dropped every segment behind the snapshot, the journal keeps its last position and the node starts', { timeout: 30_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'everbook-replica-'));
+  try {
+    // Segments this small hold one or two records each.
+    const journal = { recordBytesMax: 300, segmentBytesMax: 316 };
+    const first = await node(dir, { compactLog: true, journal });
+    for (let i = 0; i < 3; i++) await first.submitter.submit([{ type: 'CreateUser' }]);
+    assert.ok((await journalSegments(dir)).length >= 2);
+    await first.replica.snapshotNow();
+    // Everything before the snapshot may go; the journal keeps its last segment, so its end stays 3.
+    await first.journal.dropBefore(4);
+    assert.equal((await journalSegments(dir)).length, 1);
+    await first.close();
+    const again = await node(dir, { compactLog: true, journal });
+    assert.equal(again.replica.appliedPosition, 3);
+    assert.equal(again.journal.bounds().last, 3);
+    const [result] = await again.submitter.submit([{ type: 'CreateUser' }]);
+    assert.deepEqual(result, { ok: true, userId: 4 });
+    assert.equal(again.replica.appliedPosition, 4, 'the next record took position 4 and was applied');
+    await again.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('Replica: fail(): a request waiting for its record is answered at once, outcome unknown; later requests are refused', { timeout: 30_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'everbook-replica-'));
+  try {
+    const fatal: Error[] = [];
+    const n = await node(dir, { applyTimeoutMs: applyTimeoutForeverMs, onFatal: (e) => { fatal.push(e); } });
+    // An unreadable record goes into the same group just before the request's record: applying it
+    // stops the replica, and the request's record is never applied here.
+    const poison = n.journal.append([new TextEncoder().encode('not a batch')]);
+    const waiting = n.submitter.submit([{ type: 'CreateUser' }]);
+    assert.equal(await poison, 1);
+    await refusedWith(waiting, 'timeout', /replica stopped: .*outcome unknown/);
+    assert.equal(n.replica.state, 'failed');
+    assert.equal(fatal.length, 1);
+    await refusedWith(n.submitter.submit([{ type: 'CreateUser' }]), 'unavailable', /replica is failed/);
+    await n.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('Replica: diverge(): a request waiting for its record is answered at once, outcome unknown', { timeout: 30_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'everbook-replica-'));
+  try {
+    const n = await node(dir, { applyTimeoutMs: applyTimeoutForeverMs });
+    const waiting = n.submitter.submit([{ type: 'CreateUser' }]);
+    n.replica.diverge('state hash differs from two peers at position 0');
+    await refusedWith(waiting, 'timeout', /diverged from its peers .*outcome unknown/);
+    await refusedWith(n.submitter.submit([{ type: 'CreateUser' }]), 'unavailable', /replica is diverged/);
+    await n.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('Replica: a log that hands out a position the replica already applied stops the replica, and the request is answered', { timeout: 30_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'everbook-replica-'));
+  const otherDir = await mkdtemp(join(tmpdir(), 'everbook-replica-'));
+  try {
+    const fatal: Error[] = [];
+    const n = await node(dir, { applyTimeoutMs: applyTimeoutForeverMs, onFatal: (e) => { fatal.push(e); } });
+    for (let i = 0; i < 3; i++) await n.submitter.submit([{ type: 'CreateUser' }]);
+    // A fresh, empty journal stands in for a log that lost its records: it hands out position 1 again.
+    const lost = await FileJournal.open(otherDir);
+    const submitter = new Submitter(lost, n.replica, { inFlightMax: 10, applyTimeoutMs: applyTimeoutForeverMs, commandTtlMs: 1_500, now: Date.now });
+    await refusedWith(submitter.submit([{ type: 'CreateUser' }]), 'timeout', /stored a record at position 1, but this replica already applied up to 3/);
+    assert.equal(n.replica.state, 'failed');
+    assert.equal(fatal.length, 1);
+    await lost.close();
+    await n.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    await rm(otherDir, { recursive: true, force: true });
   }
 });

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Engine, Reject, restore, snapshot, type Event, type Result } from '../core/index.js';
-import type { LogCommand } from '../gateway/port.js';
+import { SubmitError, type LogCommand } from '../gateway/port.js';
 import type { CommandLog, LogRecord, TailHandle } from '../log/index.js';
 import type { Projections } from '../projections/types.js';
 import { decodeBatch, type Submission } from './codec.js';
@@ -101,7 +101,7 @@ export class Replica {
   installedPeerSnapshot: number | undefined;
 
   private tailHandle: TailHandle | undefined;
-  private readonly waiters = new Map<string, (applied: AppliedBatch) => void>();
+  private readonly waiters = new Map<string, { resolve: (applied: AppliedBatch) => void; reject: (error: SubmitError) => void }>();
   private readonly events: Event[] = [];
   private snapshotting: Promise<void> | undefined;
 
@@ -143,6 +143,19 @@ export class Replica {
       if (bounds.first > this.appliedPosition + 1 && bounds.last >= bounds.first) {
         throw new Error(`even the peer snapshot (position ${this.appliedPosition}) is behind the log's start (${bounds.first})`);
       }
+    }
+    // A snapshot past the log's end means the log lost records the snapshot includes (a journal
+    // cut short or deleted, an etcd whose data was wiped). Serving would write new records at
+    // positions this replica already applied, and it would skip them forever. The log's end is at
+    // least the position it was compacted through (etcd can drop every record behind a snapshot).
+    const logEnd = Math.max(bounds.last, bounds.first - 1);
+    if (this.appliedPosition > logEnd) {
+      throw new Error(
+        `the newest usable snapshot is at position ${this.appliedPosition}, but the log ends at position ${logEnd}: `
+        + 'the log lost records the snapshot includes, and new records would reuse positions already applied. '
+        + 'Restore the log (the journal directory, or etcd) from a backup or a peer; or, deliberately, move the '
+        + `snapshots aside and start from the log alone, losing what they held past position ${logEnd}.`,
+      );
     }
     const target = bounds.last;
     const t0 = Date.now();
@@ -207,7 +220,7 @@ export class Replica {
 
   /** Registers interest in the results of the submission (origin, rid) before it is appended. */
   expect(origin: string, rid: number): Promise<AppliedBatch> {
-    return new Promise((resolve) => { this.waiters.set(`${origin}/${rid}`, resolve); });
+    return new Promise((resolve, reject) => { this.waiters.set(`${origin}/${rid}`, { resolve, reject }); });
   }
 
   forget(origin: string, rid: number): void {
@@ -240,7 +253,7 @@ export class Replica {
         const waiter = this.waiters.get(key);
         if (waiter !== undefined) {
           this.waiters.delete(key);
-          waiter({ position: record.position, results });
+          waiter.resolve({ position: record.position, results });
         }
       }
       const every = this.options.checkpointEveryCommands;
@@ -322,21 +335,35 @@ export class Replica {
     this.failure = reason;
     this.options.logger.fatal({ reason, position: this.appliedPosition }, 'REPLICA DIVERGED FROM ITS PEERS: it stops serving');
     void this.tailHandle?.stop().catch(() => undefined);
+    this.answerWaiters(`replica diverged from its peers (${reason})`);
+  }
+
+  /**
+   * Answers every waiting request at once when the replica stops applying. Their records may
+   * already be in the log, where a restart (or another replica) applies them, so the answer is
+   * "outcome unknown" (OKX 50004), never a failure: the client must check before it retries.
+   */
+  private answerWaiters(why: string): void {
+    const waiting = [...this.waiters.values()];
     this.waiters.clear();
+    for (const waiter of waiting) waiter.reject(new SubmitError('timeout', `${why}; outcome unknown`));
   }
 
   async stop(): Promise<void> {
     if (this.state === 'starting' || this.state === 'serving' || this.state === 'catching_up') this.state = 'stopped';
     await this.tailHandle?.stop().catch(() => undefined);
+    // Nothing will apply their records here any more.
+    this.answerWaiters('replica stopped');
     await this.snapshotting;
   }
 
-  private fail(error: Error): void {
+  /** Stops applying for good on a broken invariant (also the submitter's, when the log lost records). */
+  fail(error: Error): void {
     if (this.state === 'failed' || this.state === 'stopped') return;
     this.state = 'failed';
     this.failure = error.message;
     this.options.logger.fatal({ err: error.message, position: this.appliedPosition }, 'replica stopped: it will not apply further records');
-    this.waiters.clear();
+    this.answerWaiters(`replica stopped: ${error.message}`);
     this.options.onFatal(error);
   }
 }

@@ -2,8 +2,9 @@
 // flight, new submissions queue; when it completes they all go out as the next record, so
 // throughput grows with load and order of arrival is order in the log (per connection too).
 // The number of submissions in flight is bounded: past the bound a request is refused as busy
-// at once rather than queued. A log failure after the append began is "outcome unknown", never
-// "failed": the record may still be applied.
+// at once rather than queued. A log error that proves nothing was written (a refusal, a full
+// disk) is a definite failure; any other failure after the append began is "outcome unknown",
+// never "failed": the record may still be applied.
 
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -35,10 +36,14 @@ interface Queued {
   readonly appended: (error: SubmitError | undefined) => void;
 }
 
-/** How a file journal's errors reach a request: only a refusal before writing is a clean failure. */
+/**
+ * How a file journal's errors reach a request: only errors that prove nothing was written are
+ * clean failures: a refusal before writing (busy, closed, already failed) or a write that ran out
+ * of space (the journal cut it back off before rejecting).
+ */
 export function classifyJournalError(e: unknown): SubmitError {
   if (e instanceof JournalError && (e.code === 'busy' || e.code === 'append_too_large')) return new SubmitError('busy', e.message);
-  if (e instanceof JournalError && e.code === 'closed') return new SubmitError('unavailable', e.message);
+  if (e instanceof JournalError && (e.code === 'closed' || e.code === 'failed' || e.code === 'no_space')) return new SubmitError('unavailable', e.message);
   return new SubmitError('timeout', `log append failed, outcome unknown: ${(e as Error).message}`);
 }
 
@@ -63,6 +68,9 @@ export class Submitter {
     const bytes = Buffer.byteLength(JSON.stringify(cmds)) + 64;
     if (bytes > RECORD_BYTES_MAX) throw new SubmitError('busy', 'request too large for one log record');
     const applied = this.replica.expect(this.origin, rid);
+    // The replica may reject it (it stopped) while the append is still pending; that rejection is
+    // read below, after the append, so mark it handled now.
+    applied.catch(() => undefined);
     this.inFlight += 1;
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -100,9 +108,15 @@ export class Submitter {
         }
         let error: SubmitError | undefined;
         try {
-          await this.log.append([encodeBatch({ ts: this.options.now(), origin: this.origin, items: group.map((q) => q.item) })]);
+          const position = await this.log.append([encodeBatch({ ts: this.options.now(), origin: this.origin, items: group.map((q) => q.item) })]);
           this.records += 1;
           this.submissions += group.length;
+          // A log that hands out a position the replica already applied lost records (a restored
+          // or wiped log): this record would never be applied here. Stop rather than go on; the
+          // replica answers the waiting requests "outcome unknown".
+          if (position <= this.replica.appliedPosition) {
+            this.replica.fail(new Error(`the log stored a record at position ${position}, but this replica already applied up to ${this.replica.appliedPosition}: the log lost records`));
+          }
         } catch (e) {
           error = (this.options.classify ?? classifyJournalError)(e);
         }
