@@ -42,8 +42,12 @@ export class SubmitError extends Error {
 }
 
 export interface NodeStatus {
-  /** Only 'serving' answers from state; 'isolated' is a node whose cloud is cut off from the quorum. */
-  readonly state: 'starting' | 'serving' | 'isolated' | 'stopped' | 'diverged';
+  /**
+   * Only 'serving' answers from state; 'isolated' is a node whose cloud is cut off from the
+   * quorum; 'unavailable' is a node whose log cannot be written now (a full disk) and that serves
+   * again by itself once it can.
+   */
+  readonly state: 'starting' | 'serving' | 'isolated' | 'unavailable' | 'stopped' | 'diverged';
   readonly appliedPosition: number;
   readonly appliedSeq: number;
   readonly stateHash: string;

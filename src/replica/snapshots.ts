@@ -69,9 +69,14 @@ export class SnapshotStore {
     try {
       await handle.writev(encodeSnapshotFile(parts));
       await handle.sync();
-    } finally {
+    } catch (error: unknown) {
+      // A half-written snapshot (a full disk, most likely) must not keep holding the space the
+      // journal needs; the caller logs the error and the log still holds every record.
       await handle.close();
+      await rm(tmp, { force: true });
+      throw error;
     }
+    await handle.close();
     await rename(tmp, join(this.dir, fileName(parts.position)));
     await fsyncDir(this.dir);
     const checkpoint: Checkpoint = { position: parts.position, seq: parts.seq, stateHash: parts.stateHash, ts: Date.now() };

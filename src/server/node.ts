@@ -47,6 +47,12 @@ function classifyEtcdError(e: unknown): SubmitError {
   return new SubmitError('timeout', `log append outcome unknown: ${(e as Error).message}`);
 }
 
+/**
+ * While the journal's last write ran out of space, a small probe write runs this often, so that
+ * the node turns serving again by itself once space is freed, without waiting for traffic.
+ */
+const SPACE_PROBE_INTERVAL_MS = 1_000;
+
 /** A write forwarded to a leader that just died waits this long before it is retried on the new one. */
 const ETCD_CALL_DEADLINE_MS = 1_000;
 
@@ -74,6 +80,23 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
   // 1. The command log: the embedded file journal, or the etcd cluster spanning the clouds.
   const writerId = `${config.cloud}-${String(process.pid)}-${String(Date.now())}`;
   const log = await openLog(config, writerId, logger);
+  const journal = log instanceof FileJournal ? log : undefined;
+  // What an operator must learn about the journal at once (logged on each change): out of space
+  // (clears by itself), or failed (an fsync failed: restart needed).
+  let journalProblemLogged: string | null = null;
+  const watchJournal = (): void => {
+    const problem = journal?.writeProblem() ?? null;
+    if (problem?.code === journalProblemLogged) return;
+    if (problem === null) logger.info('journal writable again: serving');
+    else if (problem.code === 'no_space') logger.error({ err: problem.message }, 'JOURNAL OUT OF SPACE: writes are refused (50001) until space is freed');
+    else logger.fatal({ err: problem.message }, 'JOURNAL FAILED: a write or fsync failed; restart the node once the disk is healthy');
+    journalProblemLogged = problem?.code ?? null;
+  };
+  const spaceProbe = journal === undefined ? undefined : setInterval(() => {
+    watchJournal();
+    if (journal.writeProblem()?.code === 'no_space') void journal.probeSpace().then(watchJournal);
+  }, SPACE_PROBE_INTERVAL_MS);
+  spaceProbe?.unref();
 
   // 2. The cluster coordinator (etcd only): heartbeats, checkpoint comparison, compaction, peer snapshots.
   const coordinator = config.log === 'etcd'
@@ -108,11 +131,12 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
   // 4. The submitter: request -> durable, applied record -> results, group-committed, bounded.
   const submitter = new Submitter(log, replica, {
     inFlightMax: config.inFlightMax, applyTimeoutMs: config.applyTimeoutMs, commandTtlMs: config.commandTtlMs, now: Date.now,
-    classify: config.log === 'journal' ? classifyJournalError : classifyEtcdError,
+    classify: config.log === 'journal' ? (e) => { const answer = classifyJournalError(e); watchJournal(); return answer; } : classifyEtcdError,
   });
   new Gauge({ name: 'everbook_submissions_in_flight', help: 'Submissions queued, appended or waiting to apply', registers: [registry], collect() { this.set(submitter.inFlight); } });
   new Gauge({ name: 'everbook_applied_position', help: 'Last log position applied', registers: [registry], collect() { this.set(replica.appliedPosition); } });
   new Gauge({ name: 'everbook_replica_serving', help: '1 while the replica serves, 0 when stopped or diverged', registers: [registry], collect() { this.set(replica.state === 'serving' ? 1 : 0); } });
+  new Gauge({ name: 'everbook_log_writable', help: '1 while the log takes writes; 0 while the journal is out of space or failed', registers: [registry], collect() { this.set((journal?.writeProblem() ?? null) === null ? 1 : 0); } });
 
   // 5. The port the gateway sees.
   const port: ExchangePort = {
@@ -123,7 +147,9 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     now: Date.now,
     status: () => ({
       state: replica.state === 'serving' && coordinator?.isolated() === true ? 'isolated'
-        : replica.state === 'failed' ? 'stopped' : replica.state === 'catching_up' ? 'starting' : replica.state,
+        : replica.state === 'serving' && journal?.writeProblem()?.code === 'no_space' ? 'unavailable'
+          : replica.state === 'serving' && journal?.writeProblem()?.code === 'failed' ? 'stopped'
+            : replica.state === 'failed' ? 'stopped' : replica.state === 'catching_up' ? 'starting' : replica.state,
       appliedPosition: replica.appliedPosition,
       appliedSeq: replica.engine.seq,
       stateHash: replica.lastCheckpoint.stateHash,
@@ -147,7 +173,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
         details: () => ({
           cloud: config.cloud, log: config.log, lastCheckpoint: replica.lastCheckpoint, lastSnapshot: replica.lastSnapshot,
           logStart: log.bounds().first, installedPeerSnapshot: replica.installedPeerSnapshot,
-          failure: replica.failure ?? '', peers: coordinator?.peers ?? [], submitter: { records: submitter.records, submissions: submitter.submissions },
+          failure: replica.failure ?? journal?.writeProblem()?.message ?? '', peers: coordinator?.peers ?? [], submitter: { records: submitter.records, submissions: submitter.submissions },
           dataDir: config.dataDir,
         }),
       });
@@ -177,6 +203,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      clearInterval(spaceProbe);
       await app.close();
       await replica.stop();
       if (replica.state !== 'failed' && replica.state !== 'diverged') await replica.snapshotNow();
