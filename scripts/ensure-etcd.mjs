@@ -1,5 +1,6 @@
-// Makes sure etcd is installed: Debian's etcd-server package, installed when missing if we are
-// root on a Debian machine, else a clear message saying what to install. Used by the test setup
+// Makes sure the multicloud tools are installed: etcd (Debian's etcd-server package) and, as
+// root, iproute2 (`ip`, for the network namespace each cloud gets). Installs what is missing
+// when we are root on a Debian machine, else says what to install. Used by the test setup
 // (scripts/ensure.mjs --etcd) and by `everbook cluster up`. Plain Node, no dependencies.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -14,15 +15,21 @@ const hasCommand = (cmd) => {
 };
 
 export function ensureEtcd() {
-  if (hasCommand('etcd')) return;
-  if (process.getuid?.() !== 0 || !hasCommand('apt-get')) {
-    console.error('everbook: etcd is needed: install Debian\'s etcd-server package (apt-get install etcd-server) and run again.');
+  const root = process.getuid?.() === 0;
+  // Without root there are no namespaces, so `ip` is not needed.
+  const missing = [
+    ...(hasCommand('etcd') ? [] : ['etcd-server']),
+    ...(root && !hasCommand('ip') ? ['iproute2'] : []),
+  ];
+  if (missing.length === 0) return;
+  if (!root || !hasCommand('apt-get')) {
+    console.error(`everbook: etcd is needed: install Debian's ${missing.join(' and ')} package (apt-get install ${missing.join(' ')}) and run again.`);
     process.exit(1);
   }
-  console.error('everbook: installing etcd-server from Debian\'s packages...');
+  console.error(`everbook: installing ${missing.join(', ')} from Debian's packages...`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-  execFileSync('apt-get', ['install', '-y', '-qq', 'etcd-server'], { stdio: 'inherit', env });
+  execFileSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: 'inherit', env });
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) ensureEtcd();

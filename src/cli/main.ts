@@ -5,7 +5,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, configHelp, loadConfig, settings } from '../server/config.js';
@@ -38,6 +38,20 @@ start options (flag, environment variable, default):
 ${configHelp()}
 `;
 
+/**
+ * The operator command that reaches this node, as it must be typed: the CLI finds a node through
+ * its data directory, so any directory but the default is named (absolute, since the operator's
+ * shell may be elsewhere).
+ */
+function operatorCommand(dataDir: string): (subcommand: string) => string {
+  const dirFlag = resolve(dataDir) === resolve(settings.dataDir.default) ? '' : ` --data-dir ${shellQuote(resolve(dataDir))}`;
+  return (subcommand) => `npm run everbook -- ${subcommand}${dirFlag}`;
+}
+
+function shellQuote(text: string): string {
+  return /^[A-Za-z0-9_./:=@%+-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
+}
+
 async function start(args: string[]): Promise<void> {
   const config = loadConfig(args);
   const node = await startNode(config, (e) => {
@@ -52,8 +66,9 @@ async function start(args: string[]): Promise<void> {
   for (const c of node.devCredentials) {
     lines.push(`  dev trader ${c.userId}: apiKey ${c.apiKey}  secret ${c.secretKey}  passphrase ${c.passphrase}`);
   }
-  if (node.devCredentials.length === 0) lines.push('  create a key: npm run everbook -- user create, then npm run everbook -- key create --user <id>  (or npm run everbook -- key create --user 1)');
-  lines.push(`  metrics: ${node.url}/metrics   operator CLI: npm run everbook -- status`, '');
+  const cli = operatorCommand(config.dataDir);
+  if (node.devCredentials.length === 0) lines.push(`  create a key: ${cli('user create')}, then ${cli('key create --user <id>')}`);
+  lines.push(`  metrics: ${node.url}/metrics   operator CLI: ${cli('status')}`, '');
   console.log(lines.join('\n'));
   let stopping = false;
   const stop = (signal: string): void => {

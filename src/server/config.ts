@@ -38,7 +38,7 @@ export const settings: Record<keyof ServerConfig, Setting> = {
   dataDir: { flag: 'data-dir', env: 'EVERBOOK_DATA_DIR', kind: 'string', default: '.everbook/dev', help: 'journal, snapshots, admin token' },
   host: { flag: 'host', env: 'EVERBOOK_HOST', kind: 'string', default: '127.0.0.1', help: 'address to listen on (loopback unless told otherwise)' },
   port: { flag: 'port', env: 'EVERBOOK_PORT', kind: 'int', default: '8080', help: 'HTTP port for the REST API (0 = any free port)' },
-  dev: { flag: 'dev', env: 'EVERBOOK_DEV', kind: 'bool', default: 'true', help: 'first start creates dev assets, instruments, a funded user and key; test deposits allowed' },
+  dev: { flag: 'dev', env: 'EVERBOOK_DEV', kind: 'bool', default: 'false', help: 'a dev exchange: first start creates dev assets, instruments and funded traders and prints their keys; test deposits allowed (npm start turns it on)' },
   snapshotEveryCommands: { flag: 'snapshot-every', env: 'EVERBOOK_SNAPSHOT_EVERY', kind: 'int', default: '100000', help: 'commands between checkpoints (state hash, compared across clouds) and snapshots' },
   compactLog: { flag: 'compact-log', env: 'EVERBOOK_COMPACT_LOG', kind: 'bool', default: 'true', help: 'drop the log behind snapshots: journal segments, or with etcd what every live replica has a checkpoint snapshot past' },
   inFlightMax: { flag: 'in-flight-max', env: 'EVERBOOK_IN_FLIGHT_MAX', kind: 'int', default: '10000', help: 'submissions in flight before requests are refused as busy (50013)' },

@@ -17,6 +17,7 @@ import { classifyJournalError, encodeSnapshotFile, Replica, SnapshotStore, Submi
 import { newAdminToken, registerAdminRoutes } from './admin.js';
 import type { ServerConfig } from './config.js';
 import { bootstrapDev, type DevCredentials } from './dev.js';
+import { registerMetricsRoute } from './metrics.js';
 
 export interface RunningNode {
   readonly url: string;
@@ -167,6 +168,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     bodyLimitBytes: config.bodyLimitBytes,
     rateLimits: config.rateLimits,
     extraRoutes: (instance) => {
+      registerMetricsRoute(instance, registry, adminToken);
       registerAdminRoutes(instance, {
         port, token: adminToken, dev: config.dev, remote: config.adminRemote, snapshot: () => replica.snapshotNow(),
         stateHashNow: () => ({ position: replica.appliedPosition, seq: replica.engine.seq, stateHash: replica.stateHashNow() }),

@@ -2,19 +2,23 @@
 // fresh temporary data directories, and fast elections (heartbeat 50 ms, election timeout 500 ms,
 // ten heartbeats per election timeout as etcd recommends; loopback round trips are well under
 // 1 ms, so this stays stable while making a leader failover take about a second, not two).
-// It waits for health by polling `etcdctl` in a loop bounded in count and time, can SIGKILL a
-// member by its PID and restart it on the same data, and stops only the processes it started.
+// It waits for health by asking every member, through the etcd3 client (no etcdctl binary
+// needed), for its status and a quorum read, in a loop bounded in count and time; it can SIGKILL
+// a member by its PID and restart it on the same data, and stops only the processes it started.
 
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { noop } from 'cockatiel';
+import { Etcd3 } from 'etcd3';
 
 const etcdBinary = '/usr/bin/etcd';
-const etcdctlBinary = '/usr/bin/etcdctl';
+/** Deadline of one health or status call to one member. */
+const probeDeadlineMs = 2_000;
 const heartbeatIntervalMs = 50;
 const electionTimeoutMs = 500;
 /** How long a member, or the whole cluster, may take to report healthy. */
@@ -103,7 +107,7 @@ export async function startEtcdCluster(size: number): Promise<EtcdCluster> {
     let lastFailure = '';
     for (let attempt = 0; attempt < healthyWithinMs / healthPollMs; attempt++) {
       try {
-        await etcdctl(endpoints, ['endpoint', 'health']);
+        for (const endpoint of endpoints) await probe(endpoint, async (client) => { await client.get('health').string(); });
         return;
       } catch (error: unknown) {
         lastFailure = error instanceof Error ? error.message : String(error);
@@ -140,17 +144,15 @@ export async function startEtcdCluster(size: number): Promise<EtcdCluster> {
     members,
     endpoints,
     async leaderIndex(): Promise<number> {
-      const live = members.filter((member) => member.process !== null).map((member) => member.clientUrl);
-      // `simple` output: endpoint, id, version, db size, is leader, is learner, term, index, ...
-      const output = await etcdctl(live, ['endpoint', 'status', '--write-out', 'simple']);
-      for (const line of output.split('\n')) {
-        const fields = line.split(', ');
-        if (fields[4] === 'true') {
-          const index = members.findIndex((member) => member.clientUrl === fields[0]);
-          if (index >= 0) return index;
-        }
+      const seen: string[] = [];
+      for (const [index, member] of members.entries()) {
+        if (member.process === null) continue;
+        // A member is the leader when the leader it reports is itself.
+        const status = await probe(member.clientUrl, (client) => client.maintenance.status());
+        if (status.leader !== '0' && status.leader === status.header.member_id) return index;
+        seen.push(`${member.name}: member ${status.header.member_id}, leader ${status.leader}`);
       }
-      throw new Error(`no leader in:\n${output}`);
+      throw new Error(`no leader among the live members:\n${seen.join('\n')}`);
     },
     async kill(index: number): Promise<void> {
       const member = members[index];
@@ -187,15 +189,22 @@ async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-function etcdctl(endpoints: readonly string[], args: readonly string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(etcdctlBinary, [`--endpoints=${endpoints.join(',')}`, '--dial-timeout=1s', '--command-timeout=2s', ...args],
-      { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 5_000 },
-      (error, stdout, stderr) => {
-        if (error !== null) reject(new Error(`etcdctl ${args.join(' ')}: ${error.message} ${stderr}`));
-        else resolve(stdout);
-      });
+/** Runs one call against exactly one member, with a deadline, on a client used only for it. */
+async function probe<T>(endpoint: string, call: (client: Etcd3) => Promise<T>): Promise<T> {
+  const client = new Etcd3({
+    hosts: [endpoint],
+    dialTimeout: probeDeadlineMs,
+    defaultCallOptions: { deadline: Date.now() + probeDeadlineMs },
+    // No retries and no circuit breaker: the caller's loop decides what to try again.
+    faultHandling: { host: () => noop, global: noop },
   });
+  try {
+    return await call(client);
+  } catch (error: unknown) {
+    throw new Error(`${endpoint}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  } finally {
+    client.close();
+  }
 }
 
 function delay(ms: number): Promise<void> {

@@ -20,7 +20,7 @@ export interface ServerProcess {
 }
 
 export async function startServer(dataDir: string, extraArgs: string[] = [], readyTimeoutMs = 60_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [cli, 'start', '--data-dir', dataDir, '--port', '0', '--log-level', 'warn', ...extraArgs], {
+  const child = spawn(process.execPath, [cli, 'start', '--data-dir', dataDir, '--port', '0', '--log-level', 'warn', '--dev', 'true', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
