@@ -451,7 +451,7 @@ test('Journal: a full disk rejects the append as no_space, leaves nothing of it 
 
     const filler = join(disk.dir, 'filler');
     await fillDisk(filler, diskMiB);
-    // Two appends in one group, and a third queued behind them: all of them are refused.
+    // Two appends made in one tick go out as one group of three records: all of them are refused.
     const refused = [journal.append([record(3)]), journal.append([record(4), record(5)])];
     for (const append of refused) {
       await assert.rejects(append, (error: unknown) => {
