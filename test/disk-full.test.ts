@@ -51,7 +51,8 @@ test('Node: disk full: orders get 50001 (HTTP 503), status and metrics say unava
   let server: ServerProcess | undefined;
   try {
     const dataDir = join(disk.dir, 'data');
-    server = await startServer(dataDir, ['--rate-limits', 'false']);
+    // A snapshot after every command, so snapshots also meet the full disk; they must break nothing.
+    server = await startServer(dataDir, ['--rate-limits', 'false', '--snapshot-every', '1']);
     const token = (await readFile(join(dataDir, 'admin.token'), 'utf8')).trim();
     const trader = server.traders[0]!;
     assert.equal((await order(server, trader, 'before1')).code, '0');
@@ -90,6 +91,7 @@ test('Node: disk full: orders get 50001 (HTTP 503), status and metrics say unava
     const after = await order(server, trader, 'afterFreed');
     assert.equal(after.code, '0', `the next order succeeds without a restart: ${JSON.stringify(after)}`);
     assert.equal(after.data[0]?.sCode, '0');
+    t.diagnostic(`snapshot writes that met the full disk: ${(server.output().match(/snapshot failed/g) ?? []).length}`);
   } finally {
     if (server !== undefined) await kill(server, 'SIGTERM');
     await disk.remove();
