@@ -299,6 +299,32 @@ test('trade/batch-orders: top-level code 0 when all succeed, 2 on partial succes
   assert.equal((await call(app, port, alice, 'POST', url, JSON.stringify(good))).body.code, '51000');
 });
 
+test('trade/batch-orders: a post-only order that would take and an unfillable FOK succeed as items, then show canceled with cancelSource 31 and 13', async () => {
+  const { app, port, alice, bob } = setup();
+  const ask = await place(app, port, bob, { side: 'sell', ordType: 'limit', px: '100', sz: '0.01' });
+  assert.equal(rows(ask)[0]!['sCode'], '0');
+  const good = { instId: 'BTC-USDT', tdMode: 'cash', side: 'buy', px: '100' };
+  const batch = await call(app, port, alice, 'POST', '/api/v5/trade/batch-orders', JSON.stringify([
+    { ...good, ordType: 'post_only', sz: '0.01', clOrdId: 'po1' }, { ...good, ordType: 'fok', sz: '0.02', clOrdId: 'fok1' },
+  ]));
+  assert.equal(batch.body.code, '0');
+  assert.deepEqual(rows(batch).map((r) => [r['clOrdId'], r['sCode']]), [['po1', '0'], ['fok1', '0']]);
+  const shown = await Promise.all(rows(batch).map(async (r) =>
+    rows(await call(app, port, alice, 'GET', `/api/v5/trade/order?instId=BTC-USDT&ordId=${r['ordId'] as string}`))[0]!));
+  assert.deepEqual(
+    shown.map((o) => [o['ordType'], o['state'], o['accFillSz'], o['fee'], o['cancelSource'], o['cancelSourceReason']]),
+    [['post_only', 'canceled', '0', '0', '31', 'post_only_would_take'], ['fok', 'canceled', '0', '0', '13', 'fok_not_fillable']],
+  );
+  const history = rows(await call(app, port, alice, 'GET', '/api/v5/trade/orders-history?instType=SPOT&state=canceled'));
+  assert.deepEqual(history.map((o) => o['clOrdId']), ['fok1', 'po1']);
+  assert.equal(rows(await call(app, port, alice, 'GET', '/api/v5/trade/orders-pending')).length, 0, 'nothing rests');
+  assert.equal(rows(await call(app, port, bob, 'GET', '/api/v5/trade/orders-pending'))[0]!['state'], 'live', 'the ask is untouched');
+  // Amending a resting post-only order to a price that would take is refused, as OKX does.
+  const resting = rows(await place(app, port, alice, { side: 'buy', ordType: 'post_only', px: '99', sz: '0.01' }))[0]!['ordId'] as string;
+  const amend = await call(app, port, alice, 'POST', '/api/v5/trade/amend-order', JSON.stringify({ instId: 'BTC-USDT', ordId: resting, newPx: '100' }));
+  assert.equal(rows(amend)[0]!['sCode'], '51511');
+});
+
 test('trade/cancel-order and cancel-batch-orders: per-item results; a closed order is 51400', async () => {
   const { app, port, alice } = setup();
   const placed = await call(app, port, alice, 'POST', '/api/v5/trade/batch-orders', JSON.stringify(

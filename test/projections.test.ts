@@ -164,14 +164,26 @@ test('Orders: amend changes price and size; cancel closes with its reason; IOC l
   assert.deepEqual(ids(m.views.orderHistory(m.alice, { limit: 100 })), [ioc, bid]);
   assert.deepEqual(ids(m.views.orderHistory(m.alice, { orderType: 'limit', limit: 100 })), [bid]);
 
-  // A post-only order that would take is rejected: no record at all.
+  // A post-only order that would take is accepted and canceled at once, as OKX does: a closed
+  // record with its reason, nothing filled or charged.
   m.place(m.bob, 'sell', 'limit', px, 1, D0 + 5_000);
-  const rejected = m.run({ type: 'PlaceOrder', userId: m.alice, instId: inst, side: 'buy', orderType: 'post_only', priceTicks: px, sizeLots: 1, clOrdId: 'po1' }, D0 + 5_000);
+  const killed = m.place(m.alice, 'buy', 'post_only', px, 1, D0 + 5_000, 'po1');
+  const killedRecord = m.views.order(m.alice, killed)!;
+  assert.equal(killedRecord.state, 'canceled');
+  assert.equal(killedRecord.cancelReason, 'post_only_would_take');
+  assert.equal(killedRecord.filledLots, 0);
+  assert.equal(killedRecord.fee, 0);
+  assert.equal(killedRecord.lastFill, null);
+  assert.equal(m.views.orderByClOrdId(m.alice, 'po1')?.orderId, killed);
+  assert.deepEqual(ids(m.views.orderHistory(m.alice, { state: 'canceled', limit: 1 })), [killed]);
+
+  // A rejected order leaves no record at all: here, its client order id is taken.
+  const rejected = m.run({ type: 'PlaceOrder', userId: m.alice, instId: inst, side: 'buy', orderType: 'limit', priceTicks: px - 100, sizeLots: 1, clOrdId: 'po1' }, D0 + 5_000);
   assert.equal(rejected.ok, false);
   const event = m.lastEvents.find((e) => e.type === 'OrderRejected');
   assert.ok(event?.type === 'OrderRejected');
   assert.equal(m.views.order(m.alice, event.orderId), undefined);
-  assert.equal(m.views.orderByClOrdId(m.alice, 'po1'), undefined);
+  assert.equal(m.views.orderByClOrdId(m.alice, 'po1')?.orderId, killed);
 });
 
 test('Orders: a client order id finds the order that used it, open or closed, and only for its owner', () => {
