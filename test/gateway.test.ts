@@ -10,7 +10,7 @@ import { Registry } from 'prom-client';
 import { rejectCodes, stateHash } from '../src/core/index.js';
 import {
   ApiErrors, createGateway, depositAddress, errorTableMarkdown, rejectMap, rejectOverrides, rejectTableMarkdown,
-  type GatewayOptions,
+  type GatewayOptions, type LogCommand,
 } from '../src/gateway/index.js';
 import { addTrader, call, venue, type MemoryPort, type Trader } from './support/memory-port.js';
 
@@ -175,6 +175,33 @@ test('market data: books ascending asks and descending bids, ticker, trades and 
   assert.deepEqual(candle.slice(1), ['20000', '20000', '20000', '20000', '0.55', '11000', '11000', '0']);
   assert.equal((await call(app, port, undefined, 'GET', '/api/v5/market/candles?instId=BTC-USDT&bar=7m')).body.code, '51000');
   assert.equal((await call(app, port, undefined, 'GET', '/api/v5/market/candles?instId=BTC-USDT&bar=toString')).body.code, '51000');
+});
+
+test('market data: quote volume past 2^53 minor units is exact on the wire, in the ticker and in candles', async () => {
+  const { app, port } = setup();
+  // QQ has 2 decimals and one tick x one lot is one minor unit: the trades are worth 2^53 - 1
+  // and 2 minor units, so the exact total, 2^53 + 1, is odd and no float holds it.
+  const bigLots = 20_394_401;
+  const bigTicks = 441_650_591; // bigTicks x bigLots = 2^53 - 1
+  const asset = (id: string, scale: number): LogCommand => ({ type: 'SetAsset', asset: id, scale, withdrawFee: '0', withdrawMin: '1', withdrawMax: '1', withdrawDailyMax: '1', withdrawEnabled: false });
+  const instId = 'BIG-QQ';
+  for (const r of port.applyNow([
+    asset('BIG', 0), asset('QQ', 2),
+    { type: 'SetInstrument', instId, base: 'BIG', quote: 'QQ', tickSz: '0.01', lotSz: '1', minSz: '1', maxSz: String(bigLots), maxPx: '4416505.91', bandBps: 1, state: 'live' },
+  ])) assert.ok(r.ok);
+  const seller = addTrader(port, 'seller', { BIG: String(bigLots + 2) });
+  const buyer = addTrader(port, 'buyer', { QQ: (2n ** 54n).toString() });
+  for (const [priceTicks, sizeLots] of [[bigTicks, bigLots], [1, 2]] as const) {
+    const [sell, buy] = port.applyNow([
+      { type: 'PlaceOrder', userId: seller.userId, instId, side: 'sell', orderType: 'limit', priceTicks, sizeLots },
+      { type: 'PlaceOrder', userId: buyer.userId, instId, side: 'buy', orderType: 'ioc', priceTicks, sizeLots },
+    ]);
+    assert.ok(sell?.ok === true && buy?.ok === true && buy.state === 'filled');
+  }
+  const ticker = rows(await call(app, port, undefined, 'GET', `/api/v5/market/ticker?instId=${instId}`))[0]!;
+  assert.deepEqual([ticker['vol24h'], ticker['volCcy24h']], [String(bigLots + 2), '90071992547409.93']);
+  const candle = rows(await call(app, port, undefined, 'GET', `/api/v5/market/candles?instId=${instId}&bar=1D`))[0] as unknown as string[];
+  assert.deepEqual(candle.slice(5, 8), [String(bigLots + 2), '90071992547409.93', '90071992547409.93']);
 });
 
 // ------------------------------------------------------------------ trading
