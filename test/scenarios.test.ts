@@ -611,6 +611,7 @@ describe('Amend', () => {
   test('Amend: a post-only order may not be amended to a price that would take', () => {
     const s = given({ ...queued, carol: { funds: '199 USDT' } }).book(queue);
     s.when('carol buys 2 at 99.50 post-only as c1').accepted();
+    // OKX refuses such an amend (51511) rather than cancel the order, unlike a new post-only order.
     s.when('carol amends c1 to price 100.00').rejectedWith('post_only_would_take');
     s.thenNoTrades();
   });
@@ -945,7 +946,7 @@ describe('Instrument states', () => {
     `);
   });
 
-  test('Post-only state: limits that add liquidity rest; anything that would take is rejected', () => {
+  test('Post-only state: limits that add liquidity rest; anything else that would take is rejected, a post-only order canceled', () => {
     const s = given(traders).book(book);
     s.when('BTC-USDT becomes post_only').accepted();
     s.when('dave buys 1 at 99.50 as d1').accepted();

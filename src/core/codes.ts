@@ -1,6 +1,7 @@
 // Every way the engine can refuse a command, in one table. A rejection is a normal result that
 // carries one of these stable codes; the API edge maps each to the OKX code a client expects.
-// Codes never change meaning once published: add new ones, never renumber or reuse.
+// Codes never change meaning once published: add new ones, never renumber or reuse. Retired,
+// never to be reused: `fok_not_fillable` (such an FOK is now accepted and canceled, as on OKX).
 
 export const Reject = {
   // Accounts and assets
