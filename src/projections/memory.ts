@@ -667,9 +667,13 @@ export class MemoryProjections implements Projections {
   }
 }
 
-/** A saved minute's quote volume: a decimal string (version 2) or a safe integer (version 1). */
+/**
+ * A saved minute's quote volume: a decimal string (version 2) or a JSON number (version 1). A
+ * version 1 figure past 2^53 was already rounded; it is kept as it was served, not refused, and
+ * ages out with its minute.
+ */
 function quoteVolume(saved: string | number): bigint {
-  if (typeof saved === 'number' ? Number.isSafeInteger(saved) && saved >= 0 : /^(0|[1-9][0-9]*)$/.test(saved)) return BigInt(saved);
+  if (typeof saved === 'number' ? Number.isInteger(saved) && saved >= 0 : /^(0|[1-9][0-9]*)$/.test(saved)) return BigInt(saved);
   return broken(`a saved quote volume is a non-negative integer, not ${JSON.stringify(saved)}`);
 }
 
