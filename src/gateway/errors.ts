@@ -108,7 +108,6 @@ export const rejectMap: Readonly<Record<RejectCode, ApiErrorName>> = {
   size_above_max: 'sizeAboveMax',
   amount_invalid: 'paramError',
   post_only_would_take: 'amendPostOnly',
-  fok_not_fillable: 'noLiquidity',
   no_liquidity: 'noLiquidity',
   open_orders_limit: 'openOrdersLimit',
   insufficient_balance: 'insufficientBalance',
