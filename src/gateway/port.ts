@@ -33,7 +33,8 @@ export interface KeyStore {
 }
 
 /** Why a submission was not accepted at all (as opposed to a command the engine rejected). */
-export type SubmitErrorCode = 'busy' | 'unavailable' | 'timeout';
+/** 'replayed': the log already applied this signed request, or its timestamp is out of the window. */
+export type SubmitErrorCode = 'busy' | 'unavailable' | 'timeout' | 'replayed';
 export class SubmitError extends Error {
   override readonly name = 'SubmitError';
   constructor(readonly code: SubmitErrorCode, message: string) {
