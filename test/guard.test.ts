@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, before, test } from 'node:test';
 import type { Event } from '../src/core/index.js';
 import type { LogCommand } from '../src/gateway/port.js';
 import {
@@ -15,7 +15,7 @@ import {
 } from '../src/replica/index.js';
 import { snapshot } from '../src/core/index.js';
 import { okx } from './support/okx-client.js';
-import { kill, startServer } from './support/server-process.js';
+import { kill, startServer, type ServerProcess } from './support/server-process.js';
 
 const T = 1_800_000_000_000;
 const TTL_MS = 1_500;
@@ -159,37 +159,50 @@ test('Guard: records from before the guard (no cloud) still apply and are not bo
 
 const withdrawal = { ccy: 'USDT', amt: '10', dest: '4', toAddr: '0x1111111111111111111111111111111111111111', chain: 'USDT-ERC20', fee: '1' };
 
-test('Guard: a real server: the same signed withdrawal and order sent twice apply once; the repeat is refused with 50102', { timeout: 120_000 }, async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'everbook-guard-'));
-  const server = await startServer(dir, ['--rate-limits', 'false']);
-  try {
-    const alice = server.traders[0]!;
-    const history = async (): Promise<number> => (await okx(server.url, 'GET', '/api/v5/asset/withdrawal-history?ccy=USDT', undefined, alice)).data.length;
-    const before = await history();
+let server: ServerProcess;
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'everbook-guard-'));
+  server = await startServer(dir, ['--rate-limits', 'false']);
+});
+after(async () => {
+  await kill(server, 'SIGTERM');
+  await rm(dir, { recursive: true, force: true });
+});
 
-    const ts = new Date().toISOString();
-    const first = await okx(server.url, 'POST', '/api/v5/asset/withdrawal', withdrawal, alice, 10_000, ts);
-    assert.equal(first.code, '0', `first withdrawal: ${first.msg}`);
-    const again = await okx(server.url, 'POST', '/api/v5/asset/withdrawal', withdrawal, alice, 10_000, ts);
-    assert.equal(again.code, '50102', 'the same signed withdrawal again is refused as a replay');
-    assert.equal(again.httpStatus, 401);
-    assert.equal(await history(), before + 1, 'one withdrawal, not two');
-    const fresh = await okx(server.url, 'POST', '/api/v5/asset/withdrawal', withdrawal, alice);
-    assert.equal(fresh.code, '0', 'the same body signed afresh is a new request, and is accepted');
-    assert.equal(await history(), before + 2);
+test('Guard: a real server: the same signed withdrawal sent twice applies once; the repeat is refused with 50102', async () => {
+  const alice = server.traders[0]!;
+  const history = async (): Promise<number> => (await okx(server.url, 'GET', '/api/v5/asset/withdrawal-history?ccy=USDT', undefined, alice)).data.length;
+  const before = await history();
+  const ts = new Date().toISOString();
+  const first = await okx(server.url, 'POST', '/api/v5/asset/withdrawal', withdrawal, alice, 10_000, ts);
+  assert.equal(first.code, '0', `first withdrawal: ${first.msg}`);
+  const again = await okx(server.url, 'POST', '/api/v5/asset/withdrawal', withdrawal, alice, 10_000, ts);
+  assert.equal(again.code, '50102', 'the same signed withdrawal again is refused as a replay');
+  assert.equal(again.httpStatus, 401);
+  assert.equal(await history(), before + 1, 'one withdrawal, not two');
+  const fresh = await okx(server.url, 'POST', '/api/v5/asset/withdrawal', withdrawal, alice);
+  assert.equal(fresh.code, '0', 'the same body signed afresh is a new request, and is accepted');
+  assert.equal(await history(), before + 2);
+});
 
-    const order = { instId: 'ETH-USDT', tdMode: 'cash', side: 'buy', ordType: 'limit', px: '50', sz: '0.01', clOrdId: `guard${Date.now()}` };
-    const orderTs = new Date().toISOString();
-    const placed = await okx(server.url, 'POST', '/api/v5/trade/order', order, alice, 10_000, orderTs);
-    assert.equal(placed.code, '0', `order: ${placed.msg} ${JSON.stringify(placed.data)}`);
-    const replayed = await okx(server.url, 'POST', '/api/v5/trade/order', order, alice, 10_000, orderTs);
-    assert.equal(replayed.code, '50102', 'the same signed order again is refused as a replay');
-    const resigned = await okx(server.url, 'POST', '/api/v5/trade/order', order, alice);
-    assert.equal(resigned.data[0]?.['sCode'], '51016', 'the same order signed afresh meets its clOrdId, as before');
-    const pending = await okx(server.url, 'GET', '/api/v5/trade/orders-pending?instId=ETH-USDT', undefined, alice);
-    assert.equal(pending.data.filter((o) => o['clOrdId'] === order.clOrdId).length, 1, 'one order placed');
-  } finally {
-    await kill(server, 'SIGTERM');
-    await rm(dir, { recursive: true, force: true });
-  }
+test('Guard: a real server: the same signed order sent twice is placed once; re-signed, its clOrdId still protects it', async () => {
+  const bob = server.traders[1] ?? server.traders[0]!;
+  // A price no other test uses, so the open orders at it are this test's alone.
+  const order = { instId: 'ETH-USDT', tdMode: 'cash', side: 'buy', ordType: 'limit', px: '51', sz: '0.01' };
+  const openAt51 = async (): Promise<number> =>
+    (await okx(server.url, 'GET', '/api/v5/trade/orders-pending?instId=ETH-USDT', undefined, bob)).data.filter((o) => o['px'] === '51').length;
+  const before = await openAt51();
+  const ts = new Date().toISOString();
+  const placed = await okx(server.url, 'POST', '/api/v5/trade/order', order, bob, 10_000, ts);
+  assert.equal(placed.code, '0', `order: ${placed.msg} ${JSON.stringify(placed.data)}`);
+  const replayed = await okx(server.url, 'POST', '/api/v5/trade/order', order, bob, 10_000, ts);
+  assert.equal(replayed.code, '50102', 'the same signed order again is refused as a replay');
+  assert.equal(await openAt51(), before + 1, 'one order placed, not two');
+
+  const withId = { ...order, clOrdId: `guard${Date.now()}` };
+  assert.equal((await okx(server.url, 'POST', '/api/v5/trade/order', withId, bob)).code, '0');
+  const resigned = await okx(server.url, 'POST', '/api/v5/trade/order', withId, bob);
+  assert.equal(resigned.data[0]?.['sCode'], '51016', 'the same order signed afresh meets its clOrdId, as before');
+  assert.equal(await openAt51(), before + 2);
 });
