@@ -3,7 +3,7 @@
 // against a real server (the same signed withdrawal and order sent twice).
 
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -205,4 +205,16 @@ test('Guard: a real server: the same signed order sent twice is placed once; re-
   const resigned = await okx(server.url, 'POST', '/api/v5/trade/order', withId, bob);
   assert.equal(resigned.data[0]?.['sCode'], '51016', 'the same order signed afresh meets its clOrdId, as before');
   assert.equal(await openAt51(), before + 2);
+});
+
+test('Guard: a real server: status reports the log guard (clocks per cloud, this node against the log, signatures remembered)', async () => {
+  const token = (await readFile(join(dir, 'admin.token'), 'utf8')).trim();
+  const r = await fetch(`${server.url}/admin/v1/status`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) });
+  const status = (await r.json()) as { clocks: { logTs: number; nodeAheadOfLogMs: number; seenSignatures: number; clouds: Record<string, { lastTs: number; aheadMs: number }> } };
+  const local = status.clocks.clouds['local'];
+  assert.ok(local !== undefined && local.lastTs > 0, 'the node\'s own cloud is listed with its last record time');
+  assert.equal(local.aheadMs, 0, 'the only cloud is compared with no one');
+  assert.ok(status.clocks.logTs >= local.lastTs);
+  assert.equal(typeof status.clocks.nodeAheadOfLogMs, 'number');
+  assert.ok(status.clocks.seenSignatures >= 4, `signed requests remembered: ${status.clocks.seenSignatures}`);
 });
