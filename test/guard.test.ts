@@ -10,10 +10,11 @@ import { after, before, test } from 'node:test';
 import type { Event } from '../src/core/index.js';
 import type { LogCommand } from '../src/gateway/port.js';
 import {
-  applyBatch, CLOCK_AHEAD_MAX_MS, decodeSnapshotFile, emptyState, encodeSnapshotFile, LogGuard, replicaHash, replicaStateHash,
+  applyBatch, CLOCK_AHEAD_MAX_MS, CLOCK_CLOUDS_MAX, decodeBatch, decodeSnapshotFile, encodeBatch, RecordDecodeError, emptyState, encodeSnapshotFile, LogGuard, replicaHash, replicaStateHash,
   SEEN_SIGNATURES_MAX, SIGNATURE_WINDOW_MS, type LogBatch, type ReplicatedState, type SignedBy, type SubmissionOutcome,
 } from '../src/replica/index.js';
 import { snapshot } from '../src/core/index.js';
+import { loadConfig } from '../src/server/config.js';
 import { okx } from './support/okx-client.js';
 import { kill, startServer, type ServerProcess } from './support/server-process.js';
 
@@ -155,6 +156,32 @@ test('Guard: records from before the guard (no cloud) still apply and are not bo
   const { state, outcomes } = replayTwice([record(undefined, T), record(undefined, T + 5_000)]);
   assert.deepEqual(outcomes, ['ok', 'ok']);
   assert.equal(state.engine.now, T + 5_000);
+});
+
+test('Guard: clock: at CLOCK_CLOUDS_MAX clouds the one that wrote longest ago is forgotten', () => {
+  const guard = new LogGuard();
+  for (let i = 0; i <= CLOCK_CLOUDS_MAX; i++) guard.observe(`c${i}`, T + i);
+  assert.equal(guard.clocks().size, CLOCK_CLOUDS_MAX);
+  assert.equal(guard.clocks().has('c0'), false, 'the stalest cloud is dropped');
+  assert.equal(guard.clocks().has(`c${CLOCK_CLOUDS_MAX}`), true);
+});
+
+test('Guard: records: version 4 needs the writing cloud and well-formed signature digests; version 3 still decodes', () => {
+  const bytes = (o: unknown): Uint8Array => Buffer.from(JSON.stringify(o));
+  const item = { rid: 1, deadline: T, cmds: [createUser] };
+  assert.throws(() => decodeBatch(bytes({ v: 4, ts: T, origin: 'gw', items: [item] })), RecordDecodeError);
+  assert.throws(() => decodeBatch(bytes({ v: 4, ts: T, origin: 'gw', cloud: 'aws', items: [{ ...item, sig: { d: 'short', ts: T } }] })), RecordDecodeError);
+  assert.equal(decodeBatch(bytes({ v: 3, ts: T, origin: 'gw', items: [item] })).cloud, undefined);
+  const batch = decodeBatch(encodeBatch({ ts: T, origin: 'gw', cloud: 'aws', items: [{ ...item, sig: sig('x', T) }] }));
+  assert.equal(batch.cloud, 'aws');
+  assert.deepEqual(batch.items[0]?.sig, sig('x', T));
+});
+
+test('Guard: --clock-offset-ms may be negative and is bounded, with a clear error', () => {
+  assert.equal(loadConfig(['--clock-offset-ms=-2000'], {}).clockOffsetMs, -2_000);
+  assert.equal(loadConfig([], {}).clockOffsetMs, 0);
+  assert.throws(() => loadConfig(['--clock-offset-ms', '700000'], {}), /--clock-offset-ms must be within 600000 ms/);
+  assert.throws(() => loadConfig(['--clock-offset-ms', '2s'], {}), /--clock-offset-ms must be a whole number/);
 });
 
 const withdrawal = { ccy: 'USDT', amt: '10', dest: '4', toAddr: '0x1111111111111111111111111111111111111111', chain: 'USDT-ERC20', fee: '1' };

@@ -112,7 +112,8 @@ export function nodeCommand(c: CloudAddress, all: readonly CloudAddress[], dataD
     ...netnsPrefix(c), process.execPath, cli, 'start', '--data-dir', dataDir, '--host', c.host, '--port', String(c.cloud.apiPort),
     '--log', 'etcd', '--etcd-endpoints', endpoints, '--cloud', c.cloud.name, '--dev', 'true', '--bootstrap', String(bootstrap),
     '--log-level', 'warn', '--rate-limits', 'false', '--admin-remote', 'true',
-    ...(clockOffsetMs === 0 ? [] : ['--clock-offset-ms', String(clockOffsetMs)]),
+    // One argument with '=': a negative value would otherwise read as another flag.
+    ...(clockOffsetMs === 0 ? [] : [`--clock-offset-ms=${String(clockOffsetMs)}`]),
   ];
 }
 

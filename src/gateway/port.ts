@@ -56,7 +56,8 @@ export interface ExchangePort {
    * Submits commands as one log record. Resolves with one result per command once the record is
    * durable and applied. Rejects with SubmitError: 'busy' (over the in-flight bound: nothing was
    * written), 'unavailable' (the log refused: nothing was acknowledged), 'timeout' (outcome
-   * unknown: it may still apply).
+   * unknown: it may still apply), 'replayed' (the request being served is signed and the log
+   * already applied that signature, or its timestamp is out of the window: nothing applied).
    */
   submit(commands: readonly LogCommand[]): Promise<Result[]>;
   readonly engine: Engine;

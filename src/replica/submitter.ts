@@ -79,7 +79,8 @@ export class Submitter {
     const rid = ++this.rid;
     const deadline = this.options.now() + this.options.commandTtlMs;
     const item: Submission = sig === undefined ? { rid, deadline, cmds } : { rid, deadline, cmds, sig };
-    const bytes = Buffer.byteLength(JSON.stringify(cmds)) + 64;
+    // The submission's own fields: rid and deadline, and the signature digest when there is one.
+    const bytes = Buffer.byteLength(JSON.stringify(cmds)) + (sig === undefined ? 64 : 128);
     if (bytes > RECORD_BYTES_MAX) throw new SubmitError('busy', 'request too large for one log record');
     const applied = this.replica.expect(this.origin, rid);
     this.inFlight += 1;

@@ -54,7 +54,7 @@ export const settings: Record<keyof ServerConfig, Setting> = {
   etcdPrefix: { flag: 'etcd-prefix', env: 'EVERBOOK_ETCD_PREFIX', kind: 'string', default: 'everbook', help: 'key prefix of this exchange in etcd' },
   cloud: { flag: 'cloud', env: 'EVERBOOK_CLOUD', kind: 'string', default: 'local', help: 'name of the cloud this node runs in' },
   commandTtlMs: { flag: 'command-ttl-ms', env: 'EVERBOOK_COMMAND_TTL_MS', kind: 'int', default: '1500', help: 'a request not in the log this long after it arrived is refused (keep below clients\' attempt timeout)' },
-  clockOffsetMs: { flag: 'clock-offset-ms', env: 'EVERBOOK_CLOCK_OFFSET_MS', kind: 'signedInt', default: '0', help: 'drills only: add this to the node\'s clock (record times, deadlines, auth windows) to play a skewed cloud' },
+  clockOffsetMs: { flag: 'clock-offset-ms', env: 'EVERBOOK_CLOCK_OFFSET_MS', kind: 'signedInt', default: '0', help: 'drills only: add this to the node\'s clock (record times, deadlines, auth windows) to play a skewed cloud (negative: --clock-offset-ms=-2000)' },
   peerLiveMs: { flag: 'peer-live-ms', env: 'EVERBOOK_PEER_LIVE_MS', kind: 'int', default: '15000', help: 'a peer whose heartbeat is older than this no longer holds back log compaction' },
   adminRemote: { flag: 'admin-remote', env: 'EVERBOOK_ADMIN_REMOTE', kind: 'bool', default: 'false', help: 'let non-loopback clients with the admin token use /admin (cluster drills)' },
   clusterToken: { flag: 'cluster-token', env: 'EVERBOOK_CLUSTER_TOKEN', kind: 'string', default: '', help: 'shared secret guarding /internal routes between nodes (required with --log etcd)' },
