@@ -3,10 +3,11 @@
 // it, then applies every new record as it becomes durable, in order. Results of a record go back
 // to the requests that wrote it (matched by origin and request id); events go to the
 // projections. Before a record's commands run, the log guard (guard.ts) bounds how far its
-// cloud's clock may move the log's time and refuses replayed signed requests. At deterministic checkpoints (the first record boundary after engine.seq crosses
-// a multiple of N, the same on every replica) it hashes its state, reports the checkpoint so
-// peers can compare, and writes a snapshot. A broken invariant, an unreadable record or a hash
-// that differs from a peer's stops it: continuing would spread a wrong state.
+// cloud's clock may move the log's time and refuses replayed signed requests. At deterministic
+// checkpoints (the first record boundary after engine.seq crosses a multiple of N, the same on
+// every replica) it hashes its state, reports the checkpoint so peers can compare, and writes a
+// snapshot. A broken invariant, an unreadable record or a hash that differs from a peer's stops
+// it: continuing would spread a wrong state.
 
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -255,12 +256,12 @@ export class Replica {
     if (parts.checkpoint) this.lastCheckpointSnapshot = this.lastCheckpoint;
   }
 
-  /** Registers interest in the results of the submission (origin, rid) before it is appended. */
   /** The engine, keys and guard as one state (for the pure apply functions and the hash). */
   get replicated(): ReplicatedState {
     return { engine: this.engine, keys: this.keys, guard: this.guard };
   }
 
+  /** Registers interest in the outcome of the submission (origin, rid) before it is appended. */
   expect(origin: string, rid: number): Promise<AppliedBatch> {
     return new Promise((resolve) => { this.waiters.set(`${origin}/${rid}`, resolve); });
   }
