@@ -168,7 +168,6 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     bodyLimitBytes: config.bodyLimitBytes,
     rateLimits: config.rateLimits,
     extraRoutes: (instance) => {
-      trackSignedRequests(instance);
       registerAdminRoutes(instance, {
         port, token: adminToken, dev: config.dev, remote: config.adminRemote, snapshot: () => replica.snapshotNow(),
         stateHashNow: () => ({ position: replica.appliedPosition, seq: replica.engine.seq, stateHash: replica.stateHashNow() }),
@@ -191,6 +190,8 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
           return reply.type('application/octet-stream').send(Buffer.concat(encodeSnapshotFile(parts)));
         });
       }
+      // Signed requests' signatures reach the submit path (port.submit above) for replay protection.
+      trackSignedRequests(instance);
     },
   });
   await app.listen({ host: config.host, port: config.port });
