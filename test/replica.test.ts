@@ -10,7 +10,13 @@ import { test } from 'node:test';
 import pino from 'pino';
 import { FileJournal } from '../src/log/index.js';
 import { MemoryProjections } from '../src/projections/index.js';
-import { encodeBatch, Replica, SnapshotStore, Submitter } from '../src/replica/index.js';
+import type { Result } from '../src/core/index.js';
+import { encodeBatch, Replica, SnapshotStore, Submitter, type SubmissionOutcome } from '../src/replica/index.js';
+
+function results(outcome: SubmissionOutcome): Result[] {
+  if ('refused' in outcome) throw new Error(`submission refused: ${outcome.refused}`);
+  return outcome;
+}
 
 async function node(dir: string): Promise<{ journal: FileJournal; replica: Replica; submitter: Submitter; close: () => Promise<void> }> {
   const journal = await FileJournal.open(join(dir, 'journal'));
@@ -20,7 +26,7 @@ async function node(dir: string): Promise<{ journal: FileJournal; replica: Repli
     logger: pino({ level: 'silent' }), onFatal: (e) => { throw e; },
   });
   await replica.start();
-  const submitter = new Submitter(journal, replica, { inFlightMax: 1_000, applyTimeoutMs: 5_000, commandTtlMs: 1_500, now: Date.now });
+  const submitter = new Submitter(journal, replica, { inFlightMax: 1_000, applyTimeoutMs: 5_000, commandTtlMs: 1_500, now: Date.now, cloud: 'local' });
   return { journal, replica, submitter, close: async () => { await replica.stop(); await journal.close(); } };
 }
 
@@ -50,15 +56,15 @@ test('Replica: a submission that reaches the log after its deadline is refused, 
     const late = n.replica.expect('late-gateway', 1);
     const onTime = n.replica.expect('late-gateway', 2);
     await n.journal.append([encodeBatch({
-      ts: now, origin: 'late-gateway',
+      ts: now, origin: 'late-gateway', cloud: 'local',
       items: [
         { rid: 1, deadline: now - 1, cmds: [{ type: 'CreateUser' }, { type: 'CreateUser' }] },
         { rid: 2, deadline: now + 60_000, cmds: [{ type: 'CreateUser' }] },
       ],
     })]);
-    const lateResults = (await late).results;
+    const lateResults = results((await late).outcome);
     assert.deepEqual(lateResults.map((r) => (r.ok ? 'ok' : r.reject.code)), ['command_expired', 'command_expired']);
-    assert.deepEqual((await onTime).results.map((r) => r.ok), [true]);
+    assert.deepEqual(results((await onTime).outcome).map((r) => r.ok), [true]);
     assert.equal(n.replica.engine.seq, seqBefore + 1, 'only the submission within its deadline was applied');
     assert.equal(n.replica.engine.nextUserId, 3);
     await n.close();
