@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import ccxt, {
-  AuthenticationError, BadSymbol, ExchangeError, InsufficientFunds, InvalidNonce, OrderNotFound, RateLimitExceeded,
+  AuthenticationError, BadSymbol, InsufficientFunds, InvalidNonce, OrderNotFound, RateLimitExceeded,
   type Order, type Trade,
 } from 'ccxt';
 import type { Credentials } from './support/okx-client.js';
@@ -401,7 +401,7 @@ describe('ccxt okx (unchanged, 4.5.84) against a real everbook process', { timeo
     assert.deepEqual(delta(b0, b1, 'BTC'), { total: bBtc, free: bBtc, used: 0n });
   });
 
-  test('post-only: rests as post_only, is refused when it would take, cancels, shows in fetchCanceledOrders', async () => {
+  test('post-only: rests as post_only, is accepted then canceled when it would take (cancelSource 31), cancels, shows in fetchCanceledOrders', async () => {
     const placed = await a.createOrder('BTC/USDT', 'limit', 'sell', 0.001, 40000, { postOnly: true });
     const id = orderId(placed);
     const fetched = await a.fetchOrder(id, 'BTC/USDT');
@@ -409,10 +409,16 @@ describe('ccxt okx (unchanged, 4.5.84) against a real everbook process', { timeo
     assert.equal(fetched.postOnly, true);
     assert.equal(fetched.status, 'open');
 
-    // Would trade against the resting sell: Everbook refuses it (51511) instead of OKX's accept-then-cancel.
-    const err = await rejection(b.createOrder('BTC/USDT', 'limit', 'buy', 0.001, 40000, { postOnly: true }));
-    assert.ok(err instanceof ExchangeError, String(err));
-    assert.match(err.message, /"sCode":"51511"/);
+    // Would trade against the resting sell: as OKX, placed (an id comes back) and canceled at
+    // once, with nothing held or traded.
+    const b0 = await holdings(b);
+    const taker = orderId(await b.createOrder('BTC/USDT', 'limit', 'buy', 0.001, 40000, { postOnly: true }));
+    const killed = await b.fetchOrder(taker, 'BTC/USDT');
+    assert.equal(killed.status, 'canceled');
+    assert.equal(killed.filled, 0);
+    assert.equal(str(killed.info, 'cancelSource'), '31');
+    assert.deepEqual(delta(b0, await holdings(b), 'USDT'), { total: 0n, free: 0n, used: 0n });
+    assert.equal((await a.fetchOrder(id, 'BTC/USDT')).status, 'open', 'the resting sell is untouched');
 
     const canceled = await a.cancelOrder(id, 'BTC/USDT');
     assert.equal(canceled.id, id);
@@ -422,6 +428,20 @@ describe('ccxt okx (unchanged, 4.5.84) against a real everbook process', { timeo
     const history = await a.fetchCanceledOrders('BTC/USDT');
     assert.ok(history.some((o) => o.id === id && o.status === 'canceled'), 'fetchCanceledOrders lists it');
     assert.ok(!(await a.fetchClosedOrders('BTC/USDT')).some((o) => o.id === id), 'not among the filled ones');
+  });
+
+  test('FOK (timeInForce FOK): one that cannot fill in full is accepted then canceled (cancelSource 13), nothing traded', async () => {
+    const ask = orderId(await a.createOrder('BTC/USDT', 'limit', 'sell', 0.001, 40000));
+    const b0 = await holdings(b);
+    const placed = await b.createOrder('BTC/USDT', 'limit', 'buy', 0.002, 40000, { timeInForce: 'FOK' });
+    const fetched = await b.fetchOrder(orderId(placed), 'BTC/USDT');
+    assert.equal(str(fetched.info, 'ordType'), 'fok');
+    assert.equal(fetched.status, 'canceled');
+    assert.equal(fetched.filled, 0);
+    assert.equal(str(fetched.info, 'cancelSource'), '13');
+    assert.deepEqual(delta(b0, await holdings(b), 'USDT'), { total: 0n, free: 0n, used: 0n });
+    assert.equal((await a.fetchOrder(ask, 'BTC/USDT')).status, 'open', 'the resting sell is untouched');
+    await cancelAllOpen(a);
   });
 
   test('editOrder amends price and size; the hold follows', async () => {

@@ -8,9 +8,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { audit, Engine, type Event } from '../src/core/index.js';
+import { audit, type Event } from '../src/core/index.js';
 import { FileJournal } from '../src/log/index.js';
-import { applySubmission, decodeBatch, MemoryKeyStore, replicaStateHash } from '../src/replica/index.js';
+import { applyBatch, decodeBatch, emptyState, replicaStateHash } from '../src/replica/index.js';
 import { okx, type Credentials } from './support/okx-client.js';
 import { kill, startServer } from './support/server-process.js';
 
@@ -74,8 +74,7 @@ test('Node: crash: SIGKILL under load, restart, every acknowledged order exactly
 
     // Replay the whole journal in a fresh engine.
     const journal = await FileJournal.open(join(dataDir, 'journal'));
-    const engine = new Engine();
-    const keys = new MemoryKeyStore();
+    const state = emptyState();
     const accepted = new Map<string, number[]>(); // clOrdId -> order ids accepted
     const events: Event[] = [];
     let position = 0;
@@ -84,7 +83,7 @@ test('Node: crash: SIGKILL under load, restart, every acknowledged order exactly
       if (records.length === 0) break;
       for (const record of records) {
         const batch = decodeBatch(record.payload);
-        for (const item of batch.items) applySubmission(engine, keys, item, batch.ts, events);
+        applyBatch(state, batch, events);
         for (const e of events) {
           if (e.type === 'OrderAccepted' && e.clOrdId !== '') accepted.set(e.clOrdId, [...(accepted.get(e.clOrdId) ?? []), e.orderId]);
         }
@@ -97,8 +96,8 @@ test('Node: crash: SIGKILL under load, restart, every acknowledged order exactly
 
     t.diagnostic(`${ROUNDS} kills; ${sent} orders sent, ${acknowledged.size} acknowledged; journal ${position} records; ${accepted.size} orders accepted`);
     assert.equal(position, status.position, 'the node applied exactly what the journal holds');
-    assert.equal(replicaStateHash(engine, keys), status.stateHash, 'state hash (engine and API keys) equals a clean replay of the journal');
-    assert.deepEqual(audit(engine), [], 'ledger conserved, holds match, books sound');
+    assert.equal(replicaStateHash(state), status.stateHash, 'state hash (engine, API keys, log guard) equals a clean replay of the journal');
+    assert.deepEqual(audit(state.engine), [], 'ledger conserved, holds match, books sound');
     for (const [clOrdId, ordId] of acknowledged) {
       assert.deepEqual(accepted.get(clOrdId), [Number(ordId)], `acknowledged order ${clOrdId} is in the log exactly once`);
     }

@@ -10,7 +10,7 @@ import { Registry } from 'prom-client';
 import { rejectCodes, stateHash } from '../src/core/index.js';
 import {
   ApiErrors, createGateway, depositAddress, errorTableMarkdown, rejectMap, rejectOverrides, rejectTableMarkdown,
-  type GatewayOptions,
+  type GatewayOptions, type LogCommand,
 } from '../src/gateway/index.js';
 import { addTrader, call, venue, type MemoryPort, type Trader } from './support/memory-port.js';
 
@@ -177,6 +177,33 @@ test('market data: books ascending asks and descending bids, ticker, trades and 
   assert.equal((await call(app, port, undefined, 'GET', '/api/v5/market/candles?instId=BTC-USDT&bar=toString')).body.code, '51000');
 });
 
+test('market data: quote volume past 2^53 minor units is exact on the wire, in the ticker and in candles', async () => {
+  const { app, port } = setup();
+  // QQ has 2 decimals and one tick x one lot is one minor unit: the trades are worth 2^53 - 1
+  // and 2 minor units, so the exact total, 2^53 + 1, is odd and no float holds it.
+  const bigLots = 20_394_401;
+  const bigTicks = 441_650_591; // bigTicks x bigLots = 2^53 - 1
+  const asset = (id: string, scale: number): LogCommand => ({ type: 'SetAsset', asset: id, scale, withdrawFee: '0', withdrawMin: '1', withdrawMax: '1', withdrawDailyMax: '1', withdrawEnabled: false });
+  const instId = 'BIG-QQ';
+  for (const r of port.applyNow([
+    asset('BIG', 0), asset('QQ', 2),
+    { type: 'SetInstrument', instId, base: 'BIG', quote: 'QQ', tickSz: '0.01', lotSz: '1', minSz: '1', maxSz: String(bigLots), maxPx: '4416505.91', bandBps: 1, state: 'live' },
+  ])) assert.ok(r.ok);
+  const seller = addTrader(port, 'seller', { BIG: String(bigLots + 2) });
+  const buyer = addTrader(port, 'buyer', { QQ: (2n ** 54n).toString() });
+  for (const [priceTicks, sizeLots] of [[bigTicks, bigLots], [1, 2]] as const) {
+    const [sell, buy] = port.applyNow([
+      { type: 'PlaceOrder', userId: seller.userId, instId, side: 'sell', orderType: 'limit', priceTicks, sizeLots },
+      { type: 'PlaceOrder', userId: buyer.userId, instId, side: 'buy', orderType: 'ioc', priceTicks, sizeLots },
+    ]);
+    assert.ok(sell?.ok === true && buy?.ok === true && buy.state === 'filled');
+  }
+  const ticker = rows(await call(app, port, undefined, 'GET', `/api/v5/market/ticker?instId=${instId}`))[0]!;
+  assert.deepEqual([ticker['vol24h'], ticker['volCcy24h']], [String(bigLots + 2), '90071992547409.93']);
+  const candle = rows(await call(app, port, undefined, 'GET', `/api/v5/market/candles?instId=${instId}&bar=1D`))[0] as unknown as string[];
+  assert.deepEqual(candle.slice(5, 8), [String(bigLots + 2), '90071992547409.93', '90071992547409.93']);
+});
+
 // ------------------------------------------------------------------ trading
 
 test('trade/order: conversions are exact, and malformed numbers never reach the engine', async () => {
@@ -297,6 +324,32 @@ test('trade/batch-orders: top-level code 0 when all succeed, 2 on partial succes
   assert.equal(tooMany.body.code, '51111');
   assert.equal((await call(app, port, alice, 'POST', url, '[]')).body.code, '50014');
   assert.equal((await call(app, port, alice, 'POST', url, JSON.stringify(good))).body.code, '51000');
+});
+
+test('trade/batch-orders: a post-only order that would take and an unfillable FOK succeed as items, then show canceled with cancelSource 31 and 13', async () => {
+  const { app, port, alice, bob } = setup();
+  const ask = await place(app, port, bob, { side: 'sell', ordType: 'limit', px: '100', sz: '0.01' });
+  assert.equal(rows(ask)[0]!['sCode'], '0');
+  const good = { instId: 'BTC-USDT', tdMode: 'cash', side: 'buy', px: '100' };
+  const batch = await call(app, port, alice, 'POST', '/api/v5/trade/batch-orders', JSON.stringify([
+    { ...good, ordType: 'post_only', sz: '0.01', clOrdId: 'po1' }, { ...good, ordType: 'fok', sz: '0.02', clOrdId: 'fok1' },
+  ]));
+  assert.equal(batch.body.code, '0');
+  assert.deepEqual(rows(batch).map((r) => [r['clOrdId'], r['sCode']]), [['po1', '0'], ['fok1', '0']]);
+  const shown = await Promise.all(rows(batch).map(async (r) =>
+    rows(await call(app, port, alice, 'GET', `/api/v5/trade/order?instId=BTC-USDT&ordId=${r['ordId'] as string}`))[0]!));
+  assert.deepEqual(
+    shown.map((o) => [o['ordType'], o['state'], o['accFillSz'], o['fee'], o['cancelSource'], o['cancelSourceReason']]),
+    [['post_only', 'canceled', '0', '0', '31', 'post_only_would_take'], ['fok', 'canceled', '0', '0', '13', 'fok_not_fillable']],
+  );
+  const history = rows(await call(app, port, alice, 'GET', '/api/v5/trade/orders-history?instType=SPOT&state=canceled'));
+  assert.deepEqual(history.map((o) => o['clOrdId']), ['fok1', 'po1']);
+  assert.equal(rows(await call(app, port, alice, 'GET', '/api/v5/trade/orders-pending')).length, 0, 'nothing rests');
+  assert.equal(rows(await call(app, port, bob, 'GET', '/api/v5/trade/orders-pending'))[0]!['state'], 'live', 'the ask is untouched');
+  // Amending a resting post-only order to a price that would take is refused, as OKX does.
+  const resting = rows(await place(app, port, alice, { side: 'buy', ordType: 'post_only', px: '99', sz: '0.01' }))[0]!['ordId'] as string;
+  const amend = await call(app, port, alice, 'POST', '/api/v5/trade/amend-order', JSON.stringify({ instId: 'BTC-USDT', ordId: resting, newPx: '100' }));
+  assert.equal(rows(amend)[0]!['sCode'], '51511');
 });
 
 test('trade/cancel-order and cancel-batch-orders: per-item results; a closed order is 51400', async () => {

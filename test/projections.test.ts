@@ -164,14 +164,26 @@ test('Orders: amend changes price and size; cancel closes with its reason; IOC l
   assert.deepEqual(ids(m.views.orderHistory(m.alice, { limit: 100 })), [ioc, bid]);
   assert.deepEqual(ids(m.views.orderHistory(m.alice, { orderType: 'limit', limit: 100 })), [bid]);
 
-  // A post-only order that would take is rejected: no record at all.
+  // A post-only order that would take is accepted and canceled at once, as OKX does: a closed
+  // record with its reason, nothing filled or charged.
   m.place(m.bob, 'sell', 'limit', px, 1, D0 + 5_000);
-  const rejected = m.run({ type: 'PlaceOrder', userId: m.alice, instId: inst, side: 'buy', orderType: 'post_only', priceTicks: px, sizeLots: 1, clOrdId: 'po1' }, D0 + 5_000);
+  const killed = m.place(m.alice, 'buy', 'post_only', px, 1, D0 + 5_000, 'po1');
+  const killedRecord = m.views.order(m.alice, killed)!;
+  assert.equal(killedRecord.state, 'canceled');
+  assert.equal(killedRecord.cancelReason, 'post_only_would_take');
+  assert.equal(killedRecord.filledLots, 0);
+  assert.equal(killedRecord.fee, 0);
+  assert.equal(killedRecord.lastFill, null);
+  assert.equal(m.views.orderByClOrdId(m.alice, 'po1')?.orderId, killed);
+  assert.deepEqual(ids(m.views.orderHistory(m.alice, { state: 'canceled', limit: 1 })), [killed]);
+
+  // A rejected order leaves no record at all: here, its client order id is taken.
+  const rejected = m.run({ type: 'PlaceOrder', userId: m.alice, instId: inst, side: 'buy', orderType: 'limit', priceTicks: px - 100, sizeLots: 1, clOrdId: 'po1' }, D0 + 5_000);
   assert.equal(rejected.ok, false);
   const event = m.lastEvents.find((e) => e.type === 'OrderRejected');
   assert.ok(event?.type === 'OrderRejected');
   assert.equal(m.views.order(m.alice, event.orderId), undefined);
-  assert.equal(m.views.orderByClOrdId(m.alice, 'po1'), undefined);
+  assert.equal(m.views.orderByClOrdId(m.alice, 'po1')?.orderId, killed);
 });
 
 test('Orders: a client order id finds the order that used it, open or closed, and only for its owner', () => {
@@ -304,7 +316,7 @@ test('Candles: one-minute bars from trades, aggregated into UTC-aligned bars, ne
   m.trade(120, 3, D0 + 4 * minuteMs + 59_999);
   m.trade(105, 1, D0 + 6 * minuteMs);
   m.trade(104, 1, D0 + 6 * minuteMs + 10_000);
-  const q = (ticks: number, lots: number): number => ticks * lots * quotePerTickLot;
+  const q = (ticks: number, lots: number): bigint => BigInt(ticks * lots * quotePerTickLot);
 
   const oneMinute = m.views.candles(inst, CandleBarsMs['1m'], { limit: 100 });
   assert.deepEqual(oneMinute.map((c) => [c.startTs - D0, c.open, c.high, c.low, c.close, c.volLots, c.volQuote, c.confirmed]), [
@@ -365,7 +377,7 @@ test('Ticker: last trade, a rolling 24h window of minutes ending at the latest e
   const m = new Market();
   assert.deepEqual(m.views.ticker(inst), {
     instId: inst, lastTicks: null, lastLots: null, open24hTicks: null, high24hTicks: null, low24hTicks: null,
-    vol24hLots: 0, volQuote24h: 0, sodUtc0Ticks: null, sodUtc8Ticks: null, ts: D0,
+    vol24hLots: 0, volQuote24h: 0n, sodUtc0Ticks: null, sodUtc8Ticks: null, ts: D0,
   });
   m.trade(100, 1, D0 + hourMs); // leaves the window by one minute
   m.trade(150, 2, D0 + hourMs + minuteMs); // the window's first minute
@@ -383,7 +395,7 @@ test('Ticker: last trade, a rolling 24h window of minutes ending at the latest e
   m.trade(210, 4, D0 + dayMs + hourMs);
   assert.deepEqual(m.views.ticker(inst), {
     instId: inst, lastTicks: 210, lastLots: 4, open24hTicks: 150, high24hTicks: 300, low24hTicks: 90,
-    vol24hLots: 2 + 1 + 1 + 1 + 4, volQuote24h: (150 * 2 + 90 + 300 + 200 + 210 * 4) * quotePerTickLot,
+    vol24hLots: 2 + 1 + 1 + 1 + 4, volQuote24h: BigInt((150 * 2 + 90 + 300 + 200 + 210 * 4) * quotePerTickLot),
     sodUtc0Ticks: 200, sodUtc8Ticks: 300, ts: D0 + dayMs + hourMs,
   });
 
@@ -394,6 +406,59 @@ test('Ticker: last trade, a rolling 24h window of minutes ending at the latest e
   assert.equal(quiet.open24hTicks, null);
   assert.equal(quiet.vol24hLots, 0);
   assert.equal(quiet.sodUtc0Ticks, 210);
+});
+
+test('Candles and ticker: quote volume is exact past 2^53 minor units, on every bar, in the 24h window and through a snapshot', () => {
+  // One tick x one lot is one quote minor unit, so a trade's quote is price x size. The first
+  // trade is worth 2^53 - 1 (the most one trade may be worth), the second 2: the exact sum,
+  // 2^53 + 1, is odd, so no float can hold it.
+  const engine = new Engine();
+  const views = new MemoryProjections(engine);
+  const at = D0 + 10_000;
+  const run = (cmd: Command): Extract<Result, { ok: true }> => {
+    const events: Event[] = [];
+    const result = engine.apply(cmd, at, events);
+    views.apply(events);
+    if (!result.ok) assert.fail(`${cmd.type} rejected: ${result.reject.code}`);
+    return result;
+  };
+  const asset = (id: string): Command => ({ type: 'SetAsset', asset: id, scale: 0, withdrawFee: '0', withdrawMin: '1', withdrawMax: '1', withdrawDailyMax: '1', withdrawEnabled: false });
+  run(asset('BIG'));
+  run(asset('QQ'));
+  const bigLots = 20_394_401;
+  const bigTicks = 441_650_591; // bigTicks x bigLots = 2^53 - 1
+  const instId = 'BIG-QQ';
+  run({ type: 'SetInstrument', instId, base: 'BIG', quote: 'QQ', tickSz: '1', lotSz: '1', minSz: '1', maxSz: String(bigLots), maxPx: String(bigTicks), bandBps: 1, state: 'live' });
+  const seller = run({ type: 'CreateUser', makerFeePpm: 0, takerFeePpm: 0 }).userId!;
+  const buyer = run({ type: 'CreateUser', makerFeePpm: 0, takerFeePpm: 0 }).userId!;
+  run({ type: 'CreditDeposit', depositId: 'big', userId: seller, asset: 'BIG', amount: String(bigLots + 2) });
+  run({ type: 'CreditDeposit', depositId: 'qq', userId: buyer, asset: 'QQ', amount: (2n ** 54n).toString() });
+  const trade = (priceTicks: number, sizeLots: number): void => {
+    run({ type: 'PlaceOrder', userId: seller, instId, side: 'sell', orderType: 'limit', priceTicks, sizeLots });
+    assert.equal(run({ type: 'PlaceOrder', userId: buyer, instId, side: 'buy', orderType: 'ioc', priceTicks, sizeLots }).state, 'filled');
+  };
+  trade(bigTicks, bigLots);
+  trade(1, 2);
+
+  const exact = '9007199254740993';
+  for (const bar of Object.values(CandleBarsMs)) {
+    const candles = views.candles(instId, bar, { limit: 10 });
+    assert.equal(candles.length, 1);
+    assert.equal(String(candles[0]!.volQuote), exact, `bar of ${String(bar)} ms`);
+  }
+  assert.equal(String(views.ticker(instId).volQuote24h), exact);
+
+  const text = JSON.stringify(views.toJSON());
+  assert.equal(text.split(`"${exact}"`).length, 2, 'saved once, as a decimal string: the minute\'s volume');
+  const restored = MemoryProjections.fromJSON(engine, JSON.parse(text));
+  assert.equal(String(restored.ticker(instId).volQuote24h), exact);
+  assert.equal(JSON.stringify(restored.toJSON()), text);
+
+  // A version 1 snapshot wrote the volume as a JSON number; it is still read.
+  const v1 = JSON.parse(text.replace(`"${exact}"`, '2')) as { version: number };
+  v1.version = 1;
+  assert.equal(MemoryProjections.fromJSON(engine, v1).ticker(instId).volQuote24h, 2n);
+  assert.throws(() => MemoryProjections.fromJSON(engine, JSON.parse(text.replace(`"${exact}"`, '"1e3"'))), /quote volume/);
 });
 
 test('Deposits and withdrawals: newest first, every state change, filters, and pages by timestamp', () => {

@@ -13,7 +13,13 @@ import pino from 'pino';
 import { SubmitError } from '../src/gateway/port.js';
 import { FileJournal, type FileJournalOptions } from '../src/log/index.js';
 import { MemoryProjections } from '../src/projections/index.js';
-import { encodeBatch, Replica, SnapshotStore, Submitter } from '../src/replica/index.js';
+import type { Result } from '../src/core/index.js';
+import { encodeBatch, Replica, SnapshotStore, Submitter, type SubmissionOutcome } from '../src/replica/index.js';
+
+function results(outcome: SubmissionOutcome): Result[] {
+  if ('refused' in outcome) throw new Error(`submission refused: ${outcome.refused}`);
+  return outcome;
+}
 
 interface NodeOptions {
   readonly applyTimeoutMs?: number;
@@ -43,7 +49,7 @@ async function node(dir: string, options: NodeOptions = {}): Promise<{ journal: 
     await journal.close();
     throw error;
   }
-  const submitter = new Submitter(journal, replica, { inFlightMax: 1_000, applyTimeoutMs: options.applyTimeoutMs ?? 5_000, commandTtlMs: 1_500, now: Date.now });
+  const submitter = new Submitter(journal, replica, { inFlightMax: 1_000, applyTimeoutMs: options.applyTimeoutMs ?? 5_000, commandTtlMs: 1_500, now: Date.now, cloud: 'local' });
   return { journal, replica, submitter, close: async () => { await replica.stop(); await journal.close(); } };
 }
 
@@ -96,15 +102,15 @@ test('Replica: a submission that reaches the log after its deadline is refused, 
     const late = n.replica.expect('late-gateway', 1);
     const onTime = n.replica.expect('late-gateway', 2);
     await n.journal.append([encodeBatch({
-      ts: now, origin: 'late-gateway',
+      ts: now, origin: 'late-gateway', cloud: 'local',
       items: [
         { rid: 1, deadline: now - 1, cmds: [{ type: 'CreateUser' }, { type: 'CreateUser' }] },
         { rid: 2, deadline: now + 60_000, cmds: [{ type: 'CreateUser' }] },
       ],
     })]);
-    const lateResults = (await late).results;
+    const lateResults = results((await late).outcome);
     assert.deepEqual(lateResults.map((r) => (r.ok ? 'ok' : r.reject.code)), ['command_expired', 'command_expired']);
-    assert.deepEqual((await onTime).results.map((r) => r.ok), [true]);
+    assert.deepEqual(results((await onTime).outcome).map((r) => r.ok), [true]);
     assert.equal(n.replica.engine.seq, seqBefore + 1, 'only the submission within its deadline was applied');
     assert.equal(n.replica.engine.nextUserId, 3);
     await n.close();
@@ -211,7 +217,7 @@ test('Replica: a log that hands out a position the replica already applied stops
     for (let i = 0; i < 3; i++) await n.submitter.submit([{ type: 'CreateUser' }]);
     // A fresh, empty journal stands in for a log that lost its records: it hands out position 1 again.
     const lost = await FileJournal.open(otherDir);
-    const submitter = new Submitter(lost, n.replica, { inFlightMax: 10, applyTimeoutMs: applyTimeoutForeverMs, commandTtlMs: 1_500, now: Date.now });
+    const submitter = new Submitter(lost, n.replica, { inFlightMax: 10, applyTimeoutMs: applyTimeoutForeverMs, commandTtlMs: 1_500, now: Date.now, cloud: 'local' });
     await refusedWith(submitter.submit([{ type: 'CreateUser' }]), 'timeout', /stored a record at position 1, but this replica already applied up to 3/);
     assert.equal(n.replica.state, 'failed');
     assert.equal(fatal.length, 1);

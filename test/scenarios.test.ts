@@ -181,11 +181,12 @@ describe('IOC and FOK', () => {
     `).thenCanceled('');
   });
 
-  test('FOK: rejected, with no trade and no hold, when the book cannot fill it in full at its limit', () => {
+  test('FOK: accepted and canceled at once, with no trade and no hold, when the book cannot fill it in full at its limit (as OKX)', () => {
     const s = given(standardTraders).book(twoAsksOneBid);
-    s.when('dave buys 9 at 100.50 fok').rejectedWith('fok_not_fillable');
-    s.when('dave buys 6 at 100.00 fok').rejectedWith('fok_not_fillable');
-    s.thenNoTrades().thenBook(twoAsksOneBid).thenBalances(`
+    assert.equal(s.when('dave buys 9 at 100.50 fok').accepted().state, 'canceled');
+    s.thenNoTrades().thenCanceled('dave canceled 9 (fok_not_fillable)');
+    assert.equal(s.when('dave buys 6 at 100.00 fok').accepted().state, 'canceled');
+    s.thenNoTrades().thenCanceled('dave canceled 6 (fok_not_fillable)').thenBook(twoAsksOneBid).thenBalances(`
       trader | asset | available | held
       dave   | USDT  | 1000      | 0
     `);
@@ -209,17 +210,18 @@ describe('IOC and FOK', () => {
     `);
   });
 
-  test('FOK + STP cancel_maker: not fillable without the own order, so rejected and the own order stays', () => {
+  test('FOK + STP cancel_maker: not fillable without the own order, so canceled at once and the own order stays', () => {
     const s = given(fokTraders).book(selfAhead);
-    s.when('dave buys 6 at 100.00 fok stp cancel_maker').rejectedWith('fok_not_fillable');
-    s.thenCanceled('').thenBook(selfAhead);
+    s.when('dave buys 6 at 100.00 fok stp cancel_maker').accepted();
+    s.thenNoTrades().thenCanceled('dave canceled 6 (fok_not_fillable)').thenBook(selfAhead);
   });
 
   test('FOK + STP cancel_taker or cancel_both: an own order in the way makes it unfillable', () => {
     const s = given(fokTraders).book(selfAhead);
-    s.when('dave buys 5 at 100.00 fok stp cancel_taker').rejectedWith('fok_not_fillable');
-    s.when('dave buys 5 at 100.00 fok stp cancel_both').rejectedWith('fok_not_fillable');
-    s.thenBook(selfAhead);
+    s.when('dave buys 5 at 100.00 fok stp cancel_taker').accepted();
+    s.thenCanceled('dave canceled 5 (fok_not_fillable)');
+    s.when('dave buys 5 at 100.00 fok stp cancel_both').accepted();
+    s.thenCanceled('dave canceled 5 (fok_not_fillable)').thenBook(selfAhead);
   });
 
   test('FOK + STP cancel_taker: an own order behind enough liquidity is never reached', () => {
@@ -261,15 +263,32 @@ describe('Post-only', () => {
     `);
   });
 
-  test('Post-only: rejected when it would take, on either side', () => {
+  test('Post-only: accepted and canceled at once when it would take, on either side, holding nothing (as OKX)', () => {
     const s = given({ ...standardTraders, dave: { funds: '1000 USDT, 1 BTC' } }).book(twoAsksOneBid);
-    s.when('dave buys 2 at 100.00 post-only').rejectedWith('post_only_would_take');
-    s.when('dave sells 1 at 99.50 post-only').rejectedWith('post_only_would_take');
-    s.thenNoTrades().thenBook(twoAsksOneBid).thenBalances(`
+    assert.equal(s.when('dave buys 2 at 100.00 post-only').accepted().state, 'canceled');
+    s.thenNoTrades().thenCanceled('dave canceled 2 (post_only_would_take)');
+    assert.equal(s.when('dave sells 1 at 99.50 post-only').accepted().state, 'canceled');
+    s.thenNoTrades().thenCanceled('dave canceled 1 (post_only_would_take)').thenBook(twoAsksOneBid).thenBalances(`
       trader | asset | available | held
       dave   | BTC   | 1         | 0
       dave   | USDT  | 1000      | 0
     `);
+  });
+
+  test('Post-only and FOK: the balance is checked first, so an order the trader cannot pay for is rejected, not canceled', () => {
+    const s = given({ ...standardTraders, dave: { funds: '100 USDT' } }).book(twoAsksOneBid);
+    s.when('dave buys 2 at 100.00 post-only').rejectedWith('insufficient_balance');
+    s.when('dave buys 9 at 100.50 fok').rejectedWith('insufficient_balance');
+    s.thenCanceled('').thenBook(twoAsksOneBid);
+  });
+
+  test('Post-only and FOK: a canceled order\'s client order id is used, as any recent order\'s', () => {
+    const s = given({ ...standardTraders, dave: { funds: '1000 USDT' } }).book(twoAsksOneBid);
+    s.when('dave buys 2 at 100.00 post-only as p1').accepted();
+    s.when('dave buys 2 at 99.00 post-only as p1').rejectedWith('client_order_id_duplicate');
+    s.when('dave buys 9 at 100.50 fok as f1').accepted();
+    s.when('dave buys 1 at 99.00 as f1').rejectedWith('client_order_id_duplicate');
+    s.thenBook(twoAsksOneBid);
   });
 });
 
@@ -592,6 +611,7 @@ describe('Amend', () => {
   test('Amend: a post-only order may not be amended to a price that would take', () => {
     const s = given({ ...queued, carol: { funds: '199 USDT' } }).book(queue);
     s.when('carol buys 2 at 99.50 post-only as c1').accepted();
+    // OKX refuses such an amend (51511) rather than cancel the order, unlike a new post-only order.
     s.when('carol amends c1 to price 100.00').rejectedWith('post_only_would_take');
     s.thenNoTrades();
   });
@@ -926,12 +946,13 @@ describe('Instrument states', () => {
     `);
   });
 
-  test('Post-only state: limits that add liquidity rest; anything that would take is rejected', () => {
+  test('Post-only state: limits that add liquidity rest; anything else that would take is rejected, a post-only order canceled', () => {
     const s = given(traders).book(book);
     s.when('BTC-USDT becomes post_only').accepted();
     s.when('dave buys 1 at 99.50 as d1').accepted();
     s.when('dave buys 1 at 100.00').rejectedWith('instrument_post_only');
-    s.when('dave buys 1 at 100.00 post-only').rejectedWith('post_only_would_take');
+    s.when('dave buys 1 at 100.00 post-only').accepted();
+    s.thenCanceled('dave canceled 1 (post_only_would_take)');
     s.when('dave buys 1 at 100.00 ioc').rejectedWith('instrument_post_only');
     s.when('dave buys 1 at 100.00 fok').rejectedWith('instrument_post_only');
     s.when('dave buys 1 at market').rejectedWith('instrument_post_only');

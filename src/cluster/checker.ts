@@ -5,9 +5,9 @@
 // was told; no definite refusal a client saw took effect later; the ledger balances. The drill
 // compares the replay's state hash with every replica's.
 
-import { audit, Engine, type Event } from '../core/index.js';
+import { audit, type Event } from '../core/index.js';
 import type { CommandLog } from '../log/index.js';
-import { applySubmission, decodeBatch, MemoryKeyStore, replicaStateHash } from '../replica/index.js';
+import { applyBatch, decodeBatch, emptyState, replicaStateHash } from '../replica/index.js';
 import type { DrillAck } from './drill-client.js';
 
 export interface CheckReport {
@@ -24,8 +24,7 @@ export interface CheckReport {
 }
 
 export async function checkLog(log: CommandLog, acks: readonly DrillAck[]): Promise<CheckReport> {
-  const engine = new Engine();
-  const keys = new MemoryKeyStore();
+  const state = emptyState();
   const events: Event[] = [];
   const accepted = new Map<string, number[]>();   // `${userId}:${clOrdId}` -> order ids
   const canceledByUser = new Map<number, number>(); // order id -> user cancels
@@ -47,8 +46,8 @@ export async function checkLog(log: CommandLog, acks: readonly DrillAck[]): Prom
         if (submissions.has(key)) duplicated.push(`submission ${key} is in the log twice`);
         submissions.add(key);
         commands += item.cmds.length;
-        applySubmission(engine, keys, item, batch.ts, events);
       }
+      applyBatch(state, batch, events);
       for (const e of events) {
         if (e.type === 'OrderAccepted' && e.clOrdId !== '') {
           const k = `${e.userId}:${e.clOrdId}`;
@@ -95,9 +94,9 @@ export async function checkLog(log: CommandLog, acks: readonly DrillAck[]): Prom
       if (definite(a) && n > 0) contradicted.push(`withdrawal ${a.id} was refused with ${a.code} yet requested`);
     }
   }
-  const auditFailures = audit(engine);
+  const auditFailures = audit(state.engine);
   return {
-    records, commands, replayHash: replicaStateHash(engine, keys), replayPosition: position, lost, contradicted, auditFailures,
+    records, commands, replayHash: replicaStateHash(state), replayPosition: position, lost, contradicted, auditFailures,
     ok: lost.length === 0 && contradicted.length === 0 && auditFailures.length === 0,
   };
 }

@@ -1,8 +1,9 @@
 // A client that knows every cloud's gateway and fails over between them, for the SDK edge and
-// the outage drills. Each attempt is signed afresh (OKX's timestamp window) and carries the
-// same body, so an order's client order id is the same on every retry: the engine refuses a
-// second placement with a recent id (client_order_id_duplicate), and the client then reads the
-// order that the first attempt placed. An answer that says "unavailable", "busy" or "outcome
+// the outage drills. Each attempt is signed afresh (OKX's timestamp window; and the log refuses
+// a signature it already applied, so a retry must carry a new one) and carries the same body,
+// so an order's client order id is the same on every retry: the engine refuses a second
+// placement with a recent id (client_order_id_duplicate), and the client then reads the order
+// that the first attempt placed. An answer that says "unavailable", "busy" or "outcome
 // unknown", or no answer at all, moves to the next gateway; any other answer is final.
 
 import { createHmac } from 'node:crypto';

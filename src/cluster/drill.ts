@@ -4,6 +4,9 @@
 // trying), heal it, let it catch up, and check the result. Reports, per trial, the RTO (outage
 // to the first acknowledgement at a surviving cloud; and the longest gap any client outside the
 // cut saw), the RPO (acknowledged operations lost: must be 0) and the healed cloud's catch-up.
+// A clock trial instead restarts one cloud's node with its clock running ahead (a drill knob,
+// --clock-offset-ms) and shows that the other clouds' requests keep being acknowledged by their
+// own gateways, with the skew reported in status; then it restarts the node with a true clock.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -14,27 +17,42 @@ import { EtcdLog } from '../log/index.js';
 import { checkLog, type CheckReport } from './checker.js';
 import type { Credentials } from './client.js';
 import type { DrillAck, DrillClientConfig } from './drill-client.js';
-import { alive, nodeServing, saveClusterState, startEtcd, startNodeProcess, waitFor, type ClusterState } from './launcher.js';
+import { alive, nodeServing, saveClusterState, startEtcd, startNodeProcess, stopProcess, waitFor, type ClusterState } from './launcher.js';
 import { netnsPrefix, setCloudLink } from './netns.js';
 import { addresses, networkTag, type CloudAddress } from './topology.js';
 
 const drillClientPath = join(dirname(fileURLToPath(import.meta.url)), 'drill-client.js');
 
 export type OutageKind = 'kill' | 'partition';
+/** An outage, or 'clock': the cloud's node runs with its clock offset by clockOffsetMs. */
+export type TrialKind = OutageKind | 'clock';
 
 export interface DrillOptions {
-  readonly trials: readonly { readonly cloud: string; readonly kind: OutageKind }[];
+  readonly trials: readonly { readonly cloud: string; readonly kind: TrialKind }[];
   /** How long the cloud stays out. */
   readonly outageMs: number;
   readonly workersPerCloud: number;
+  /** How far ahead the skewed cloud's clock runs in a clock trial (default 2 s). */
+  readonly clockOffsetMs?: number;
   /** Bounds on everything the drill waits for. */
   readonly stepTimeoutMs: number;
   readonly log?: (line: string) => void;
 }
 
+/** What a clock trial saw while one cloud's clock ran ahead. */
+export interface ClockReport {
+  readonly offsetMs: number;
+  /** How far ahead the skewed cloud's records were, as the other clouds' nodes report it in status. */
+  readonly reportedAheadMs: number;
+  /** Operations the other clouds' clients sent while the clock was skewed... */
+  readonly othersSent: number;
+  /** ...and how many of them their own cloud's gateway acknowledged at the first attempt. */
+  readonly othersAcknowledgedAtHome: number;
+}
+
 export interface TrialReport {
   readonly cloud: string;
-  readonly kind: OutageKind;
+  readonly kind: TrialKind;
   /** Outage start to the first acknowledged operation at a surviving cloud. */
   readonly rtoMs: number;
   /** The longest time any client outside the cut cloud went without an acknowledgement. */
@@ -46,9 +64,14 @@ export interface TrialReport {
   readonly check: CheckReport;
   readonly hashesAgree: boolean;
   readonly rpo: number;
+  readonly clock?: ClockReport;
 }
 
-interface NodeStatusReply { state: string; appliedPosition: number }
+interface NodeStatusReply {
+  state: string;
+  appliedPosition: number;
+  clocks?: { clouds: Record<string, { lastTs: number; aheadMs: number }> };
+}
 
 async function adminGet<T>(c: CloudAddress, token: string, path: string): Promise<T | undefined> {
   try {
@@ -129,6 +152,10 @@ export async function runDrill(state: ClusterState, options: DrillOptions): Prom
     const index = all.findIndex((c) => c.cloud.name === trial.cloud);
     if (index === -1) throw new Error(`no cloud ${trial.cloud} in the topology`);
     if (trial.kind === 'partition' && !state.namespaces) throw new Error('a partition needs network namespaces (run as root)');
+    if (trial.kind === 'clock') {
+      reports.push(await clockTrial(state, all, tokens, traders, index, options));
+      continue;
+    }
     const cut = all[index]!;
     const acks: DrillAck[] = [];
     const clients = startClients(all, tokens, traders, options.workersPerCloud, acks);
@@ -164,35 +191,13 @@ export async function runDrill(state: ClusterState, options: DrillOptions): Prom
       } else {
         await setCloudLink(networkTag(state.topology), index, true);
       }
-      await until(`${cut.cloud.name} serving again`, options.stepTimeoutMs, () => nodeServing(cut));
-      await until(`${cut.cloud.name} caught up`, options.stepTimeoutMs, async () => {
-        const statuses = await Promise.all(all.map((c, i) => adminGet<NodeStatusReply>(c, tokens[i]!, '/status')));
-        const healed = statuses[index];
-        const others = statuses.filter((_, i) => i !== index).map((s) => s?.appliedPosition ?? 0);
-        return healed?.state === 'serving' && healed.appliedPosition >= Math.min(...others);
-      });
+      await untilCaughtUp(all, tokens, index, options.stepTimeoutMs);
       const catchUpMs = Date.now() - tHeal;
       say(`${cut.cloud.name} healed and caught up in ${catchUpMs} ms`);
       await stopClients(clients);
 
-      // Check: replicas agree, and the log holds exactly what was acknowledged.
-      const { hashes } = await quiesce(all, tokens, options.stepTimeoutMs);
-      const endpoints = all.map((c) => c.etcdClientUrl);
-      const log = await EtcdLog.open({ hosts: endpoints, prefix: 'everbook', writerId: `drill-checker-${String(process.pid)}-${String(Date.now())}` });
-      let check: CheckReport;
-      try {
-        check = await checkLog(log, acks);
-      } finally {
-        await log.close();
-      }
-      const hashesAgree = hashes.every((h) => h === check.replayHash);
-      let longestGapMs = 0;
-      for (const c of all.filter((a) => a !== cut)) {
-        for (let w = 0; w < options.workersPerCloud; w++) {
-          const times = acks.filter((a) => a.cloud === c.cloud.name && a.worker === w && a.ok).map((a) => a.t).sort((a, b) => a - b);
-          for (let i = 1; i < times.length; i++) longestGapMs = Math.max(longestGapMs, times[i]! - times[i - 1]!);
-        }
-      }
+      const { check, hashesAgree } = await checkCluster(all, tokens, acks, options.stepTimeoutMs);
+      const longestGapMs = longestGap(acks, all.filter((a) => a !== cut), options.workersPerCloud);
       const report: TrialReport = {
         cloud: cut.cloud.name, kind: trial.kind, rtoMs, longestGapMs, catchUpMs,
         acknowledged: acks.filter((a) => a.ok).length, failedOps: acks.filter((a) => !a.ok).length,
@@ -208,7 +213,113 @@ export async function runDrill(state: ClusterState, options: DrillOptions): Prom
   return reports;
 }
 
+/** Waits until the node of cloud `index` serves at least at the others' position. */
+async function untilCaughtUp(all: CloudAddress[], tokens: string[], index: number, timeoutMs: number): Promise<void> {
+  const c = all[index]!;
+  await until(`${c.cloud.name} serving again`, timeoutMs, () => nodeServing(c));
+  await until(`${c.cloud.name} caught up`, timeoutMs, async () => {
+    const statuses = await Promise.all(all.map((a, i) => adminGet<NodeStatusReply>(a, tokens[i]!, '/status')));
+    const healed = statuses[index];
+    const others = statuses.filter((_, i) => i !== index).map((s) => s?.appliedPosition ?? 0);
+    return healed?.state === 'serving' && healed.appliedPosition >= Math.min(...others);
+  });
+}
+
+/** Check: replicas agree, and the log holds exactly what was acknowledged. */
+async function checkCluster(all: CloudAddress[], tokens: string[], acks: readonly DrillAck[], timeoutMs: number): Promise<{ check: CheckReport; hashesAgree: boolean }> {
+  const { hashes } = await quiesce(all, tokens, timeoutMs);
+  const endpoints = all.map((c) => c.etcdClientUrl);
+  const log = await EtcdLog.open({ hosts: endpoints, prefix: 'everbook', writerId: `drill-checker-${String(process.pid)}-${String(Date.now())}` });
+  try {
+    const check = await checkLog(log, acks);
+    return { check, hashesAgree: hashes.every((h) => h === check.replayHash) };
+  } finally {
+    await log.close();
+  }
+}
+
+/** The longest time any worker of these clouds went without an acknowledgement. */
+function longestGap(acks: readonly DrillAck[], clouds: readonly CloudAddress[], workers: number): number {
+  let longestGapMs = 0;
+  for (const c of clouds) {
+    for (let w = 0; w < workers; w++) {
+      const times = acks.filter((a) => a.cloud === c.cloud.name && a.worker === w && a.ok).map((a) => a.t).sort((a, b) => a - b);
+      for (let i = 1; i < times.length; i++) longestGapMs = Math.max(longestGapMs, times[i]! - times[i - 1]!);
+    }
+  }
+  return longestGapMs;
+}
+
+/** Restarts one cloud's node (SIGTERM, then a fresh process) with its clock offset by `offsetMs`, and waits until it caught up. */
+async function restartNodeWithClock(state: ClusterState, all: CloudAddress[], tokens: string[], index: number, offsetMs: number, timeoutMs: number): Promise<void> {
+  const c = all[index]!;
+  const node = state.processes.find((p) => p.cloud === c.cloud.name && p.role === 'node');
+  if (node !== undefined) await stopProcess(node);
+  state.clockOffsets = { ...state.clockOffsets, [c.cloud.name]: offsetMs };
+  state.processes = [...state.processes.filter((p) => p !== node), startNodeProcess(state, c, false)];
+  await saveClusterState(state);
+  await untilCaughtUp(all, tokens, index, timeoutMs);
+}
+
+/**
+ * One cloud's clock runs ahead under load: its node is restarted with the offset, the load runs
+ * for outageMs, every node's status is read, and the node is restarted with a true clock. The
+ * other clouds' clients must keep being acknowledged by their own gateways: the log guard keeps
+ * the fast cloud from moving the log's time more than its bound past theirs, so their commands
+ * do not expire.
+ */
+async function clockTrial(
+  state: ClusterState, all: CloudAddress[], tokens: string[], traders: (Credentials & { userId: number })[], index: number, options: DrillOptions,
+): Promise<TrialReport> {
+  const say = options.log ?? ((): void => undefined);
+  const skewed = all[index]!;
+  const offsetMs = options.clockOffsetMs ?? 2_000;
+  const acks: DrillAck[] = [];
+  const clients = startClients(all, tokens, traders, options.workersPerCloud, acks);
+  try {
+    await until('load running in every cloud', options.stepTimeoutMs, () => all.every((c) => acks.some((a) => a.cloud === c.cloud.name && a.ok)));
+    await restartNodeWithClock(state, all, tokens, index, offsetMs, options.stepTimeoutMs);
+    const t0 = Date.now();
+    say(`${skewed.cloud.name} runs ${offsetMs} ms ahead from ${new Date(t0).toISOString()}`);
+    // The skewed cloud's own clients must be writing through it, so that its clock is in the log.
+    await until(`${skewed.cloud.name} acknowledging with its clock ahead`, options.stepTimeoutMs, () => acks.some((a) => a.ok && a.s >= t0 && a.endpoint === skewed.apiUrl));
+    await new Promise((r) => setTimeout(r, Math.max(0, t0 + options.outageMs - Date.now())));
+    const observer = (index + 1) % all.length;
+    const status = await adminGet<NodeStatusReply>(all[observer]!, tokens[observer]!, '/status');
+    const t1 = Date.now();
+    const reportedAheadMs = status?.clocks?.clouds[skewed.cloud.name]?.aheadMs ?? 0;
+    const others = acks.filter((a) => a.cloud !== skewed.cloud.name && a.s >= t0 && a.t <= t1);
+    const home = new Map(all.map((c) => [c.cloud.name, c.apiUrl]));
+    const clock: ClockReport = {
+      offsetMs, reportedAheadMs, othersSent: others.length,
+      othersAcknowledgedAtHome: others.filter((a) => a.ok && a.attempts === 1 && a.endpoint === home.get(a.cloud)).length,
+    };
+    say(`clock ${skewed.cloud.name} +${offsetMs} ms: status reports it ${reportedAheadMs} ms ahead; other clouds' operations ${clock.othersAcknowledgedAtHome}/${clock.othersSent} acknowledged by their own gateway at the first attempt`);
+    const tHeal = Date.now();
+    await restartNodeWithClock(state, all, tokens, index, 0, options.stepTimeoutMs);
+    const catchUpMs = Date.now() - tHeal;
+    await stopClients(clients);
+    const { check, hashesAgree } = await checkCluster(all, tokens, acks, options.stepTimeoutMs);
+    const report: TrialReport = {
+      cloud: skewed.cloud.name, kind: 'clock', rtoMs: 0, longestGapMs: longestGap(acks.filter((a) => a.s >= t0 && a.t <= t1), all.filter((a) => a !== skewed), options.workersPerCloud),
+      catchUpMs, acknowledged: acks.filter((a) => a.ok).length, failedOps: acks.filter((a) => !a.ok).length, check, hashesAgree, rpo: check.lost.length, clock,
+    };
+    say(`trial clock ${skewed.cloud.name}: ${report.acknowledged} acknowledged, RPO ${report.rpo}, hashes ${hashesAgree ? 'agree' : 'DIFFER'}, check ${check.ok ? 'ok' : 'FAILED'}`);
+    return report;
+  } finally {
+    await stopClients(clients);
+  }
+}
+
+/** The clock trials' table: the skew each reported, and whether the other clouds kept being served at home. */
+export function clockTable(reports: readonly TrialReport[]): string {
+  const rows = reports.flatMap((r) => (r.clock === undefined ? [] : [
+    `| ${r.cloud} | +${r.clock.offsetMs} | ${r.clock.reportedAheadMs} | ${r.clock.othersAcknowledgedAtHome} / ${r.clock.othersSent} | ${r.longestGapMs} | ${r.rpo} | ${r.hashesAgree && r.check.ok ? 'ok' : 'FAILED'} |`,
+  ]));
+  return ['| skewed cloud | clock offset ms | ahead ms (status) | other clouds\' ops acknowledged at home, first attempt | longest gap ms | RPO | check |', '|---|---|---|---|---|---|---|', ...rows].join('\n');
+}
+
 export function rtoTable(reports: readonly TrialReport[]): string {
-  const rows = reports.map((r) => `| ${r.kind} | ${r.cloud} | ${r.rtoMs} | ${r.longestGapMs} | ${r.catchUpMs} | ${r.acknowledged} | ${r.rpo} | ${r.hashesAgree && r.check.ok ? 'ok' : 'FAILED'} |`);
+  const rows = reports.filter((r) => r.kind !== 'clock').map((r) => `| ${r.kind} | ${r.cloud} | ${r.rtoMs} | ${r.longestGapMs} | ${r.catchUpMs} | ${r.acknowledged} | ${r.rpo} | ${r.hashesAgree && r.check.ok ? 'ok' : 'FAILED'} |`);
   return ['| outage | cloud | RTO ms | longest gap ms | catch-up ms | acknowledged | RPO | check |', '|---|---|---|---|---|---|---|---|', ...rows].join('\n');
 }

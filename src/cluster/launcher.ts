@@ -36,6 +36,8 @@ export interface ClusterState {
   /** Shared by the nodes: guards their internal routes (peer snapshots). */
   readonly clusterToken: string;
   processes: ProcessRecord[];
+  /** Drills only: clouds whose node runs with a skewed clock (`--clock-offset-ms`), in ms. */
+  clockOffsets?: Record<string, number>;
 }
 
 export const stateFile = (dir: string): string => join(dir, 'cluster.json');
@@ -103,13 +105,15 @@ export function etcdCommand(c: CloudAddress, all: readonly CloudAddress[], dataD
   ];
 }
 
-export function nodeCommand(c: CloudAddress, all: readonly CloudAddress[], dataDir: string, bootstrap: boolean): string[] {
+export function nodeCommand(c: CloudAddress, all: readonly CloudAddress[], dataDir: string, bootstrap: boolean, clockOffsetMs = 0): string[] {
   // Each node lists its own cloud's etcd member first: it talks to the others only when it must.
   const endpoints = [c, ...all.filter((a) => a !== c)].map((a) => a.etcdClientUrl).join(',');
   return [
     ...netnsPrefix(c), process.execPath, cli, 'start', '--data-dir', dataDir, '--host', c.host, '--port', String(c.cloud.apiPort),
     '--log', 'etcd', '--etcd-endpoints', endpoints, '--cloud', c.cloud.name, '--dev', 'true', '--bootstrap', String(bootstrap),
     '--log-level', 'warn', '--rate-limits', 'false', '--admin-remote', 'true',
+    // One argument with '=': a negative value would otherwise read as another flag.
+    ...(clockOffsetMs === 0 ? [] : [`--clock-offset-ms=${String(clockOffsetMs)}`]),
   ];
 }
 
@@ -145,7 +149,8 @@ export function startNodeProcess(state: ClusterState, c: CloudAddress, bootstrap
   const dataDir = join(state.dir, c.cloud.name, 'node');
   const log = join(state.dir, c.cloud.name, 'node.log');
   const env = { ...process.env, EVERBOOK_CLUSTER_TOKEN: state.clusterToken };
-  return { cloud: c.cloud.name, role: 'node', pid: startDetached(nodeCommand(c, all, dataDir, bootstrap), log, env), marker: dataDir, log };
+  const offset = state.clockOffsets?.[c.cloud.name] ?? 0;
+  return { cloud: c.cloud.name, role: 'node', pid: startDetached(nodeCommand(c, all, dataDir, bootstrap, offset), log, env), marker: dataDir, log };
 }
 
 export async function clusterUp(topology: TopologySpec, dirArg: string, options: { namespaces?: boolean } = {}): Promise<ClusterState> {

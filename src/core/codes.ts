@@ -1,6 +1,7 @@
 // Every way the engine can refuse a command, in one table. A rejection is a normal result that
 // carries one of these stable codes; the API edge maps each to the OKX code a client expects.
-// Codes never change meaning once published: add new ones, never renumber or reuse.
+// Codes never change meaning once published: add new ones, never renumber or reuse. Retired,
+// never to be reused: `fok_not_fillable` (such an FOK is now accepted and canceled, as on OKX).
 
 export const Reject = {
   // Accounts and assets
@@ -26,8 +27,9 @@ export const Reject = {
   sizeBelowMin: { code: 'size_below_min', message: 'Order size is below the instrument\'s minimum.' },
   sizeAboveMax: { code: 'size_above_max', message: 'Order size is above the instrument\'s maximum.' },
   amountInvalid: { code: 'amount_invalid', message: 'Amount must be a positive whole number of minor units within range.' },
-  postOnlyWouldTake: { code: 'post_only_would_take', message: 'A post-only order would have traded immediately.' },
-  fokNotFillable: { code: 'fok_not_fillable', message: 'A fill-or-kill order could not be filled in full.' },
+  // A new post-only order that would take, or FOK that cannot fill, is accepted and canceled
+  // (OrderCanceled with that reason), as OKX does; only an amend is refused with this code.
+  postOnlyWouldTake: { code: 'post_only_would_take', message: 'The amend would make a post-only order trade immediately.' },
   noLiquidity: { code: 'no_liquidity', message: 'There is no liquidity on the other side for a market order.' },
   openOrdersLimit: { code: 'open_orders_limit', message: 'The user has the maximum number of open orders.' },
   insufficientBalance: { code: 'insufficient_balance', message: 'Available balance is insufficient.' },

@@ -129,6 +129,8 @@ export class Engine {
     let sizeLots = 0;
     let quoteAmount = 0;
     let reserve: number;
+    /** Set when OKX would accept the order and cancel it at once, before it can trade. */
+    let killed: CancelReason | undefined;
 
     if (type === 'market') {
       const bySize = c.sizeLots !== undefined;
@@ -165,9 +167,9 @@ export class Engine {
       sizeLots = c.sizeLots!;
       const best = opposite.best();
       const crosses = best !== undefined && (isBuy ? priceTicks >= best.priceTicks : priceTicks <= best.priceTicks);
-      if (crosses && type === 'post_only') return this.rejectOrder(c, orderId, Reject.postOnlyWouldTake);
-      if (crosses && inst.state === 'post_only') return this.rejectOrder(c, orderId, Reject.instrumentPostOnly);
-      if (type === 'fok' && !fillable(opposite, user, stp, priceTicks, sizeLots)) return this.rejectOrder(c, orderId, Reject.fokNotFillable);
+      if (crosses && type === 'post_only') killed = 'post_only_would_take';
+      else if (crosses && inst.state === 'post_only') return this.rejectOrder(c, orderId, Reject.instrumentPostOnly);
+      else if (type === 'fok' && !fillable(opposite, user, stp, priceTicks, sizeLots)) killed = 'fok_not_fillable';
       reserve = isBuy ? priceTicks * sizeLots * inst.quotePerTickLot : sizeLots * inst.lotBase;
     }
 
@@ -175,13 +177,21 @@ export class Engine {
     if (!account.available.covers(reserve)) return this.rejectOrder(c, orderId, Reject.insufficientBalance);
 
     const order = new Order(orderId, user, inst, c.side, type, priceTicks, sizeLots, quoteAmount, clOrdId, stp, this.now);
+    // Its client order id is used even if the order is killed below: OKX counts a canceled order's.
     if (clOrdId !== '') rememberClOrdId(user, clOrdId);
-    this.hold(account, reserve);
-    order.reserved = reserve;
     this.out.push({
       type: 'OrderAccepted', seq: this.seq, orderId, userId: user.id, instId: inst.instId, side: c.side,
       orderType: type, priceTicks, sizeLots, quoteAmount, clOrdId, stpMode: stp, ts: this.now,
     });
+    // OKX accepts a post-only order that would take, and an FOK that cannot fill in full, then
+    // cancels it at once (cancelSource 31 and 13): the balance is checked as for any order, but
+    // nothing is held, traded or charged.
+    if (killed !== undefined) {
+      this.cancelUnrested(order, killed);
+      return { ok: true, orderId, clOrdId, state: order.state, filledLots: 0 };
+    }
+    this.hold(account, reserve);
+    order.reserved = reserve;
 
     // A quote-target market order is complete when what is left cannot buy one more lot.
     const stop = this.take(order, opposite);

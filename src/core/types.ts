@@ -11,7 +11,10 @@ export type OrderType = 'limit' | 'post_only' | 'ioc' | 'fok' | 'market';
 export type StpMode = 'none' | 'cancel_maker' | 'cancel_taker' | 'cancel_both';
 export type InstrumentState = 'live' | 'suspended' | 'cancel_only' | 'post_only';
 export type OrderState = 'live' | 'partially_filled' | 'filled' | 'canceled';
-export type CancelReason = 'user' | 'user_all' | 'stp' | 'unfilled' | 'market_band' | 'amend_failed';
+export type CancelReason =
+  | 'user' | 'user_all' | 'stp' | 'unfilled' | 'market_band' | 'amend_failed'
+  /** Placed and canceled in the same command, as OKX does, instead of being rejected. */
+  | 'post_only_would_take' | 'fok_not_fillable';
 export type WithdrawalState = 'pending' | 'completed' | 'failed' | 'canceled';
 
 export type { Units };

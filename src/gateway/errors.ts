@@ -30,6 +30,8 @@ export const ApiErrors = {
   paramEmpty: { code: '50014', msg: 'Parameter {0} can not be empty.', http: 200 },
   systemError: { code: '50026', msg: 'System error. Try again later.', http: 500 },
   timestampExpired: { code: '50102', msg: 'Timestamp request expired.', http: 401 },
+  // OKX has no code of its own for a replayed signature; 50102 is the nonce code (CCXT: InvalidNonce).
+  requestReplayed: { code: '50102', msg: 'Timestamp request expired. This signed request was already received; sign a new request.', http: 401 },
   keyMissing: { code: '50103', msg: 'Request header "OK-ACCESS-KEY" can not be empty.', http: 401 },
   passphraseMissing: { code: '50104', msg: 'Request header "OK-ACCESS-PASSPHRASE" can not be empty.', http: 401 },
   passphraseWrong: { code: '50105', msg: 'Request header "OK-ACCESS-PASSPHRASE" incorrect.', http: 401 },
@@ -108,7 +110,6 @@ export const rejectMap: Readonly<Record<RejectCode, ApiErrorName>> = {
   size_above_max: 'sizeAboveMax',
   amount_invalid: 'paramError',
   post_only_would_take: 'amendPostOnly',
-  fok_not_fillable: 'noLiquidity',
   no_liquidity: 'noLiquidity',
   open_orders_limit: 'openOrdersLimit',
   insufficient_balance: 'insufficientBalance',
@@ -154,6 +155,7 @@ export function submitErrorToApi(code: SubmitErrorCode): ApiError {
     case 'busy': return ApiErrors.busy;
     case 'unavailable': return ApiErrors.unavailable;
     case 'timeout': return ApiErrors.timeout;
+    case 'replayed': return ApiErrors.requestReplayed;
     default: {
       const unknown: never = code;
       throw new Error(`unknown submit error ${String(unknown)}`);

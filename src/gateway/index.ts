@@ -7,6 +7,7 @@ export {
   type ApiError, type RejectContext,
 } from './errors.js';
 export { sign } from './auth.js';
+export { currentSignature, signatureDigest, trackSignedRequests, type RequestSignature } from './signed.js';
 export { depositAddress, chainOf } from './funding.js';
 export {
   SubmitError, type ApiKey, type CreateApiKey, type ExchangePort, type KeyStore, type LogCommand, type NodeStatus,

@@ -33,7 +33,8 @@ export interface KeyStore {
 }
 
 /** Why a submission was not accepted at all (as opposed to a command the engine rejected). */
-export type SubmitErrorCode = 'busy' | 'unavailable' | 'timeout';
+/** 'replayed': the log already applied this signed request, or its timestamp is out of the window. */
+export type SubmitErrorCode = 'busy' | 'unavailable' | 'timeout' | 'replayed';
 export class SubmitError extends Error {
   override readonly name = 'SubmitError';
   constructor(readonly code: SubmitErrorCode, message: string) {
@@ -59,7 +60,8 @@ export interface ExchangePort {
    * Submits commands as one log record. Resolves with one result per command once the record is
    * durable and applied. Rejects with SubmitError: 'busy' (over the in-flight bound: nothing was
    * written), 'unavailable' (the log refused: nothing was acknowledged), 'timeout' (outcome
-   * unknown: it may still apply).
+   * unknown: it may still apply), 'replayed' (the request being served is signed and the log
+   * already applied that signature, or its timestamp is out of the window: nothing applied).
    */
   submit(commands: readonly LogCommand[]): Promise<Result[]>;
   readonly engine: Engine;

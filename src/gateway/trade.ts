@@ -6,7 +6,7 @@
 
 import { z } from 'zod';
 import type {
-  AmendOrder, CancelOrder, Engine, OrderType, PlaceOrder, Result, StpMode,
+  AmendOrder, CancelOrder, CancelReason, Engine, OrderType, PlaceOrder, Result, StpMode,
 } from '../core/index.js';
 import type { FillRecord, OrderRecord } from '../projections/types.js';
 import {
@@ -325,9 +325,13 @@ async function amend(ctx: RequestContext): Promise<Outcome> {
 
 // ------------------------------------------------------------------------- queries
 
-/** OKX's cancelSource codes for our cancel reasons. */
-const cancelSource: Readonly<Record<string, string>> = {
+/**
+ * OKX's cancelSource codes for our cancel reasons (OKX v5 docs, order details: 13 "FOK order
+ * was canceled due to incompletely filled", 31 "The post-only order will take liquidity").
+ */
+const cancelSource: Readonly<Record<CancelReason | '', string>> = {
   '': '', user: '1', user_all: '1', amend_failed: '1', stp: '32', unfilled: '14', market_band: '0',
+  post_only_would_take: '31', fok_not_fillable: '13',
 };
 
 export function orderRow(engine: Engine, rec: OrderRecord): Record<string, unknown> | undefined {
@@ -347,7 +351,7 @@ export function orderRow(engine: Engine, rec: OrderRecord): Record<string, unkno
     fillTime: fill === null ? '' : String(fill.ts), tradeId: fill === null ? '' : String(fill.tradeId),
     state: rec.state, fee: feeText(engine, rec.feeAsset, rec.fee), feeCcy: rec.feeAsset, rebate: '0', rebateCcy: rec.feeAsset,
     pnl: '0', lever: '', category: 'normal', reduceOnly: 'false', source: '', stpMode: rec.stpMode === 'none' ? '' : rec.stpMode,
-    stpId: '', cancelSource: cancelSource[rec.cancelReason] ?? '', cancelSourceReason: rec.cancelReason,
+    stpId: '', cancelSource: cancelSource[rec.cancelReason], cancelSourceReason: rec.cancelReason,
     attachAlgoClOrdId: '', algoClOrdId: '', algoId: '', isTpLimit: 'false', quickMgnType: '',
     tpTriggerPx: '', tpOrdPx: '', slTriggerPx: '', slOrdPx: '', tpTriggerPxType: '', slTriggerPxType: '',
     cTime: String(rec.createdTs), uTime: String(rec.updatedTs),

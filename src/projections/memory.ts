@@ -36,8 +36,13 @@ const tickerWindowMinutes = 1_440;
 /** The UTC+8 day starts at 16:00 UTC. */
 const utc8OffsetMs = 8 * 3_600_000;
 
-/** The format version of toJSON(); fromJSON() refuses any other. */
-export const PROJECTIONS_JSON_VERSION = 1;
+/**
+ * The format version of toJSON(); fromJSON() refuses any other but the one before it. Version 2
+ * writes a minute's quote volume as a decimal string (exact past 2^53); version 1 wrote a JSON
+ * number, which is still read (it was exact wherever it was below 2^53).
+ */
+export const PROJECTIONS_JSON_VERSION = 2;
+const PROJECTIONS_JSON_VERSION_READABLE: readonly number[] = [1, PROJECTIONS_JSON_VERSION];
 
 /** What toJSON() produces: every record, in the order the live structures hold them. */
 export interface ProjectionsJSON {
@@ -60,8 +65,8 @@ export interface UserJSON {
 export interface InstrumentJSON {
   readonly instId: string;
   readonly trades: readonly PublicTrade[];
-  /** [startTs, open, high, low, close, volLots, volQuote], oldest first. */
-  readonly minutes: readonly (readonly [number, number, number, number, number, number, number])[];
+  /** [startTs, open, high, low, close, volLots, volQuote (integer minor units as a decimal string)], oldest first. */
+  readonly minutes: readonly (readonly [number, number, number, number, number, number, string])[];
 }
 
 class MinuteCandle {
@@ -72,7 +77,8 @@ class MinuteCandle {
     public low: number,
     public close: number,
     public volLots: number,
-    public volQuote: number,
+    /** Quote minor units: a bigint, as the sum of a minute's trades can pass 2^53. */
+    public volQuote: bigint,
   ) {}
 }
 
@@ -393,11 +399,11 @@ export class MemoryProjections implements Projections {
       if (e.priceTicks < last.low) last.low = e.priceTicks;
       last.close = e.priceTicks;
       last.volLots += e.sizeLots;
-      last.volQuote += e.quoteAmount;
+      last.volQuote += BigInt(e.quoteAmount);
       return;
     }
     if (last !== undefined && last.startTs > startTs) broken('trade times never go back');
-    inst.minutes.push(new MinuteCandle(startTs, e.priceTicks, e.priceTicks, e.priceTicks, e.priceTicks, e.sizeLots, e.quoteAmount));
+    inst.minutes.push(new MinuteCandle(startTs, e.priceTicks, e.priceTicks, e.priceTicks, e.priceTicks, e.sizeLots, BigInt(e.quoteAmount)));
     if (inst.minutes.length > Retention.minuteCandlesPerInstrumentMax) inst.minutes.shift();
   }
 
@@ -542,7 +548,7 @@ export class MemoryProjections implements Projections {
     let high: number | null = null;
     let low: number | null = null;
     let volLots = 0;
-    let volQuote = 0;
+    let volQuote = 0n;
     let sodUtc0: number | null = null;
     let sodUtc8: number | null = null;
     if (inst !== undefined) {
@@ -610,7 +616,7 @@ export class MemoryProjections implements Projections {
       instruments.push({
         instId: inst.instId,
         trades: inst.trades.toArray().map((t) => ({ ...t })),
-        minutes: inst.minutes.toArray().map((m) => [m.startTs, m.open, m.high, m.low, m.close, m.volLots, m.volQuote] as const),
+        minutes: inst.minutes.toArray().map((m) => [m.startTs, m.open, m.high, m.low, m.close, m.volLots, m.volQuote.toString()] as const),
       });
     }
     return { version: PROJECTIONS_JSON_VERSION, nowMs: this.nowMs, users, instruments };
@@ -619,8 +625,8 @@ export class MemoryProjections implements Projections {
   /** Rebuilds what toJSON() produced (parsed or not); the records are copied, never shared. */
   static fromJSON(engine: Engine, json: unknown): MemoryProjections {
     const state = json as ProjectionsJSON;
-    if (typeof json !== 'object' || json === null || state.version !== PROJECTIONS_JSON_VERSION) {
-      throw new Error(`projections snapshot: expected version ${PROJECTIONS_JSON_VERSION}`);
+    if (typeof json !== 'object' || json === null || !PROJECTIONS_JSON_VERSION_READABLE.includes(state.version)) {
+      throw new Error(`projections snapshot: expected version ${PROJECTIONS_JSON_VERSION_READABLE.join(' or ')}`);
     }
     const p = new MemoryProjections(engine);
     p.nowMs = state.nowMs;
@@ -654,11 +660,21 @@ export class MemoryProjections implements Projections {
       const inst = p.instrument(i.instId);
       for (const t of i.trades) inst.trades.push({ ...t });
       for (const [startTs, open, high, low, close, volLots, volQuote] of i.minutes) {
-        inst.minutes.push(new MinuteCandle(startTs, open, high, low, close, volLots, volQuote));
+        inst.minutes.push(new MinuteCandle(startTs, open, high, low, close, volLots, quoteVolume(volQuote)));
       }
     }
     return p;
   }
+}
+
+/**
+ * A saved minute's quote volume: a decimal string (version 2) or a JSON number (version 1). A
+ * version 1 figure past 2^53 was already rounded; it is kept as it was served, not refused, and
+ * ages out with its minute.
+ */
+function quoteVolume(saved: string | number): bigint {
+  if (typeof saved === 'number' ? Number.isInteger(saved) && saved >= 0 : /^(0|[1-9][0-9]*)$/.test(saved)) return BigInt(saved);
+  return broken(`a saved quote volume is a non-negative integer, not ${JSON.stringify(saved)}`);
 }
 
 /**

@@ -105,9 +105,12 @@ export interface Candle {
   readonly high: number;
   readonly low: number;
   readonly close: number;
-  /** Base traded, in lots, and quote traded, in quote minor units. */
+  /**
+   * Base traded, in lots, and quote traded, in quote minor units: a bigint, since one trade's
+   * quote is a safe integer but a bar's sum of them need not be.
+   */
   readonly volLots: number;
-  readonly volQuote: number;
+  readonly volQuote: bigint;
   /** False while the bar is still open at the engine's current time. */
   readonly confirmed: boolean;
 }
@@ -120,7 +123,8 @@ export interface Ticker {
   readonly high24hTicks: number | null;
   readonly low24hTicks: number | null;
   readonly vol24hLots: number;
-  readonly volQuote24h: number;
+  /** Quote minor units traded in the window, exact (a bigint, as a candle's volQuote). */
+  readonly volQuote24h: bigint;
   readonly sodUtc0Ticks: number | null;
   readonly sodUtc8Ticks: number | null;
   readonly ts: number;

@@ -1,11 +1,17 @@
 // The bytes of one log record: the submissions one gateway process group-committed together,
-// each with its request id (so results go back to the request that waits for them), stamped
-// with the gateway's time. JSON, versioned; decoding checks the envelope and refuses what it
-// cannot trust.
+// each with its request id (so results go back to the request that waits for them) and, for a
+// signed request, its signature digest, stamped with the gateway's time and cloud. JSON,
+// versioned; decoding checks the envelope and refuses what it cannot trust.
 
 import type { LogCommand } from '../gateway/port.js';
+import type { SignedBy } from './guard.js';
 
-export const RECORD_VERSION = 3;
+/** Version 4 added the writing cloud and the signed requests' digests; version 3 records still decode. */
+export const RECORD_VERSION = 4;
+const RECORD_VERSIONS_READ: readonly unknown[] = [3, 4];
+/** A cloud name as the server's settings allow it. */
+const CLOUD_NAME = /^[a-z][a-z0-9-]{0,30}$/;
+const DIGEST = /^[A-Za-z0-9_-]{22}$/;
 /** Commands one record may carry in all (a batch endpoint sends at most 20 per submission). */
 export const RECORD_COMMANDS_MAX = 2_000;
 /** Encoded size one record may reach; etcd's default request limit is 1.5 MiB. */
@@ -21,6 +27,8 @@ export interface Submission {
    */
   readonly deadline: number;
   readonly cmds: readonly LogCommand[];
+  /** The signed request it came from (absent for operator and internal submissions). */
+  readonly sig?: SignedBy;
 }
 
 export interface LogBatch {
@@ -28,6 +36,8 @@ export interface LogBatch {
   readonly ts: number;
   /** Which gateway process wrote it: (origin, rid) is unique across the log. */
   readonly origin: string;
+  /** The cloud whose gateway wrote it (absent in version 3 records): its clock is bounded by the others'. */
+  readonly cloud?: string;
   readonly items: readonly Submission[];
 }
 
@@ -38,8 +48,9 @@ export class RecordDecodeError extends Error {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-export function encodeBatch(batch: LogBatch): Uint8Array {
-  return encoder.encode(JSON.stringify({ v: RECORD_VERSION, ts: batch.ts, origin: batch.origin, items: batch.items }));
+/** Encodes a record at the current version, which names its cloud. */
+export function encodeBatch(batch: LogBatch & { readonly cloud: string }): Uint8Array {
+  return encoder.encode(JSON.stringify({ v: RECORD_VERSION, ts: batch.ts, origin: batch.origin, cloud: batch.cloud, items: batch.items }));
 }
 
 function fail(what: string): never {
@@ -55,9 +66,10 @@ export function decodeBatch(bytes: Uint8Array): LogBatch {
   }
   if (typeof value !== 'object' || value === null) fail('is not an object');
   const r = value as Record<string, unknown>;
-  if (r.v !== RECORD_VERSION) fail(`version ${String(r.v)} is not supported`);
+  if (!RECORD_VERSIONS_READ.includes(r.v)) fail(`version ${String(r.v)} is not supported`);
   if (typeof r.ts !== 'number' || !Number.isSafeInteger(r.ts)) fail('has no valid ts');
   if (typeof r.origin !== 'string') fail('has no origin');
+  if (r.v === RECORD_VERSION && (typeof r.cloud !== 'string' || !CLOUD_NAME.test(r.cloud))) fail('has no valid cloud');
   if (!Array.isArray(r.items)) fail('has no submissions');
   let commands = 0;
   for (const item of r.items as unknown[]) {
@@ -65,11 +77,18 @@ export function decodeBatch(bytes: Uint8Array): LogBatch {
     if (typeof s !== 'object' || s === null || typeof s.rid !== 'number' || typeof s.deadline !== 'number' || !Array.isArray(s.cmds)) {
       fail('holds a malformed submission');
     }
+    if (s.sig !== undefined) {
+      const sig = s.sig as Partial<SignedBy> | null;
+      if (typeof sig !== 'object' || sig === null || typeof sig.d !== 'string' || !DIGEST.test(sig.d) || typeof sig.ts !== 'number' || !Number.isSafeInteger(sig.ts)) {
+        fail('holds a malformed signature digest');
+      }
+    }
     for (const c of s.cmds as unknown[]) {
       if (typeof c !== 'object' || c === null || typeof (c as { type?: unknown }).type !== 'string') fail('holds a command without a type');
     }
     commands += s.cmds.length;
   }
   if (commands > RECORD_COMMANDS_MAX) fail(`holds ${commands} commands, more than ${RECORD_COMMANDS_MAX}`);
-  return { ts: r.ts, origin: r.origin, items: r.items as Submission[] };
+  const items = r.items as Submission[];
+  return typeof r.cloud === 'string' ? { ts: r.ts, origin: r.origin, cloud: r.cloud, items } : { ts: r.ts, origin: r.origin, items };
 }

@@ -1,6 +1,13 @@
 // The replica module's public surface: the apply loop with snapshots and recovery, the
 // submitter that turns requests into durable applied records, and the record codec.
-export { Replica, applySubmission, replicaHash, replicaStateHash, type Checkpoint as ReplicaCheckpoint, type ReplicaOptions, type ReplicaState } from './replica.js';
+export {
+  Replica, applyBatch, applySubmission, emptyState, replicaHash, replicaStateHash,
+  type Checkpoint as ReplicaCheckpoint, type ReplicaOptions, type ReplicaState, type ReplicatedState, type SubmissionOutcome,
+} from './replica.js';
+export {
+  LogGuard, CLOCK_AHEAD_MAX_MS, CLOCK_CLOUDS_MAX, CLOCK_PEERS_WINDOW_MS, SEEN_SIGNATURES_MAX, SIGNATURE_WINDOW_MS,
+  type CloudClock, type GuardRefusal, type SignedBy,
+} from './guard.js';
 export { Submitter, classifyJournalError, type SubmitterOptions } from './submitter.js';
 export { SnapshotStore, decodeSnapshotFile, encodeSnapshotFile, type Checkpoint, type SnapshotParts } from './snapshots.js';
 export { MemoryKeyStore } from './keys.js';

@@ -2,10 +2,12 @@
 // own, or one fetched from a peer when the log behind it was compacted), replays the log after
 // it, then applies every new record as it becomes durable, in order. Results of a record go back
 // to the requests that wrote it (matched by origin and request id); events go to the
-// projections. At deterministic checkpoints (the first record boundary after engine.seq crosses
-// a multiple of N, the same on every replica) it hashes its state, reports the checkpoint so
-// peers can compare, and writes a snapshot. A broken invariant, an unreadable record or a hash
-// that differs from a peer's stops it: continuing would spread a wrong state.
+// projections. Before a record's commands run, the log guard (guard.ts) bounds how far its
+// cloud's clock may move the log's time and refuses replayed signed requests. At deterministic
+// checkpoints (the first record boundary after engine.seq crosses a multiple of N, the same on
+// every replica) it hashes its state, reports the checkpoint so peers can compare, and writes a
+// snapshot. A broken invariant, an unreadable record or a hash that differs from a peer's stops
+// it: continuing would spread a wrong state.
 
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -13,7 +15,8 @@ import { Engine, Reject, restore, snapshot, type Event, type Result } from '../c
 import { SubmitError, type LogCommand } from '../gateway/port.js';
 import type { CommandLog, LogRecord, TailHandle } from '../log/index.js';
 import type { Projections } from '../projections/types.js';
-import { decodeBatch, type Submission } from './codec.js';
+import { decodeBatch, type LogBatch, type Submission } from './codec.js';
+import { LogGuard, type GuardJson, type GuardRefusal } from './guard.js';
 import { MemoryKeyStore } from './keys.js';
 import type { SnapshotParts, SnapshotStore } from './snapshots.js';
 
@@ -55,41 +58,82 @@ export interface ReplicaOptions {
   readonly resumable?: (error: unknown) => boolean;
 }
 
+/** A submission's outcome: one result per command, or the guard's refusal of the whole of it. */
+export type SubmissionOutcome = Result[] | { readonly refused: GuardRefusal };
+
 export interface AppliedBatch {
   readonly position: number;
-  readonly results: Result[];
+  readonly outcome: SubmissionOutcome;
+}
+
+/** Everything a record changes: the engine, the API keys and the log guard. */
+export interface ReplicatedState {
+  readonly engine: Engine;
+  readonly keys: MemoryKeyStore;
+  readonly guard: LogGuard;
 }
 
 const EXPIRED: Result = Object.freeze({ ok: false, reject: Reject.commandExpired });
 
 /**
- * Applies one submission of a record, exactly as every replica (and every replay) must: refused
- * whole if the log's time has passed its deadline (deterministic: the engine's time and the
- * record's time are the same everywhere), else each command to the key store or the engine.
+ * Applies one record, exactly as every replica (and every replay) must: the guard first turns
+ * the record's time into the time it applies at (bounded by the other clouds' clocks), then
+ * each submission applies at that time.
  */
-export function applySubmission(engine: Engine, keys: MemoryKeyStore, item: Submission, ts: number, events: Event[]): Result[] {
+export function applyBatch(state: ReplicatedState, batch: LogBatch, events: Event[]): SubmissionOutcome[] {
+  const ts = state.guard.observe(batch.cloud, batch.ts);
+  return batch.items.map((item) => applySubmission(state, item, ts, events));
+}
+
+/**
+ * One submission: refused whole if the log's time has passed its deadline (deterministic: the
+ * engine's time and the record's time are the same everywhere), or if the guard refuses its
+ * signature (replayed, expired, or the seen-set full); else each command to the key store or
+ * the engine. Only a submission that applies enters the seen-set, so a retry of one refused for
+ * its deadline is safe.
+ */
+export function applySubmission(state: ReplicatedState, item: Submission, ts: number, events: Event[]): SubmissionOutcome {
+  const { engine, keys, guard } = state;
   if (Math.max(engine.now, ts) > item.deadline) return item.cmds.map(() => EXPIRED);
+  if (item.sig !== undefined) {
+    const refused = guard.admit(item.sig);
+    if (refused !== undefined) return { refused };
+  }
   return item.cmds.map((cmd: LogCommand) => (cmd.type === 'CreateApiKey' || cmd.type === 'RevokeApiKey' ? keys.apply(engine, cmd) : engine.apply(cmd, ts, events)));
 }
 
 /**
- * A replica's state hash: SHA-256 over the engine's canonical snapshot, then a zero byte, then
- * the API keys' canonical JSON, so that replicas disagreeing about either are told apart.
+ * A replica's state hash: SHA-256 over the engine's canonical snapshot, a zero byte, the API
+ * keys' canonical JSON, a zero byte, the log guard's canonical JSON, so that replicas
+ * disagreeing about any of them are told apart.
  */
-export function replicaHash(engineBytes: Uint8Array, keysBytes: Uint8Array): string {
+export function replicaHash(engineBytes: Uint8Array, keysBytes: Uint8Array, guardBytes: Uint8Array): string {
+  const zero = new Uint8Array([0]);
+  return createHash('sha256').update(engineBytes).update(zero).update(keysBytes).update(zero).update(guardBytes).digest('hex');
+}
+
+export function replicaStateHash(state: ReplicatedState): string {
+  return replicaHash(snapshot(state.engine), keysBytes(state.keys), guardBytes(state.guard));
+}
+
+/** A fresh state, as before the first record. */
+export function emptyState(): ReplicatedState {
+  return { engine: new Engine(), keys: new MemoryKeyStore(), guard: new LogGuard() };
+}
+
+/** The state hash of a snapshot file version 2 (before the guard), so such a snapshot can still be restored. */
+function replicaHashV2(engineBytes: Uint8Array, keysBytes: Uint8Array): string {
   return createHash('sha256').update(engineBytes).update(new Uint8Array([0])).update(keysBytes).digest('hex');
 }
 
-export function replicaStateHash(engine: Engine, keys: MemoryKeyStore): string {
-  return replicaHash(snapshot(engine), keysBytes(keys));
-}
-
 const keysBytes = (keys: MemoryKeyStore): Uint8Array => Buffer.from(JSON.stringify(keys.toJSON()));
+const guardBytes = (guard: LogGuard): Uint8Array => Buffer.from(JSON.stringify(guard.toJSON()));
 
 export class Replica {
   engine = new Engine();
   projections: Projections;
   keys = new MemoryKeyStore();
+  guard = new LogGuard();
   state: ReplicaState = 'starting';
   appliedPosition = 0;
   lastCheckpoint: Checkpoint = { position: 0, seq: 0, stateHash: '' };
@@ -208,17 +252,29 @@ export class Replica {
 
   /** Replaces the whole state with a verified snapshot (before the tail starts). */
   private install(parts: SnapshotParts): void {
-    if (replicaHash(parts.engine, parts.keys) !== parts.stateHash) throw new Error('snapshot does not match its own state hash');
+    if (parts.guard === undefined) {
+      // A snapshot from before the guard (file version 2): its hash covers the engine and keys only.
+      if (replicaHashV2(parts.engine, parts.keys) !== parts.stateHash) throw new Error('snapshot does not match its own state hash');
+    } else if (replicaHash(parts.engine, parts.keys, parts.guard) !== parts.stateHash) {
+      throw new Error('snapshot does not match its own state hash');
+    }
     this.engine = restore(parts.engine);
     this.projections = this.options.createProjections(this.engine, JSON.parse(Buffer.from(parts.projections).toString('utf8')));
     this.keys = MemoryKeyStore.fromJSON(JSON.parse(Buffer.from(parts.keys).toString('utf8')) as []);
+    this.guard = parts.guard === undefined ? LogGuard.startingAt(this.engine.now)
+      : LogGuard.fromJSON(JSON.parse(Buffer.from(parts.guard).toString('utf8')) as GuardJson);
     this.appliedPosition = parts.position;
     this.lastCheckpoint = { position: parts.position, seq: parts.seq, stateHash: parts.stateHash };
     this.lastSnapshot = this.lastCheckpoint;
     if (parts.checkpoint) this.lastCheckpointSnapshot = this.lastCheckpoint;
   }
 
-  /** Registers interest in the results of the submission (origin, rid) before it is appended. */
+  /** The engine, keys and guard as one state (for the pure apply functions and the hash). */
+  get replicated(): ReplicatedState {
+    return { engine: this.engine, keys: this.keys, guard: this.guard };
+  }
+
+  /** Registers interest in the outcome of the submission (origin, rid) before it is appended. */
   expect(origin: string, rid: number): Promise<AppliedBatch> {
     return new Promise((resolve, reject) => { this.waiters.set(`${origin}/${rid}`, { resolve, reject }); });
   }
@@ -238,22 +294,19 @@ export class Replica {
       const batch = decodeBatch(record.payload);
       const events = this.events;
       const seqBefore = this.engine.seq;
-      const applied: [key: string, results: Result[]][] = [];
+      const outcomes = applyBatch(this.replicated, batch, events);
+      const applied = batch.items.map((item, i) => [`${batch.origin}/${item.rid}`, outcomes[i]!] as const);
       let commands = 0;
-      for (const item of batch.items) {
-        const results = applySubmission(this.engine, this.keys, item, batch.ts, events);
-        applied.push([`${batch.origin}/${item.rid}`, results]);
-        commands += item.cmds.length;
-      }
+      for (const item of batch.items) commands += item.cmds.length;
       this.appliedPosition = record.position;
       this.projections.apply(events);
       this.options.onApplied?.(commands, events);
       events.length = 0;
-      for (const [key, results] of applied) {
+      for (const [key, outcome] of applied) {
         const waiter = this.waiters.get(key);
         if (waiter !== undefined) {
           this.waiters.delete(key);
-          waiter.resolve({ position: record.position, results });
+          waiter.resolve({ position: record.position, outcome });
         }
       }
       const every = this.options.checkpointEveryCommands;
@@ -273,7 +326,7 @@ export class Replica {
       this.options.logger.error({ err: (e as Error).message, position: this.appliedPosition }, 'CHECKPOINT FAILED: no state hash or snapshot at this position');
       return;
     }
-    const checkpoint: Checkpoint = { position: this.appliedPosition, seq: this.engine.seq, stateHash: replicaHash(engineBytes, keysBytes(this.keys)) };
+    const checkpoint: Checkpoint = { position: this.appliedPosition, seq: this.engine.seq, stateHash: replicaHash(engineBytes, keysBytes(this.keys), guardBytes(this.guard)) };
     this.lastCheckpoint = checkpoint;
     this.options.onCheckpoint?.(checkpoint);
     if (this.snapshotting === undefined) void this.writeSnapshot(checkpoint, engineBytes, true);
@@ -284,7 +337,7 @@ export class Replica {
     while (this.snapshotting !== undefined) await this.snapshotting;
     if (this.lastSnapshot.position === this.appliedPosition && this.appliedPosition > 0) return;
     const engineBytes = snapshot(this.engine);
-    await this.writeSnapshot({ position: this.appliedPosition, seq: this.engine.seq, stateHash: replicaHash(engineBytes, keysBytes(this.keys)) }, engineBytes, false);
+    await this.writeSnapshot({ position: this.appliedPosition, seq: this.engine.seq, stateHash: replicaHash(engineBytes, keysBytes(this.keys), guardBytes(this.guard)) }, engineBytes, false);
   }
 
   /**
@@ -303,6 +356,7 @@ export class Replica {
       engine: engineBytes,
       projections: Buffer.from(JSON.stringify(this.projections.toJSON())),
       keys: keysBytes(this.keys),
+      guard: guardBytes(this.guard),
     };
     const { snapshots, log, logger, compactLog } = this.options;
     this.snapshotting = (async () => {
@@ -325,7 +379,7 @@ export class Replica {
 
   /** The state hash of the engine right now (walks the whole state: for checks, not hot paths). */
   stateHashNow(): string {
-    return replicaStateHash(this.engine, this.keys);
+    return replicaStateHash(this.replicated);
   }
 
   /** Stops serving for good because this replica's state differs from its peers'. */

@@ -1,4 +1,4 @@
-// Replica snapshots on disk: the engine's canonical snapshot plus the projections and API keys,
+// Replica snapshots on disk: the engine's canonical snapshot plus the projections, API keys and log guard,
 // checksummed, written to a temporary file, fsynced and renamed into place, so a crash leaves
 // either the old snapshot or the new one, never half of one. Each snapshot also appends a
 // checkpoint line (position, seq, state hash) that operators and peers can compare.
@@ -8,7 +8,8 @@ import { appendFile, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/
 import { join } from 'node:path';
 
 const MAGIC = 'EVBSNAP1';
-const FORMAT_VERSION = 2;
+/** Version 3 added the log guard; version 2 files (without it) are still read. */
+const FORMAT_VERSION = 3;
 /** Snapshots kept on disk: the newest is used; the one before it is the fallback. */
 export const SNAPSHOTS_KEPT = 2;
 
@@ -21,6 +22,8 @@ export interface SnapshotParts {
   readonly engine: Uint8Array;
   readonly projections: Uint8Array;
   readonly keys: Uint8Array;
+  /** The log guard's canonical JSON; absent only in a version 2 file. */
+  readonly guard?: Uint8Array;
 }
 
 export interface Checkpoint {
@@ -36,7 +39,8 @@ interface Header {
   seq: number;
   stateHash: string;
   checkpoint: boolean;
-  lengths: [engine: number, projections: number, keys: number];
+  /** engine, projections, keys, then (from version 3) the guard. */
+  lengths: number[];
   sha256: string;
 }
 
@@ -105,12 +109,12 @@ export class SnapshotStore {
 
 /** The bytes of a snapshot file (also what a peer serves to a replica that fell behind). */
 export function encodeSnapshotFile(parts: SnapshotParts): Buffer[] {
-  const body = [parts.engine, parts.projections, parts.keys];
+  const body = [parts.engine, parts.projections, parts.keys, parts.guard ?? new Uint8Array(0)];
   const hash = createHash('sha256');
   for (const b of body) hash.update(b);
   const header: Header = {
     version: FORMAT_VERSION, position: parts.position, seq: parts.seq, stateHash: parts.stateHash, checkpoint: parts.checkpoint,
-    lengths: [parts.engine.length, parts.projections.length, parts.keys.length], sha256: hash.digest('hex'),
+    lengths: [parts.engine.length, parts.projections.length, parts.keys.length, body[3]!.length], sha256: hash.digest('hex'),
   };
   const headerBytes = Buffer.from(JSON.stringify(header));
   const prefix = Buffer.alloc(12);
@@ -124,7 +128,8 @@ export function decodeSnapshotFile(bytes: Buffer): SnapshotParts {
   if (bytes.length < 12 || bytes.toString('latin1', 0, 8) !== MAGIC) throw new Error('not a snapshot file');
   const headerLength = bytes.readUInt32LE(8);
   const header = JSON.parse(bytes.toString('utf8', 12, 12 + headerLength)) as Header;
-  if (header.version !== FORMAT_VERSION) throw new Error(`snapshot file version ${header.version} is not supported`);
+  if (header.version !== FORMAT_VERSION && header.version !== 2) throw new Error(`snapshot file version ${header.version} is not supported`);
+  if (header.lengths.length !== (header.version === 2 ? 3 : 4)) throw new Error('snapshot file has the wrong number of parts');
   let at = 12 + headerLength;
   const parts: Uint8Array[] = [];
   for (const length of header.lengths) {
@@ -138,5 +143,6 @@ export function decodeSnapshotFile(bytes: Buffer): SnapshotParts {
   return {
     position: header.position, seq: header.seq, stateHash: header.stateHash, checkpoint: header.checkpoint,
     engine: parts[0]!, projections: parts[1]!, keys: parts[2]!,
+    ...(header.version === FORMAT_VERSION && { guard: parts[3]! }),
   };
 }

@@ -4,7 +4,8 @@
 // The number of submissions in flight is bounded: past the bound a request is refused as busy
 // at once rather than queued. A log error that proves nothing was written (a refusal, a full
 // disk) is a definite failure; any other failure after the append began is "outcome unknown",
-// never "failed": the record may still be applied.
+// never "failed": the record may still be applied. Each record names this node's cloud, and a
+// signed request's submission carries its signature digest, for the log guard (guard.ts).
 
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -12,6 +13,7 @@ import type { Result } from '../core/index.js';
 import { SubmitError, type LogCommand } from '../gateway/port.js';
 import { JournalError, type CommandLog } from '../log/index.js';
 import { encodeBatch, RECORD_BYTES_MAX, RECORD_COMMANDS_MAX, type Submission } from './codec.js';
+import type { GuardRefusal, SignedBy } from './guard.js';
 import type { Replica } from './replica.js';
 
 export interface SubmitterOptions {
@@ -26,6 +28,8 @@ export interface SubmitterOptions {
    */
   readonly commandTtlMs: number;
   readonly now: () => number;
+  /** The cloud this node runs in, written into every record (the log guard bounds each cloud's clock). */
+  readonly cloud: string;
   /** Maps a log error to what the request learns (default: the file journal's errors). */
   readonly classify?: (error: unknown) => SubmitError;
 }
@@ -47,6 +51,19 @@ export function classifyJournalError(e: unknown): SubmitError {
   return new SubmitError('timeout', `log append failed, outcome unknown: ${(e as Error).message}`);
 }
 
+/** What a request learns when the log guard refused its signed submission (nothing applied). */
+function guardRefusal(refused: GuardRefusal): SubmitError {
+  switch (refused) {
+    case 'replayed': return new SubmitError('replayed', 'this signed request was already applied: sign a new request');
+    case 'signature_expired': return new SubmitError('replayed', 'the request timestamp is too far behind the log\'s time: sign a new request');
+    case 'signatures_full': return new SubmitError('busy', 'too many signed requests within the signature window');
+    default: {
+      const unknown: never = refused;
+      throw new Error(`unknown guard refusal ${String(unknown)}`);
+    }
+  }
+}
+
 export class Submitter {
   readonly origin = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
   private rid = 0;
@@ -59,13 +76,16 @@ export class Submitter {
 
   constructor(private readonly log: CommandLog, private readonly replica: Replica, private readonly options: SubmitterOptions) {}
 
-  async submit(cmds: readonly LogCommand[]): Promise<Result[]> {
+  /** Submits commands; `sig` (a signed request's digest and timestamp) makes a replay of the request refused. */
+  async submit(cmds: readonly LogCommand[], sig?: SignedBy): Promise<Result[]> {
     if (this.replica.state !== 'serving') throw new SubmitError('unavailable', `replica is ${this.replica.state}`);
     if (this.inFlight >= this.options.inFlightMax) throw new SubmitError('busy', 'too many requests in flight');
     if (cmds.length > RECORD_COMMANDS_MAX) throw new SubmitError('busy', `more than ${RECORD_COMMANDS_MAX} commands in one request`);
     const rid = ++this.rid;
-    const item: Submission = { rid, deadline: this.options.now() + this.options.commandTtlMs, cmds };
-    const bytes = Buffer.byteLength(JSON.stringify(cmds)) + 64;
+    const deadline = this.options.now() + this.options.commandTtlMs;
+    const item: Submission = sig === undefined ? { rid, deadline, cmds } : { rid, deadline, cmds, sig };
+    // The submission's own fields: rid and deadline, and the signature digest when there is one.
+    const bytes = Buffer.byteLength(JSON.stringify(cmds)) + (sig === undefined ? 64 : 128);
     if (bytes > RECORD_BYTES_MAX) throw new SubmitError('busy', 'request too large for one log record');
     const applied = this.replica.expect(this.origin, rid);
     // The replica may reject it (it stopped) while the append is still pending; that rejection is
@@ -82,8 +102,9 @@ export class Submitter {
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => { reject(new SubmitError('timeout', 'not applied in time, outcome unknown')); }, this.options.applyTimeoutMs);
       });
-      const batch = await Promise.race([applied, timeout]);
-      return batch.results;
+      const { outcome } = await Promise.race([applied, timeout]);
+      if ('refused' in outcome) throw guardRefusal(outcome.refused);
+      return outcome;
     } finally {
       if (timer !== undefined) clearTimeout(timer);
       this.replica.forget(this.origin, rid);
@@ -108,7 +129,7 @@ export class Submitter {
         }
         let error: SubmitError | undefined;
         try {
-          const position = await this.log.append([encodeBatch({ ts: this.options.now(), origin: this.origin, items: group.map((q) => q.item) })]);
+          const position = await this.log.append([encodeBatch({ ts: this.options.now(), origin: this.origin, cloud: this.options.cloud, items: group.map((q) => q.item) })]);
           this.records += 1;
           this.submissions += group.length;
           // A log that hands out a position the replica already applied lost records (a restored

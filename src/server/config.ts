@@ -24,12 +24,14 @@ export interface ServerConfig {
   readonly adminRemote: boolean;
   readonly peerLiveMs: number;
   readonly commandTtlMs: number;
+  readonly clockOffsetMs: number;
 }
 
 interface Setting {
   readonly flag: string;
   readonly env: string;
-  readonly kind: 'string' | 'int' | 'bool';
+  /** 'int' is a whole number >= 0; 'signedInt' may be negative. */
+  readonly kind: 'string' | 'int' | 'signedInt' | 'bool';
   readonly default: string;
   readonly help: string;
 }
@@ -52,10 +54,14 @@ export const settings: Record<keyof ServerConfig, Setting> = {
   etcdPrefix: { flag: 'etcd-prefix', env: 'EVERBOOK_ETCD_PREFIX', kind: 'string', default: 'everbook', help: 'key prefix of this exchange in etcd' },
   cloud: { flag: 'cloud', env: 'EVERBOOK_CLOUD', kind: 'string', default: 'local', help: 'name of the cloud this node runs in' },
   commandTtlMs: { flag: 'command-ttl-ms', env: 'EVERBOOK_COMMAND_TTL_MS', kind: 'int', default: '1500', help: 'a request not in the log this long after it arrived is refused (keep below clients\' attempt timeout)' },
+  clockOffsetMs: { flag: 'clock-offset-ms', env: 'EVERBOOK_CLOCK_OFFSET_MS', kind: 'signedInt', default: '0', help: 'drills only: add this to the node\'s clock (record times, deadlines, auth windows) to play a skewed cloud (negative: --clock-offset-ms=-2000)' },
   peerLiveMs: { flag: 'peer-live-ms', env: 'EVERBOOK_PEER_LIVE_MS', kind: 'int', default: '15000', help: 'a peer whose heartbeat is older than this no longer holds back log compaction' },
   adminRemote: { flag: 'admin-remote', env: 'EVERBOOK_ADMIN_REMOTE', kind: 'bool', default: 'false', help: 'let non-loopback clients with the admin token use /admin (cluster drills)' },
   clusterToken: { flag: 'cluster-token', env: 'EVERBOOK_CLUSTER_TOKEN', kind: 'string', default: '', help: 'shared secret guarding /internal routes between nodes (required with --log etcd)' },
 };
+
+/** A drill offsets a clock by seconds; anything larger is a typo. */
+const CLOCK_OFFSET_MAX_MS = 600_000;
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -69,7 +75,8 @@ function parseValue(key: string, s: Setting, text: string): string | number | bo
     throw new ConfigError(`--${s.flag} (${key}) must be true or false, not "${text}"`);
   }
   const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) throw new ConfigError(`--${s.flag} must be a whole number, not "${text}"`);
+  const pattern = s.kind === 'signedInt' ? /^-?\d+$/ : /^\d+$/;
+  if (!pattern.test(text) || !Number.isSafeInteger(n)) throw new ConfigError(`--${s.flag} must be a whole number, not "${text}"`);
   return n;
 }
 
@@ -89,6 +96,7 @@ export function loadConfig(args: readonly string[], env: NodeJS.ProcessEnv = pro
   const logKind: string = c.log;
   if (logKind !== 'journal' && logKind !== 'etcd') throw new ConfigError(`--log must be journal or etcd, not "${logKind}"`);
   if (c.log === 'etcd' && c.clusterToken.length < 16) throw new ConfigError('--log etcd needs --cluster-token (at least 16 characters), shared by the nodes');
+  if (Math.abs(c.clockOffsetMs) > CLOCK_OFFSET_MAX_MS) throw new ConfigError(`--clock-offset-ms must be within ${CLOCK_OFFSET_MAX_MS} ms either way (it is a drill knob)`);
   if (!/^[a-z][a-z0-9-]{0,30}$/.test(c.cloud)) throw new ConfigError('--cloud must be lower-case letters, digits and dashes');
   return c;
 }

@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { Coordinator } from '../cluster/coordinator.js';
-import { createGateway } from '../gateway/index.js';
+import { createGateway, currentSignature, trackSignedRequests } from '../gateway/index.js';
 import { SubmitError, type ExchangePort } from '../gateway/port.js';
 import { EtcdLog, FileJournal, JournalError, type CommandLog } from '../log/index.js';
 import { MemoryProjections } from '../projections/index.js';
-import { classifyJournalError, encodeSnapshotFile, Replica, SnapshotStore, Submitter } from '../replica/index.js';
+import { classifyJournalError, encodeSnapshotFile, Replica, SnapshotStore, Submitter, type SignedBy } from '../replica/index.js';
 import { newAdminToken, registerAdminRoutes } from './admin.js';
 import type { ServerConfig } from './config.js';
 import { bootstrapDev, type DevCredentials } from './dev.js';
@@ -54,6 +54,19 @@ function classifyEtcdError(e: unknown): SubmitError {
  */
 const SPACE_PROBE_INTERVAL_MS = 1_000;
 
+/** The signed request being served, as its submission carries it. */
+function signedBy(): SignedBy | undefined {
+  const s = currentSignature();
+  return s === undefined ? undefined : { d: s.digest, ts: s.timestampMs };
+}
+
+/** Per cloud, its newest record time and how far ahead it was; and this node's clock against the log's time. */
+function clockStatus(replica: Replica, now: () => number): Record<string, unknown> {
+  const clouds: Record<string, { lastTs: number; aheadMs: number }> = {};
+  for (const [cloud, c] of replica.guard.clocks()) clouds[cloud] = { lastTs: c.lastTs, aheadMs: c.aheadMs };
+  return { logTs: replica.guard.logTs, nodeAheadOfLogMs: now() - replica.guard.logTs, clouds, seenSignatures: replica.guard.seenSize };
+}
+
 /** A write forwarded to a leader that just died waits this long before it is retried on the new one. */
 const ETCD_CALL_DEADLINE_MS = 1_000;
 
@@ -76,6 +89,9 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
   const adminToken = await loadOrCreateToken(config.dataDir);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // This node's clock: the wall clock, offset only when a drill plays a cloud whose clock is wrong.
+  const now = config.clockOffsetMs === 0 ? Date.now : (): number => Date.now() + config.clockOffsetMs;
+  if (config.clockOffsetMs !== 0) logger.warn({ clockOffsetMs: config.clockOffsetMs }, 'clock offset set (drill knob): this node stamps skewed times');
   const apiUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
 
   // 1. The command log: the embedded file journal, or the etcd cluster spanning the clouds.
@@ -131,21 +147,32 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
 
   // 4. The submitter: request -> durable, applied record -> results, group-committed, bounded.
   const submitter = new Submitter(log, replica, {
-    inFlightMax: config.inFlightMax, applyTimeoutMs: config.applyTimeoutMs, commandTtlMs: config.commandTtlMs, now: Date.now,
+    inFlightMax: config.inFlightMax, applyTimeoutMs: config.applyTimeoutMs, commandTtlMs: config.commandTtlMs, now, cloud: config.cloud,
     classify: config.log === 'journal' ? (e) => { const answer = classifyJournalError(e); watchJournal(); return answer; } : classifyEtcdError,
   });
   new Gauge({ name: 'everbook_submissions_in_flight', help: 'Submissions queued, appended or waiting to apply', registers: [registry], collect() { this.set(submitter.inFlight); } });
   new Gauge({ name: 'everbook_applied_position', help: 'Last log position applied', registers: [registry], collect() { this.set(replica.appliedPosition); } });
+  new Gauge({ name: 'everbook_seen_signatures', help: 'Signed requests the log guard remembers (replay protection), against its bound', registers: [registry], collect() { this.set(replica.guard.seenSize); } });
+  new Gauge({
+    name: 'everbook_cloud_clock_ahead_ms', help: 'How far each cloud\'s last record was ahead of the newest time the other clouds wrote (negative: behind)',
+    labelNames: ['cloud'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [cloud, c] of replica.guard.clocks()) this.set({ cloud }, c.aheadMs);
+    },
+  });
+  new Gauge({ name: 'everbook_node_clock_ahead_of_log_ms', help: 'This node\'s clock minus the log\'s time', registers: [registry], collect() { this.set(now() - replica.guard.logTs); } });
   new Gauge({ name: 'everbook_replica_serving', help: '1 while the replica serves, 0 when stopped or diverged', registers: [registry], collect() { this.set(replica.state === 'serving' ? 1 : 0); } });
   new Gauge({ name: 'everbook_log_writable', help: '1 while the log takes writes; 0 while the journal is out of space or failed', registers: [registry], collect() { this.set((journal?.writeProblem() ?? null) === null ? 1 : 0); } });
 
   // 5. The port the gateway sees.
   const port: ExchangePort = {
-    submit: (cmds) => submitter.submit(cmds),
+    // A signed request's submission carries its signature, so the log refuses a replay of it.
+    submit: (cmds) => submitter.submit(cmds, signedBy()),
     get engine() { return replica.engine; },
     get projections() { return replica.projections; },
     get keys() { return replica.keys; },
-    now: Date.now,
+    now,
     status: () => ({
       state: replica.state === 'serving' && coordinator?.isolated() === true ? 'isolated'
         : replica.state === 'serving' && journal?.writeProblem()?.code === 'no_space' ? 'unavailable'
@@ -176,7 +203,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
           cloud: config.cloud, log: config.log, lastCheckpoint: replica.lastCheckpoint, lastSnapshot: replica.lastSnapshot,
           logStart: log.bounds().first, installedPeerSnapshot: replica.installedPeerSnapshot,
           failure: replica.failure ?? journal?.writeProblem()?.message ?? '', peers: coordinator?.peers ?? [], submitter: { records: submitter.records, submissions: submitter.submissions },
-          dataDir: config.dataDir,
+          dataDir: config.dataDir, clocks: clockStatus(replica, now),
         }),
       });
       if (coordinator !== undefined) {
@@ -191,6 +218,8 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
           return reply.type('application/octet-stream').send(Buffer.concat(encodeSnapshotFile(parts)));
         });
       }
+      // Signed requests' signatures reach the submit path (port.submit above) for replay protection.
+      trackSignedRequests(instance);
     },
   });
   await app.listen({ host: config.host, port: config.port });

@@ -293,6 +293,7 @@ export class Model {
     let quoteAmount = 0;
     let sellLotsMax = 0;
     let reserve: bigint;
+    let killed: CancelReason | undefined;
     if (c.orderType === 'market') {
       if ((c.sizeLots !== undefined) === (c.quoteAmount !== undefined)) return no(Reject.orderTypeInvalid);
       if (c.sizeLots !== undefined) {
@@ -328,9 +329,10 @@ export class Model {
       if (bad !== undefined) return no(bad);
       size = c.sizeLots!;
       const crosses = best !== undefined && (isBuy ? price >= best.price : price <= best.price);
-      if (crosses && c.orderType === 'post_only') return no(Reject.postOnlyWouldTake);
-      if (crosses && inst.state === 'post_only') return no(Reject.instrumentPostOnly);
-      if (c.orderType === 'fok' && !this.fillable(inst, user.id, c.side, stp, price, size)) return no(Reject.fokNotFillable);
+      // As OKX: such orders are accepted and canceled at once, after the balance check.
+      if (crosses && c.orderType === 'post_only') killed = 'post_only_would_take';
+      else if (crosses && inst.state === 'post_only') return no(Reject.instrumentPostOnly);
+      else if (c.orderType === 'fok' && !this.fillable(inst, user.id, c.side, stp, price, size)) killed = 'fok_not_fillable';
       reserve = isBuy ? BigInt(price) * BigInt(size) * BigInt(inst.quotePerTickLot) : BigInt(size) * BigInt(inst.lotBase);
     }
     if (this.available(user.id, isBuy ? inst.quote : inst.base) < reserve) return no(Reject.insufficientBalance);
@@ -340,6 +342,10 @@ export class Model {
       recent.push(clOrdId);
       if (recent.length > Limits.recentClientOrderIdsPerUser) recent.shift();
       this.recentClOrdIds.set(user.id, recent);
+    }
+    if (killed !== undefined) {
+      this.out.cancels.push({ orderId, reason: killed, filledLots: 0, remainingLots: size });
+      return { ok: true, orderId, clOrdId, state: 'canceled', filledLots: 0 };
     }
     const order: ModelOrder = {
       id: orderId, userId: user.id, instId: inst.spec.instId, side: c.side, type: c.orderType, price, size,

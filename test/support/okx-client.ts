@@ -1,6 +1,7 @@
 // A minimal OKX v5 REST client for tests that drive real server processes: signs exactly as
 // OKX does (HMAC-SHA256 over timestamp + method + path with query + body, base64) and returns
-// the parsed envelope. Keep-alive is Node's default fetch agent.
+// the parsed envelope. Keep-alive is Node's default fetch agent. A test can fix the timestamp to
+// send the very same signed request twice (a replay).
 
 import { createHmac } from 'node:crypto';
 
@@ -22,12 +23,12 @@ export function sign(secret: string, timestamp: string, method: string, path: st
 }
 
 export async function okx<T = Record<string, string>>(
-  baseUrl: string, method: 'GET' | 'POST', path: string, body?: unknown, creds?: Credentials, timeoutMs = 10_000,
+  baseUrl: string, method: 'GET' | 'POST', path: string, body?: unknown, creds?: Credentials, timeoutMs = 10_000, timestamp?: string,
 ): Promise<Envelope<T>> {
   const text = body === undefined ? '' : JSON.stringify(body);
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (creds !== undefined) {
-    const ts = new Date().toISOString();
+    const ts = timestamp ?? new Date().toISOString();
     headers['OK-ACCESS-KEY'] = creds.apiKey;
     headers['OK-ACCESS-PASSPHRASE'] = creds.passphrase;
     headers['OK-ACCESS-TIMESTAMP'] = ts;
