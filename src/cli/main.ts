@@ -50,7 +50,7 @@ async function start(args: string[]): Promise<void> {
     `  ccxt: new ccxt.okx({ apiKey, secret, password, urls: { api: { rest: '${node.url}' } }, options: { fetchMarkets: { types: ['spot'] } }, has: { fetchCurrencies: false } })`,
   ];
   for (const c of node.devCredentials) {
-    lines.push(`  dev trader ${c.userId}: apiKey ${c.apiKey}  secret ${c.secretKey}  passphrase ${c.passphrase}`);
+    lines.push(`  dev trader ${c.userId}: apiKey ${c.apiKey}  secret ${c.secret}  password ${c.password}`);
   }
   if (node.devCredentials.length === 0) lines.push('  create a key: npm run everbook -- user create, then npm run everbook -- key create --user <id>  (or npm run everbook -- key create --user 1)');
   lines.push(`  metrics: ${node.url}/metrics   operator CLI: npm run everbook -- status`, '');
