@@ -156,8 +156,9 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
         requests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', code: error.code });
         const socket = request.raw.socket;
         reply.raw.on('finish', () => { socket.destroy(); });
-        reply.raw.writeHead(error.http, { 'content-type': JSON_TYPE, connection: 'close' });
-        reply.raw.end(JSON.stringify({ code: error.code, msg: error.msg, data: [] }));
+        const text = JSON.stringify({ code: error.code, msg: error.msg, data: [] });
+        reply.raw.writeHead(error.http, { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(text), connection: 'close' });
+        reply.raw.end(text);
       }, bodyTimeoutMs));
     }
     done();
