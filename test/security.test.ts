@@ -276,7 +276,7 @@ describe('a real node: keys at rest, CLI, revoke', () => {
     assert.ok(!JSON.stringify(listed).includes(creds.apiKey));
   });
 
-  test('the journal and snapshots hold no API secret and no passphrase; the files are private (0700/0600)', async () => {
+  test('the journal and snapshots hold no API secret and no passphrase', async () => {
     const created = await everbook(dataDir, 'key', 'create', '--user', '1', '--passphrase', 'Correct-Horse-42');
     await everbook(dataDir, 'snapshot');
     const secrets = [String(created.secret), String(created.password), ...server.traders.flatMap((t) => [t.secretKey, t.passphrase])];
@@ -291,7 +291,15 @@ describe('a real node: keys at rest, CLI, revoke', () => {
         assert.equal(bytes.includes(Buffer.from(s).toString('base64')), false, `${e.path} holds a secret in base64`);
       }
     }
+  });
+
+  test('files at rest are private: the data directory and its folders 0700, every file 0600 (an older one tightened)', async () => {
+    await everbook(dataDir, 'snapshot');
+    const entries = await walk(dataDir);
+    for (const name of ['journal', 'snapshots', 'admin.json', 'admin.token', 'key-secret', join('snapshots', 'stale.txt')]) {
+      assert.ok(entries.some((e) => e.path === join(dataDir, name)), `${name} is there`);
+    }
     assert.equal((await stat(dataDir)).mode & 0o777, 0o700, dataDir);
-    for (const e of entries) assert.equal(e.mode, e.dir ? 0o700 : 0o600, e.path);
+    for (const e of entries) assert.equal(e.mode.toString(8), e.dir ? '700' : '600', e.path);
   });
 });
