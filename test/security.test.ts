@@ -15,7 +15,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Registry } from 'prom-client';
 import { createGateway, sign, type GatewayOptions } from '../src/gateway/index.js';
+import type { LogCommand } from '../src/gateway/port.js';
 import { TokenBuckets } from '../src/gateway/rate-limit.js';
+import { ConfigError, loadConfig } from '../src/server/config.js';
 import { addTrader, venue, type KeyOptions, type MemoryPort, type Trader } from './support/memory-port.js';
 import { okx, type Credentials } from './support/okx-client.js';
 import { kill, startServer, type ServerProcess } from './support/server-process.js';
@@ -136,6 +138,30 @@ describe('request bodies', () => {
     assert.equal(port.submissions, before);
     const nested = '[{"instId":"BTC-USDT","tdMode":"cash","side":"buy","ordType":"limit","px":"100","sz":"0.01"},{"instId":"BTC-USDT","tdMode":"cash","side":"buy","ordType":"limit","px":"100","sz":"0.01"}]';
     assert.equal((await request(app, port, alice, 'POST', '/api/v5/trade/batch-orders', { body: nested })).code, '0', 'the same key in two objects is fine');
+  });
+});
+
+describe('key records', () => {
+  test('a key record from before secrets were derived (secret and passphrase in clear) replays, keeps neither, and verifies nothing', async () => {
+    const { port, app, alice } = setup();
+    const old = { type: 'CreateApiKey', userId: alice.userId, apiKey: 'old-key', secret: 'OLD-SECRET', passphrase: 'old-pass', label: 'old' };
+    assert.deepEqual(port.applyNow([old as unknown as LogCommand]), [{ ok: true }]);
+    assert.ok(!JSON.stringify(port.keys.toJSON()).includes('OLD-SECRET') && !JSON.stringify(port.keys.toJSON()).includes('old-pass'));
+    const r = await request(app, port, { userId: alice.userId, apiKey: 'old-key', secret: 'OLD-SECRET', passphrase: 'old-pass' }, 'GET', '/api/v5/account/balance');
+    assert.equal(r.code, '50105');
+  });
+
+  test('bounds: a body timeout at or above the handler timeout is refused at start', () => {
+    const { port } = venue();
+    assert.throws(() => createGateway(port, { bodyTimeoutMs: 8_000 }), /bodyTimeoutMs \(8000\) must be positive and below handlerTimeoutMs \(8000\)/);
+    assert.throws(() => loadConfig(['--body-timeout-ms', '9000'], {}), (e: unknown) => e instanceof ConfigError && /below the handler timeout/.test(e.message));
+    assert.equal(loadConfig(['--body-timeout-ms', '2000'], {}).bodyTimeoutMs, 2_000);
+  });
+
+  test('a cluster node must be given the shared key-derivation file', () => {
+    const etcd = ['--log', 'etcd', '--cluster-token', 'x'.repeat(16)];
+    assert.throws(() => loadConfig(etcd, {}), (e: unknown) => e instanceof ConfigError && /--key-secret-file/.test(e.message));
+    assert.equal(loadConfig([...etcd, '--key-secret-file', '/shared/key-secret'], {}).keySecretFile, '/shared/key-secret');
   });
 });
 

@@ -94,6 +94,10 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
   const buckets = new TokenBuckets(options.rateLimitBucketsMax ?? GatewayDefaults.rateLimitBucketsMax);
   const failedAuthLimit = options.failedAuthLimit ?? (rateLimits === false ? false : failedAuthLimitDefault);
   const bodyTimeoutMs = options.bodyTimeoutMs ?? GatewayDefaults.bodyTimeoutMs;
+  const handlerTimeoutMs = options.handlerTimeoutMs ?? GatewayDefaults.handlerTimeoutMs;
+  if (!(bodyTimeoutMs > 0 && bodyTimeoutMs < handlerTimeoutMs)) {
+    throw new RangeError(`bodyTimeoutMs (${bodyTimeoutMs}) must be positive and below handlerTimeoutMs (${handlerTimeoutMs}): a late body would be answered 50004`);
+  }
   const registry = options.registry ?? new Registry();
   new Gauge({
     name: 'everbook_gateway_rate_limit_buckets', help: 'Rate-limit buckets held in memory (bounded by rateLimitBucketsMax).',
@@ -124,7 +128,7 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
     connectionTimeout: options.connectionTimeoutMs ?? GatewayDefaults.connectionTimeoutMs,
     keepAliveTimeout: options.keepAliveTimeoutMs ?? GatewayDefaults.keepAliveTimeoutMs,
     requestTimeout: options.requestTimeoutMs ?? GatewayDefaults.requestTimeoutMs,
-    handlerTimeout: options.handlerTimeoutMs ?? GatewayDefaults.handlerTimeoutMs,
+    handlerTimeout: handlerTimeoutMs,
     trustProxy: options.trustProxy ?? false,
     return503OnClosing: true,
     frameworkErrors: (error, request, reply) => {

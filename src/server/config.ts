@@ -2,6 +2,7 @@
 // one table, so `everbook start --help` and docs/OPERATIONS.md say the same thing.
 
 import { parseArgs } from 'node:util';
+import { GatewayDefaults } from '../gateway/index.js';
 
 export interface ServerConfig {
   readonly dataDir: string;
@@ -93,6 +94,9 @@ export function loadConfig(args: readonly string[], env: NodeJS.ProcessEnv = pro
   if (c.port > 65_535) throw new ConfigError('--port must be at most 65535');
   if (c.snapshotEveryCommands < 1 || c.inFlightMax < 1 || c.applyTimeoutMs < 1 || c.bodyTimeoutMs < 1 || c.maxConnections < 1) {
     throw new ConfigError('limits must be positive');
+  }
+  if (c.bodyTimeoutMs >= GatewayDefaults.handlerTimeoutMs) {
+    throw new ConfigError(`--body-timeout-ms must be below the handler timeout (${GatewayDefaults.handlerTimeoutMs} ms)`);
   }
   const logKind: string = c.log;
   if (logKind !== 'journal' && logKind !== 'etcd') throw new ConfigError(`--log must be journal or etcd, not "${logKind}"`);
