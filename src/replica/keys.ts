@@ -27,9 +27,12 @@ export class MemoryKeyStore implements KeyStore {
     }
     if (engine.users[cmd.userId] === undefined) return { ok: false, reject: Reject.userNotFound };
     if (this.keys.has(cmd.apiKey)) return { ok: false, reject: Reject.apiKeyExists };
+    // A record written before keys lost their secrets has no hash, permissions or allowlist: it
+    // is kept (replay must not fail) as a key that nothing verifies, and its secret is dropped.
+    const written: Partial<CreateApiKey> = cmd;
     this.keys.set(cmd.apiKey, {
-      apiKey: cmd.apiKey, userId: cmd.userId, passphraseHash: cmd.passphraseHash, label: cmd.label,
-      perms: [...cmd.perms], ips: [...cmd.ips], createdTs: engine.now,
+      apiKey: cmd.apiKey, userId: cmd.userId, passphraseHash: written.passphraseHash ?? '', label: cmd.label,
+      perms: [...written.perms ?? []], ips: [...written.ips ?? []], createdTs: engine.now,
     });
     return OK;
   }
