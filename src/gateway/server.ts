@@ -142,6 +142,8 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
   // handler timeout and then be told 50004: nothing was submitted, so it gets 408 and its socket
   // is closed. The timer runs from the headers until the body has been read.
   const bodyTimers = new WeakMap<FastifyRequest, NodeJS.Timeout>();
+  /** Requests answered 408: should the body still complete, their handler must not run. */
+  const timedOut = new WeakSet<FastifyRequest>();
   const clearBodyTimer = (request: FastifyRequest): void => {
     const timer = bodyTimers.get(request);
     if (timer !== undefined) clearTimeout(timer);
@@ -156,6 +158,7 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
         if (reply.sent || reply.raw.headersSent) return;
         // Answered on the raw response: fastify is still waiting for the body and must not answer again.
         reply.hijack();
+        timedOut.add(request);
         const error = ApiErrors.bodyTimeout;
         requests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', code: error.code });
         const socket = request.raw.socket;
@@ -217,6 +220,8 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
     // answers nothing from its state: clients fail over to another cloud.
     // Time and system status still answer, so clients and operators can see why.
     if (!stateless.has(def.path) && port.status().state !== 'serving') return sendError(request, reply, ApiErrors.unavailable);
+    // Told 408 "nothing was done": keep it true even if the body completed a moment later.
+    if (timedOut.has(request)) return reply;
     const nowMs = port.now();
     const raw = request.body instanceof RawBody ? request.body.text : '';
     const limit = limits[`${def.method} ${def.path}`];
