@@ -88,6 +88,6 @@ export async function drive(urls: readonly URL[], creds: readonly Creds[], reque
 
 /** The dev traders a node prints on its first start. */
 export function traderFrom(line: string): Creds | undefined {
-  const t = /dev trader (\d+): apiKey (\S+)\s+secret (\S+)\s+passphrase (\S+)/.exec(line);
+  const t = /dev trader (\d+): apiKey (\S+)\s+secret (\S+)\s+(?:password|passphrase) (\S+)/.exec(line);
   return t === null ? undefined : { apiKey: t[2]!, secretKey: t[3]!, passphrase: t[4]! };
 }

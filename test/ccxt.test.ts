@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import ccxt, {
-  AuthenticationError, BadSymbol, InsufficientFunds, InvalidNonce, OrderNotFound, RateLimitExceeded,
+  AuthenticationError, BadSymbol, ExchangeError, InsufficientFunds, InvalidNonce, OrderNotFound, PermissionDenied, RateLimitExceeded,
   type Order, type Trade,
 } from 'ccxt';
 import type { Credentials } from './support/okx-client.js';
@@ -674,6 +674,22 @@ describe('ccxt okx (unchanged, 4.5.84) against a real everbook process', { timeo
     const e3 = await rejection(wrongKey.fetchBalance());
     assert.ok(e3 instanceof AuthenticationError, String(e3));
     assert.match(e3.message, /50111/);
+  });
+
+  test('errors: a read-only key trading → ExchangeError carrying 50120 (ccxt has no class for it); outside its IP allowlist → PermissionDenied (50110)', async () => {
+    const reader = await admin(server, token, '/keys', { userId: server.traders[0]!.userId, perm: 'read_only' });
+    // The fields a key is created with are the ones ccxt's constructor takes.
+    const ro = new ccxt.okx({ apiKey: str(reader, 'apiKey'), secret: str(reader, 'secret'), password: str(reader, 'password'), urls: { api: { rest: server.url } } });
+    await ro.loadMarkets();
+    assert.ok((await ro.fetchBalance()).total !== undefined, 'reading is allowed');
+    const denied = await rejection(ro.createOrder('BTC/USDT', 'limit', 'buy', 0.001, 1000));
+    assert.ok(denied instanceof ExchangeError && !(denied instanceof AuthenticationError), String(denied));
+    assert.match(denied.message, /50120/);
+    const elsewhere = await admin(server, token, '/keys', { userId: server.traders[0]!.userId, ips: '192.0.2.1' });
+    const far = new ccxt.okx({ apiKey: str(elsewhere, 'apiKey'), secret: str(elsewhere, 'secret'), password: str(elsewhere, 'password'), urls: { api: { rest: server.url } } });
+    const refused = await rejection(far.privateGetAccountBalance());
+    assert.ok(refused instanceof PermissionDenied, String(refused));
+    assert.match(refused.message, /50110/);
   });
 
   test('errors: a timestamp 60 s off either way → InvalidNonce; 10 s off is accepted', async () => {

@@ -17,7 +17,11 @@ usage:
   everbook [start] [options]             run a node (default: a dev exchange on http://127.0.0.1:8080)
   everbook status                        the running node's state, positions and checkpoint
   everbook user create [--maker-fee-ppm N] [--taker-fee-ppm N] [--stp MODE]
-  everbook key create --user ID [--label TEXT]
+  everbook key create --user ID [--label TEXT] [--perm read_only,trade,withdraw] [--ips IP,IP] [--passphrase TEXT]
+                                         prints apiKey, secret, password (as ccxt.okx takes them): shown once, kept nowhere
+                                         (--perm default read_only,trade; --ips: up to 20 addresses, default any)
+  everbook key list [--user ID]          keys with their permissions and allowlists (never a secret)
+  everbook key revoke --key APIKEY       refused by every cloud once the revoke is in the log
   everbook deposit --user ID --ccy CCY --amount DECIMAL     (dev exchanges only)
   everbook instruments
   everbook instrument-state --inst INST --state live|suspended|cancel_only|post_only
@@ -65,7 +69,7 @@ async function start(args: string[]): Promise<void> {
     `  ccxt: new ccxt.okx({ apiKey, secret, password, urls: { api: { rest: '${node.url}' } }, options: { fetchMarkets: { types: ['spot'] } }, has: { fetchCurrencies: false } })`,
   ];
   for (const c of node.devCredentials) {
-    lines.push(`  dev trader ${c.userId}: apiKey ${c.apiKey}  secret ${c.secretKey}  passphrase ${c.passphrase}`);
+    lines.push(`  dev trader ${c.userId}: apiKey ${c.apiKey}  secret ${c.secret}  password ${c.password}`);
   }
   const cli = operatorCommand(config.dataDir);
   if (node.devCredentials.length === 0) lines.push(`  create a key: ${cli('user create')}, then ${cli('key create --user <id>')}`);
@@ -209,7 +213,8 @@ async function main(argv: string[]): Promise<void> {
       'data-dir': { type: 'string' }, user: { type: 'string' }, label: { type: 'string' }, ccy: { type: 'string' },
       amount: { type: 'string' }, inst: { type: 'string' }, state: { type: 'string' }, id: { type: 'string' },
       tx: { type: 'string' }, reason: { type: 'string' }, 'maker-fee-ppm': { type: 'string' }, 'taker-fee-ppm': { type: 'string' },
-      stp: { type: 'string' },
+      stp: { type: 'string' }, perm: { type: 'string' }, ips: { type: 'string' }, passphrase: { type: 'string' },
+      key: { type: 'string' },
     },
     strict: true,
   });
@@ -222,7 +227,14 @@ async function main(argv: string[]): Promise<void> {
       ...(values['taker-fee-ppm'] !== undefined && { takerFeePpm: int('taker-fee-ppm', values['taker-fee-ppm']) }),
       ...(values.stp !== undefined && { stpMode: values.stp }),
     }); break;
-    case 'key create': out = await admin(dataDir, 'POST', '/keys', { userId: int('user', values.user), label: values.label ?? '' }); break;
+    case 'key create': out = await admin(dataDir, 'POST', '/keys', {
+      userId: int('user', values.user), label: values.label ?? '',
+      ...(values.perm !== undefined && { perm: values.perm }),
+      ...(values.ips !== undefined && { ips: values.ips }),
+      ...(values.passphrase !== undefined && { passphrase: values.passphrase }),
+    }); break;
+    case 'key list': out = await admin(dataDir, 'GET', values.user === undefined ? '/keys' : `/keys?userId=${String(int('user', values.user))}`); break;
+    case 'key revoke': out = await admin(dataDir, 'POST', '/keys/revoke', { apiKey: required('key', values.key) }); break;
     case 'deposit': out = await admin(dataDir, 'POST', '/deposits', { userId: int('user', values.user), ccy: required('ccy', values.ccy), amount: required('amount', values.amount) }); break;
     case 'instruments': out = await admin(dataDir, 'GET', '/instruments'); break;
     case 'instrument-state': out = await admin(dataDir, 'POST', '/instruments/state', { instId: required('inst', values.inst), state: required('state', values.state) }); break;

@@ -91,7 +91,7 @@ export async function devTraders(state: ClusterState): Promise<(Credentials & { 
   const first = state.processes.find((p) => p.role === 'node' && p.cloud === state.topology.clouds[0]!.name)!;
   const text = await readFile(first.log, 'utf8');
   const traders: (Credentials & { userId: number })[] = [];
-  for (const m of text.matchAll(/dev trader (\d+): apiKey (\S+)\s+secret (\S+)\s+passphrase (\S+)/g)) {
+  for (const m of text.matchAll(/dev trader (\d+): apiKey (\S+)\s+secret (\S+)\s+(?:password|passphrase) (\S+)/g)) {
     traders.push({ userId: Number(m[1]), apiKey: m[2]!, secretKey: m[3]!, passphrase: m[4]! });
   }
   if (traders.length === 0) throw new Error(`no dev traders found in ${first.log}`);

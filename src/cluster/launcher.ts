@@ -10,6 +10,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { KeyDerivation } from '../gateway/key-secrets.js';
 import { createNetwork, destroyNetwork, existingNamespaces, namespacesAvailable, netnsPrefix } from './netns.js';
 import { addresses, networkTag, type CloudAddress, type TopologySpec } from './topology.js';
 
@@ -35,6 +36,8 @@ export interface ClusterState {
   readonly hostAddress: string | undefined;
   /** Shared by the nodes: guards their internal routes (peer snapshots). */
   readonly clusterToken: string;
+  /** Shared by the nodes: the key-derivation secret every cloud verifies API keys with (mode 0600). */
+  readonly keySecretFile: string;
   processes: ProcessRecord[];
   /** Drills only: clouds whose node runs with a skewed clock (`--clock-offset-ms`), in ms. */
   clockOffsets?: Record<string, number>;
@@ -148,7 +151,7 @@ export function startNodeProcess(state: ClusterState, c: CloudAddress, bootstrap
   const all = addresses(state.topology, state.namespaces);
   const dataDir = join(state.dir, c.cloud.name, 'node');
   const log = join(state.dir, c.cloud.name, 'node.log');
-  const env = { ...process.env, EVERBOOK_CLUSTER_TOKEN: state.clusterToken };
+  const env = { ...process.env, EVERBOOK_CLUSTER_TOKEN: state.clusterToken, EVERBOOK_KEY_SECRET_FILE: state.keySecretFile };
   const offset = state.clockOffsets?.[c.cloud.name] ?? 0;
   return { cloud: c.cloud.name, role: 'node', pid: startDetached(nodeCommand(c, all, dataDir, bootstrap, offset), log, env), marker: dataDir, log };
 }
@@ -156,7 +159,7 @@ export function startNodeProcess(state: ClusterState, c: CloudAddress, bootstrap
 export async function clusterUp(topology: TopologySpec, dirArg: string, options: { namespaces?: boolean } = {}): Promise<ClusterState> {
   const dir = resolve(dirArg);
   const namespaces = options.namespaces ?? namespacesAvailable();
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   try {
     const existing = await loadState(dir);
     if (existing.processes.some((p) => alive(p.pid, p.marker))) throw new Error(`a cluster is already running from ${dir}; run everbook cluster down first`);
@@ -165,8 +168,15 @@ export async function clusterUp(topology: TopologySpec, dirArg: string, options:
   }
   const state: ClusterState = {
     topology, dir, namespaces, hostAddress: namespaces ? `${topology.subnet}.1` : undefined,
-    clusterToken: randomBytes(24).toString('hex'), processes: [],
+    clusterToken: randomBytes(24).toString('hex'), keySecretFile: join(dir, 'key-secret'), processes: [],
   };
+  // One key-derivation secret for every cloud, made once: a key created in one cloud verifies in all.
+  // An existing one is kept, so a cluster brought up again on its data still knows its keys.
+  try {
+    await writeFile(state.keySecretFile, KeyDerivation.generate() + '\n', { mode: 0o600, flag: 'wx' });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
   const all = addresses(topology, namespaces);
   if (namespaces) {
     const tag = networkTag(topology);

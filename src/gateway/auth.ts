@@ -2,12 +2,15 @@
 // timestamp and Base64(HMAC-SHA256(secret, timestamp + METHOD + request target + body)). We
 // verify over the request target exactly as received and the raw body bytes, never a
 // re-serialisation, compare secrets in constant time, and refuse timestamps more than the
-// window away from our clock in either direction.
+// window away from our clock in either direction. The key's secret is derived on this node and
+// its passphrase checked against a keyed hash (key-secrets.ts); a verified key is then held to
+// its IP allowlist and its permissions (OKX 50110, 50120).
 
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { ApiErrors, Failure } from './errors.js';
-import type { ApiKey, KeyStore } from './port.js';
+import { ApiErrors, Failure, withParam } from './errors.js';
+import type { KeyDerivation } from './key-secrets.js';
+import type { ApiKey, KeyStore, Permission } from './port.js';
 
 /** ISO-8601 UTC with optional milliseconds, as OKX and ccxt send it: 2020-12-08T09:08:57.715Z. */
 const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
@@ -31,19 +34,13 @@ function header(headers: IncomingHttpHeaders, name: string): string {
   return '';
 }
 
-function sameSecret(a: string, b: string): boolean {
-  const da = createHash('sha256').update(a).digest();
-  const db = createHash('sha256').update(b).digest();
-  return timingSafeEqual(da, db);
-}
-
 /** The signature OKX expects for a request, in Base64. */
 export function sign(secret: string, timestamp: string, method: string, url: string, body: string): string {
   return createHmac('sha256', secret).update(timestamp + method + url + body).digest('base64');
 }
 
 /** The API key of a correctly signed request, or the OKX error saying why it is not. */
-export function authenticate(req: AuthRequest, keys: KeyStore, nowMs: number, windowMs: number): ApiKey | Failure {
+export function authenticate(req: AuthRequest, keys: KeyStore, derivation: KeyDerivation, nowMs: number, windowMs: number): ApiKey | Failure {
   const apiKey = header(req.headers, 'ok-access-key');
   const passphrase = header(req.headers, 'ok-access-passphrase');
   const timestamp = header(req.headers, 'ok-access-timestamp');
@@ -58,9 +55,26 @@ export function authenticate(req: AuthRequest, keys: KeyStore, nowMs: number, wi
   if (Math.abs(nowMs - ts) > windowMs) return new Failure(ApiErrors.timestampExpired);
   const key = apiKey.length > headerLengthMax ? undefined : keys.get(apiKey);
   if (key === undefined) return new Failure(ApiErrors.keyInvalid);
-  if (passphrase.length > headerLengthMax || !sameSecret(passphrase, key.passphrase)) return new Failure(ApiErrors.passphraseWrong);
+  if (passphrase.length > headerLengthMax || !derivation.passphraseMatches(key.apiKey, passphrase, key.passphraseHash)) {
+    return new Failure(ApiErrors.passphraseWrong);
+  }
   if (!SIGN_BASE64.test(signature)) return new Failure(ApiErrors.signInvalid);
-  const expected = createHmac('sha256', key.secret).update(timestamp + req.method + req.url + req.body).digest();
+  const expected = createHmac('sha256', derivation.secretFor(key.apiKey)).update(timestamp + req.method + req.url + req.body).digest();
   if (!timingSafeEqual(expected, Buffer.from(signature, 'base64'))) return new Failure(ApiErrors.signInvalid);
   return key;
+}
+
+/**
+ * Whether a verified key may make this request: from an address on its allowlist (when it has
+ * one), with the permission the route needs. Reading needs none beyond a valid key, as on OKX.
+ */
+export function authorize(key: ApiKey, ip: string, needs: Permission): Failure | undefined {
+  if (key.ips.length > 0 && !key.ips.includes(normalizeIp(ip))) return new Failure(withParam(ApiErrors.ipNotAllowed, ip));
+  if (needs !== 'read_only' && !key.perms.includes(needs)) return new Failure(ApiErrors.permissionDenied);
+  return undefined;
+}
+
+/** An IPv4 client seen through a dual-stack socket (::ffff:10.0.0.1) is matched as 10.0.0.1. */
+export function normalizeIp(ip: string): string {
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice('::ffff:'.length) : ip;
 }

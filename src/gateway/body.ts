@@ -1,8 +1,10 @@
 // Request bodies are kept as the raw text the client signed, and parsed only after that text
 // has been authenticated. Parsing is JSON.parse plus a walk that refuses the keys that could
-// poison a prototype if a body were ever merged into another object.
+// poison a prototype if a body were ever merged into another object, and a scan of the text
+// that refuses a key given twice in one object (JSON.parse keeps the last, so a body signed and
+// logged by a proxy as px=1 could be executed as px=2).
 
-import { ApiErrors, Failure, type ApiError } from './errors.js';
+import { ApiErrors, Failure, withParam, type ApiError } from './errors.js';
 
 /** The raw text of a JSON request body, exactly as received. */
 export class RawBody {
@@ -15,7 +17,46 @@ function forbidden(key: string): ApiError {
   return { ...ApiErrors.jsonInvalid, msg: `JSON syntax error: key "${key}" is not allowed` };
 }
 
-/** The parsed body, or 50000 (empty) / 50002 (not JSON, or a forbidden key anywhere in it). */
+/**
+ * The first key that appears twice in one object of a text JSON.parse accepted, if any. One
+ * pass over the text (bounded by the body limit): a stack holds each open object's keys.
+ */
+export function duplicateKey(text: string): string | undefined {
+  const open: (Set<string> | undefined)[] = [];
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let end = i + 1;
+      while (end < text.length && text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
+      const keys = open[open.length - 1];
+      if (expectKey && keys !== undefined) {
+        const key = JSON.parse(text.slice(i, end + 1)) as string;
+        if (keys.has(key)) return key;
+        keys.add(key);
+        expectKey = false;
+      }
+      i = end;
+    } else if (c === '{') {
+      open.push(new Set());
+      expectKey = true;
+    } else if (c === '[') {
+      open.push(undefined);
+      expectKey = false;
+    } else if (c === '}' || c === ']') {
+      open.pop();
+      expectKey = false;
+    } else if (c === ',') {
+      expectKey = open[open.length - 1] !== undefined;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The parsed body, or 50000 (empty) / 50002 (not JSON, or a forbidden key anywhere in it) /
+ * 51000 (a key twice in one object, named in the message).
+ */
 export function parseBody(text: string): unknown {
   if (text.trim() === '') return new Failure(ApiErrors.bodyEmpty);
   let value: unknown;
@@ -24,6 +65,8 @@ export function parseBody(text: string): unknown {
   } catch {
     return new Failure(ApiErrors.jsonInvalid);
   }
+  const twice = duplicateKey(text);
+  if (twice !== undefined) return new Failure(withParam(ApiErrors.paramError, twice));
   // An explicit stack rather than recursion: nesting depth is bounded only by the body limit.
   const stack: unknown[] = [value];
   while (stack.length > 0) {

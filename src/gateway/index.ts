@@ -7,9 +7,10 @@ export {
   type ApiError, type RejectContext,
 } from './errors.js';
 export { sign } from './auth.js';
+export { KeyDerivation } from './key-secrets.js';
 export { currentSignature, signatureDigest, trackSignedRequests, type RequestSignature } from './signed.js';
 export { depositAddress, chainOf } from './funding.js';
 export {
-  SubmitError, type ApiKey, type CreateApiKey, type ExchangePort, type KeyStore, type LogCommand, type NodeStatus,
-  type RevokeApiKey, type SubmitErrorCode,
+  keyIpsMax, permissions, SubmitError, type ApiKey, type CreateApiKey, type ExchangePort, type KeyStore, type LogCommand,
+  type NodeStatus, type Permission, type RevokeApiKey, type SubmitErrorCode,
 } from './port.js';

@@ -5,16 +5,31 @@
 
 import type { Command, Engine, Result } from '../core/index.js';
 import type { Projections } from '../projections/types.js';
+import type { KeyDerivation } from './key-secrets.js';
 
-/** Gateway-level commands that travel through the log beside engine commands. */
+/**
+ * OKX's API key permissions. Reading is implied by every key, as on OKX; `read_only` alone
+ * means nothing else.
+ */
+export type Permission = 'read_only' | 'trade' | 'withdraw';
+export const permissions: readonly Permission[] = ['read_only', 'trade', 'withdraw'];
+/** OKX's limit on the IP allowlist of one key. */
+export const keyIpsMax = 20;
+
+/**
+ * Gateway-level commands that travel through the log beside engine commands. A key's record
+ * holds no secret: the HMAC secret is derived on each node (key-secrets.ts) and the passphrase
+ * is kept as a keyed hash, so the log, the snapshots and the state hash never hold either.
+ */
 export interface CreateApiKey {
   readonly type: 'CreateApiKey';
   readonly userId: number;
   readonly apiKey: string;
-  /** The HMAC secret and passphrase, as OKX verifies them (both needed in clear to verify). */
-  readonly secret: string;
-  readonly passphrase: string;
+  readonly passphraseHash: string;
   readonly label: string;
+  readonly perms: readonly Permission[];
+  /** The IP allowlist; empty means any address. */
+  readonly ips: readonly string[];
 }
 export interface RevokeApiKey { readonly type: 'RevokeApiKey'; readonly apiKey: string }
 export type LogCommand = Command | CreateApiKey | RevokeApiKey;
@@ -22,14 +37,17 @@ export type LogCommand = Command | CreateApiKey | RevokeApiKey;
 export interface ApiKey {
   readonly apiKey: string;
   readonly userId: number;
-  readonly secret: string;
-  readonly passphrase: string;
+  readonly passphraseHash: string;
   readonly label: string;
+  readonly perms: readonly Permission[];
+  readonly ips: readonly string[];
   readonly createdTs: number;
 }
 
 export interface KeyStore {
   get(apiKey: string): ApiKey | undefined;
+  /** Every key, or one user's, sorted by key id. */
+  list(userId?: number): ApiKey[];
 }
 
 /** Why a submission was not accepted at all (as opposed to a command the engine rejected). */
@@ -67,6 +85,8 @@ export interface ExchangePort {
   readonly engine: Engine;
   readonly projections: Projections;
   readonly keys: KeyStore;
+  /** Derives each key's secret and hashes passphrases (the node's key-derivation secret). */
+  readonly keyDerivation: KeyDerivation;
   /** Wall-clock ms, injectable for tests. */
   now(): number;
   status(): NodeStatus;

@@ -1,8 +1,10 @@
 // Token-bucket rate limits, keyed as OKX keys them: public endpoints per client IP, private
 // ones per user, trade endpoints per user and instrument. Each bucket holds up to the limit and
 // refills continuously over the window; time comes from the port's clock so tests can move it.
-// The bucket map is bounded: at the bound the least recently created bucket is dropped (a
-// dropped bucket only forgets recent use, it never blocks anyone).
+// Failed authentication is limited per client IP as well, so that guessing passphrases and
+// signatures is slow. The bucket map is bounded: at the bound the least recently used bucket
+// is dropped (a dropped bucket only forgets recent use, it never blocks anyone), so a client
+// that keeps trading keeps its bucket however many new keys others churn through.
 
 export interface RateLimit {
   /** Requests (or, for batch endpoints, orders) allowed per window. */
@@ -51,6 +53,13 @@ export const defaultRateLimits: Readonly<Record<string, RateLimit>> = {
   'POST /api/v5/asset/cancel-withdrawal': per2s(12),
 };
 
+/**
+ * Failed authentications allowed per client IP (any private route), refilling over the window.
+ * OKX does not publish its figure; this lets a client with a wrong clock or key retry a few
+ * times a minute and makes guessing hopeless.
+ */
+export const failedAuthLimitDefault: RateLimit = { requests: 20, windowMs: 60_000 };
+
 class Bucket {
   constructor(public tokens: number, public ts: number) {}
 }
@@ -83,17 +92,26 @@ export class TokenBuckets {
     return true;
   }
 
+  /** Whether the bucket could pay `cost` now (a bucket not yet made is full); creates nothing. */
+  available(key: string, cost: number, limit: RateLimit, nowMs: number): boolean {
+    if (!this.buckets.has(key)) return cost <= limit.requests;
+    return this.refill(key, limit, limit.requests / limit.windowMs, nowMs).tokens >= cost;
+  }
+
   private refill(key: string, limit: RateLimit, rate: number, nowMs: number): Bucket {
     let bucket = this.buckets.get(key);
     if (bucket === undefined) {
       if (this.buckets.size >= this.bucketsMax) {
-        const oldest = this.buckets.keys().next();
-        if (oldest.done !== true) this.buckets.delete(oldest.value);
+        // A Map iterates in insertion order and every use re-inserts: the first key is the least recently used.
+        const leastRecent = this.buckets.keys().next();
+        if (leastRecent.done !== true) this.buckets.delete(leastRecent.value);
       }
       bucket = new Bucket(limit.requests, nowMs);
       this.buckets.set(key, bucket);
       return bucket;
     }
+    this.buckets.delete(key);
+    this.buckets.set(key, bucket);
     // A clock that steps back refills nothing rather than draining the bucket.
     const elapsed = Math.max(0, nowMs - bucket.ts);
     bucket.tokens = Math.min(limit.requests, bucket.tokens + elapsed * rate);

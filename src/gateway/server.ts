@@ -1,19 +1,21 @@
 // The gateway's HTTP server: one fastify instance serving the OKX v5 REST dialect. Requests go
 // through, in order: 1. routing (unknown route -> 404 with a code), 2. body capture (the raw
-// JSON text is kept for the signature), 3. authentication for private routes, 4. the rate
-// limit for the route's scope, 5. body parsing, 6. the route's handler, 7. the {code,msg,data}
-// envelope. Every reply, errors included, is JSON with an OKX code, and is counted in metrics.
+// JSON text is kept for the signature; a body that does not arrive within bodyTimeoutMs is
+// answered 408 and its socket closed), 3. authentication for private routes (failures are
+// rate-limited per IP), the key's IP allowlist and permissions, 4. the rate limit for the
+// route's scope, 5. body parsing, 6. the route's handler, 7. the {code,msg,data} envelope.
+// Every reply, errors included, is JSON with an OKX code, and is counted in metrics.
 
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { Counter, Histogram, Registry } from 'prom-client';
-import { authenticate } from './auth.js';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { authenticate, authorize } from './auth.js';
 import { parseBody, RawBody } from './body.js';
 import { ApiErrors, Failure, type ApiError } from './errors.js';
 import { fundingRoutes } from './funding.js';
 import { marketRoutes } from './market.js';
-import type { ExchangePort } from './port.js';
-import { defaultRateLimits, TokenBuckets, type RateLimit, type Take } from './rate-limit.js';
+import type { ExchangePort, Permission } from './port.js';
+import { defaultRateLimits, failedAuthLimitDefault, TokenBuckets, type RateLimit, type Take } from './rate-limit.js';
 import type { RequestContext, RouteDef } from './request.js';
 import { tradeRoutes } from './trade.js';
 
@@ -25,8 +27,13 @@ export interface GatewayOptions {
    * `METHOD /api/v5/path` (routes not named keep the defaults).
    */
   readonly rateLimits?: boolean | Readonly<Record<string, RateLimit>>;
-  /** Rate-limit buckets kept in memory at most. */
+  /** Rate-limit buckets kept in memory at most (the least recently used is dropped first). */
   readonly rateLimitBucketsMax?: number;
+  /**
+   * Failed authentications allowed per client IP; over it, private routes answer 429/50011.
+   * Default: failedAuthLimitDefault, or none when rateLimits is false.
+   */
+  readonly failedAuthLimit?: RateLimit | false;
   /** Metrics are registered here (a private registry when absent). */
   readonly registry?: Registry;
   /** A pino logger, or false for none. */
@@ -40,6 +47,14 @@ export interface GatewayOptions {
   readonly keepAliveTimeoutMs?: number;
   readonly requestTimeoutMs?: number;
   readonly handlerTimeoutMs?: number;
+  /**
+   * A request body must have fully arrived this long after its headers, else 408 and the socket
+   * is closed, with nothing submitted. Below handlerTimeoutMs, so a trickled body is never
+   * mistaken for a command whose outcome is unknown (50004).
+   */
+  readonly bodyTimeoutMs?: number;
+  /** Open client connections at most; the listener drops connections beyond it at once. */
+  readonly maxConnections?: number;
   /** Adds routes (operator endpoints) to the instance before it is ready. */
   readonly extraRoutes?: (app: FastifyInstance) => void;
 }
@@ -52,7 +67,19 @@ export const GatewayDefaults = {
   keepAliveTimeoutMs: 5_000,
   requestTimeoutMs: 10_000,
   handlerTimeoutMs: 8_000,
+  bodyTimeoutMs: 5_000,
+  maxConnections: 10_000,
 } as const;
+
+/**
+ * What a private route needs of a key beyond reading, as OKX groups them: trading for every
+ * order POST, withdrawal for the withdrawal POSTs. GETs need only a valid key.
+ */
+export function routePermission(def: Pick<RouteDef, 'method' | 'path'>): Permission {
+  if (def.method === 'GET') return 'read_only';
+  if (def.path.startsWith('/api/v5/asset/')) return 'withdraw';
+  return 'trade';
+}
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
@@ -65,7 +92,17 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
   const limits: Readonly<Record<string, RateLimit>> = rateLimits === false ? {}
     : rateLimits === true ? defaultRateLimits : { ...defaultRateLimits, ...rateLimits };
   const buckets = new TokenBuckets(options.rateLimitBucketsMax ?? GatewayDefaults.rateLimitBucketsMax);
+  const failedAuthLimit = options.failedAuthLimit ?? (rateLimits === false ? false : failedAuthLimitDefault);
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? GatewayDefaults.bodyTimeoutMs;
+  const handlerTimeoutMs = options.handlerTimeoutMs ?? GatewayDefaults.handlerTimeoutMs;
+  if (!(bodyTimeoutMs > 0 && bodyTimeoutMs < handlerTimeoutMs)) {
+    throw new RangeError(`bodyTimeoutMs (${bodyTimeoutMs}) must be positive and below handlerTimeoutMs (${handlerTimeoutMs}): a late body would be answered 50004`);
+  }
   const registry = options.registry ?? new Registry();
+  new Gauge({
+    name: 'everbook_gateway_rate_limit_buckets', help: 'Rate-limit buckets held in memory (bounded by rateLimitBucketsMax).',
+    registers: [registry], collect() { this.set(buckets.size); },
+  });
   const requests = new Counter({
     name: 'everbook_gateway_requests_total', help: 'REST requests by route and OKX reply code.',
     labelNames: ['method', 'route', 'code'], registers: [registry],
@@ -91,7 +128,7 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
     connectionTimeout: options.connectionTimeoutMs ?? GatewayDefaults.connectionTimeoutMs,
     keepAliveTimeout: options.keepAliveTimeoutMs ?? GatewayDefaults.keepAliveTimeoutMs,
     requestTimeout: options.requestTimeoutMs ?? GatewayDefaults.requestTimeoutMs,
-    handlerTimeout: options.handlerTimeoutMs ?? GatewayDefaults.handlerTimeoutMs,
+    handlerTimeout: handlerTimeoutMs,
     trustProxy: options.trustProxy ?? false,
     return503OnClosing: true,
     frameworkErrors: (error, request, reply) => {
@@ -99,6 +136,48 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
       sendError(request, reply, api);
     },
   }) as unknown as FastifyInstance;
+  app.server.maxConnections = options.maxConnections ?? GatewayDefaults.maxConnections;
+
+  // A body that never completes (trickled, or cut short) must not hold a socket until the
+  // handler timeout and then be told 50004: nothing was submitted, so it gets 408 and its socket
+  // is closed. The timer runs from the headers until the body has been read.
+  const bodyTimers = new WeakMap<FastifyRequest, NodeJS.Timeout>();
+  /** Requests answered 408: should the body still complete, their handler must not run. */
+  const timedOut = new WeakSet<FastifyRequest>();
+  const clearBodyTimer = (request: FastifyRequest): void => {
+    const timer = bodyTimers.get(request);
+    if (timer !== undefined) clearTimeout(timer);
+    bodyTimers.delete(request);
+  };
+  app.addHook('onRequest', (request, reply, done) => {
+    const headers = request.headers;
+    const hasBody = headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
+    if (hasBody && !request.raw.complete) {
+      bodyTimers.set(request, setTimeout(() => {
+        bodyTimers.delete(request);
+        if (reply.sent || reply.raw.headersSent) return;
+        // Answered on the raw response: fastify is still waiting for the body and must not answer again.
+        reply.hijack();
+        timedOut.add(request);
+        const error = ApiErrors.bodyTimeout;
+        requests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', code: error.code });
+        const socket = request.raw.socket;
+        reply.raw.on('finish', () => { socket.destroy(); });
+        const text = JSON.stringify({ code: error.code, msg: error.msg, data: [] });
+        reply.raw.writeHead(error.http, { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(text), connection: 'close' });
+        reply.raw.end(text);
+      }, bodyTimeoutMs));
+    }
+    done();
+  });
+  app.addHook('preValidation', (request, _reply, done) => {
+    clearBodyTimer(request);
+    done();
+  });
+  app.addHook('onRequestAbort', (request, done) => {
+    clearBodyTimer(request);
+    done();
+  });
 
   // The raw text is what the client signed; it is parsed only after authentication.
   app.removeAllContentTypeParsers();
@@ -127,6 +206,7 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
   });
 
   app.addHook('onResponse', (request, reply, done) => {
+    clearBodyTimer(request);
     const route = request.routeOptions.url ?? 'unmatched';
     const labels = { method: request.method, route };
     requests.inc({ ...labels, code: replyCodes.get(request) ?? String(reply.statusCode) });
@@ -140,13 +220,23 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
     // answers nothing from its state: clients fail over to another cloud.
     // Time and system status still answer, so clients and operators can see why.
     if (!stateless.has(def.path) && port.status().state !== 'serving') return sendError(request, reply, ApiErrors.unavailable);
+    // Told 408 "nothing was done": keep it true even if the body completed a moment later.
+    if (timedOut.has(request)) return reply;
     const nowMs = port.now();
     const raw = request.body instanceof RawBody ? request.body.text : '';
     const limit = limits[`${def.method} ${def.path}`];
     let userId = 0;
     if (def.auth) {
-      const key = authenticate({ headers: request.headers, method: request.method, url: request.url, body: raw }, port.keys, nowMs, windowMs);
-      if (key instanceof Failure) return sendError(request, reply, key.error);
+      // An IP over its failed-authentication budget is refused before its guess is checked.
+      const failedKey = `authfail:ip:${request.ip}`;
+      if (failedAuthLimit !== false && !buckets.available(failedKey, 1, failedAuthLimit, nowMs)) return sendError(request, reply, ApiErrors.rateLimited);
+      const key = authenticate({ headers: request.headers, method: request.method, url: request.url, body: raw }, port.keys, port.keyDerivation, nowMs, windowMs);
+      if (key instanceof Failure) {
+        if (failedAuthLimit !== false) buckets.take([{ key: failedKey, cost: 1 }], failedAuthLimit, nowMs);
+        return sendError(request, reply, key.error);
+      }
+      const refused = authorize(key, request.ip, routePermission(def));
+      if (refused !== undefined) return sendError(request, reply, refused.error);
       userId = key.userId;
     }
     if (limit !== undefined && def.scope !== 'userInst') {
@@ -163,7 +253,11 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
       takeTrade: (instIds) => {
         if (limit === undefined) return true;
         const costs = new Map<string, number>();
-        for (const instId of instIds) costs.set(instId, (costs.get(instId) ?? 0) + 1);
+        // Only instruments that exist get a bucket: made-up instIds would otherwise fill the
+        // map and push out real clients' buckets. Their items are refused (51001) by the handler.
+        for (const instId of instIds) {
+          if (port.engine.instruments.has(instId)) costs.set(instId, (costs.get(instId) ?? 0) + 1);
+        }
         const takes: Take[] = [...costs].map(([instId, cost]) => ({ key: `${def.path}:user:${String(userId)}:${instId}`, cost }));
         return buckets.take(takes, limit, nowMs);
       },

@@ -1,5 +1,7 @@
 // The API key registry, replicated through the log like everything else so that every cloud's
-// gateway can verify every key. Applied by the replica beside the engine; snapshotted with it.
+// gateway can verify every key, and every cloud refuses a revoked one once the revoke applies.
+// Applied by the replica beside the engine; snapshotted with it. A record holds no secret: the
+// HMAC secret is derived on each node and the passphrase is a keyed hash (gateway/key-secrets.ts).
 
 import { Reject, type Engine, type Result } from '../core/index.js';
 import type { ApiKey, CreateApiKey, KeyStore, RevokeApiKey } from '../gateway/port.js';
@@ -13,8 +15,9 @@ export class MemoryKeyStore implements KeyStore {
     return this.keys.get(apiKey);
   }
 
-  forUser(userId: number): ApiKey[] {
-    return [...this.keys.values()].filter((k) => k.userId === userId);
+  /** Every key, or one user's, sorted by key id. */
+  list(userId?: number): ApiKey[] {
+    return this.toJSON().filter((k) => userId === undefined || k.userId === userId);
   }
 
   apply(engine: Engine, cmd: CreateApiKey | RevokeApiKey): Result {
@@ -24,8 +27,12 @@ export class MemoryKeyStore implements KeyStore {
     }
     if (engine.users[cmd.userId] === undefined) return { ok: false, reject: Reject.userNotFound };
     if (this.keys.has(cmd.apiKey)) return { ok: false, reject: Reject.apiKeyExists };
+    // A record written before keys lost their secrets has no hash, permissions or allowlist: it
+    // is kept (replay must not fail) as a key that nothing verifies, and its secret is dropped.
+    const written: Partial<CreateApiKey> = cmd;
     this.keys.set(cmd.apiKey, {
-      apiKey: cmd.apiKey, userId: cmd.userId, secret: cmd.secret, passphrase: cmd.passphrase, label: cmd.label, createdTs: engine.now,
+      apiKey: cmd.apiKey, userId: cmd.userId, passphraseHash: written.passphraseHash ?? '', label: cmd.label,
+      perms: [...written.perms ?? []], ips: [...written.ips ?? []], createdTs: engine.now,
     });
     return OK;
   }

@@ -1,13 +1,15 @@
-// Operator routes under /admin/v1, used by the `everbook` CLI: create users and API keys, list
-// and switch instruments, credit test deposits on a dev exchange, settle withdrawals, force a
+// Operator routes under /admin/v1, used by the `everbook` CLI: create users, create, list and
+// revoke API keys (a key's secret is shown once, at creation), list and switch instruments, credit test deposits on a dev exchange, settle withdrawals, force a
 // snapshot, show status. Only loopback clients holding the data directory's admin token get in.
 
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { parseDecimal, type Command, type InstrumentState, type Result } from '../core/index.js';
 import { parseBody, RawBody } from '../gateway/body.js';
-import { SubmitError, type ExchangePort, type LogCommand } from '../gateway/port.js';
+import { normalizeIp } from '../gateway/auth.js';
+import { keyIpsMax, permissions, SubmitError, type ApiKey, type ExchangePort, type LogCommand, type Permission } from '../gateway/port.js';
 import { Failure } from '../gateway/errors.js';
 
 export interface AdminDeps {
@@ -44,6 +46,34 @@ function body<T>(schema: z.ZodType<T>, req: FastifyRequest, reply: FastifyReply)
     return undefined;
   }
   return parsed.data;
+}
+
+/**
+ * The permissions a key gets when none are asked for: reading and trading, never withdrawal
+ * (it must be asked for), as OKX offers Trade but leaves Withdraw off.
+ */
+export const defaultKeyPerms: readonly Permission[] = ['read_only', 'trade'];
+
+/** OKX's `perm` text ("read_only,trade") as a canonical list, or why it is not one. */
+export function parsePerms(text: string): Permission[] | string {
+  const asked = text.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const unknown = asked.find((p) => !(permissions as readonly string[]).includes(p));
+  if (unknown !== undefined) return `unknown permission "${unknown}" (use ${permissions.join(', ')})`;
+  // Reading is implied by every key, as on OKX.
+  return permissions.filter((p) => p === 'read_only' || asked.includes(p));
+}
+
+/** An IP allowlist ("1.2.3.4,::1") as a list of addresses, or why it is not one. */
+export function parseIps(text: string): string[] | string {
+  const ips = [...new Set(text.split(/[,\s]+/).filter((ip) => ip !== '').map(normalizeIp))];
+  if (ips.length > keyIpsMax) return `at most ${keyIpsMax} IP addresses per key`;
+  const bad = ips.find((ip) => isIP(ip) === 0);
+  return bad === undefined ? ips : `"${bad}" is not an IP address`;
+}
+
+/** A key as listed: never a secret, never the passphrase hash. */
+export function keyView(k: ApiKey): Record<string, unknown> {
+  return { apiKey: k.apiKey, userId: k.userId, label: k.label, perm: k.perms.join(','), ips: k.ips.join(','), createdTs: k.createdTs };
 }
 
 export function newAdminToken(): string {
@@ -95,14 +125,43 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       return run(port, reply, [cmd], (r) => ({ userId: r[0]!.ok ? r[0]!.userId : undefined }));
     });
 
+    // The secret and passphrase are answered here once and kept nowhere: the log holds only a
+    // keyed hash of the passphrase, and the secret is derived again on each node when verifying.
     admin.post('/keys', async (req, reply) => {
-      const b = body(z.strictObject({ userId: z.number().int().positive(), label: z.string().max(64).default('') }), req, reply);
+      const b = body(z.strictObject({
+        userId: z.number().int().positive(), label: z.string().max(64).default(''),
+        perm: z.string().max(64).optional(), ips: z.string().max(1_024).optional(),
+        passphrase: z.string().min(8).max(32).regex(/^[\x21-\x7e]+$/).optional(),
+      }), req, reply);
       if (b === undefined) return reply;
+      const perms = b.perm === undefined ? [...defaultKeyPerms] : parsePerms(b.perm);
+      if (typeof perms === 'string') return denied(reply, 400, 'bad_request', perms);
+      const ips = b.ips === undefined ? [] : parseIps(b.ips);
+      if (typeof ips === 'string') return denied(reply, 400, 'bad_request', ips);
       const apiKey = randomUUID();
-      const secret = randomBytes(16).toString('hex').toUpperCase();
-      const passphrase = `Pp${randomBytes(9).toString('base64url')}`;
-      return run(port, reply, [{ type: 'CreateApiKey', userId: b.userId, apiKey, secret, passphrase, label: b.label }],
-        () => ({ userId: b.userId, apiKey, secretKey: secret, passphrase }));
+      const passphrase = b.passphrase ?? `Pp${randomBytes(9).toString('base64url')}`;
+      const passphraseHash = port.keyDerivation.passphraseHash(apiKey, passphrase);
+      return run(port, reply, [{ type: 'CreateApiKey', userId: b.userId, apiKey, passphraseHash, label: b.label, perms, ips }],
+        () => ({
+          // Named as a CCXT constructor takes them: new ccxt.okx({ apiKey, secret, password }).
+          userId: b.userId, apiKey, secret: port.keyDerivation.secretFor(apiKey), password: passphrase,
+          perm: perms.join(','), ips: ips.join(','), label: b.label,
+        }));
+    });
+
+    admin.get('/keys', (req, reply) => {
+      const q = z.strictObject({ userId: z.coerce.number().int().positive().optional() }).safeParse(req.query);
+      if (!q.success) return denied(reply, 400, 'bad_request', 'userId must be a positive whole number');
+      return { ok: true, keys: port.keys.list(q.data.userId).map(keyView) };
+    });
+
+    // Revoking goes through the log: once it is acknowledged it has applied here, and every
+    // cloud's replica refuses the key as soon as it applies the same record.
+    admin.post('/keys/revoke', async (req, reply) => {
+      const b = body(z.strictObject({ apiKey: z.string().min(1).max(64) }), req, reply);
+      if (b === undefined) return reply;
+      if (port.keys.get(b.apiKey) === undefined) return denied(reply, 404, 'api_key_not_found', `no API key ${b.apiKey}`);
+      return run(port, reply, [{ type: 'RevokeApiKey', apiKey: b.apiKey }], () => ({ apiKey: b.apiKey, revoked: true }));
     });
 
     admin.post('/deposits', async (req, reply) => {

@@ -2,6 +2,7 @@
 // one table, so `everbook start --help` and docs/OPERATIONS.md say the same thing.
 
 import { parseArgs } from 'node:util';
+import { GatewayDefaults } from '../gateway/index.js';
 
 export interface ServerConfig {
   readonly dataDir: string;
@@ -13,6 +14,9 @@ export interface ServerConfig {
   readonly inFlightMax: number;
   readonly applyTimeoutMs: number;
   readonly bodyLimitBytes: number;
+  readonly bodyTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly keySecretFile: string;
   readonly logLevel: string;
   readonly rateLimits: boolean;
   readonly bootstrap: boolean;
@@ -46,6 +50,9 @@ export const settings: Record<keyof ServerConfig, Setting> = {
   inFlightMax: { flag: 'in-flight-max', env: 'EVERBOOK_IN_FLIGHT_MAX', kind: 'int', default: '10000', help: 'submissions in flight before requests are refused as busy (50013)' },
   applyTimeoutMs: { flag: 'apply-timeout-ms', env: 'EVERBOOK_APPLY_TIMEOUT_MS', kind: 'int', default: '5000', help: 'wait for a command to apply before answering 50004 (outcome unknown)' },
   bodyLimitBytes: { flag: 'body-limit', env: 'EVERBOOK_BODY_LIMIT', kind: 'int', default: '65536', help: 'largest request body accepted' },
+  bodyTimeoutMs: { flag: 'body-timeout-ms', env: 'EVERBOOK_BODY_TIMEOUT_MS', kind: 'int', default: '5000', help: 'a request body not fully received this long after its headers gets 408 and its socket closed' },
+  maxConnections: { flag: 'max-connections', env: 'EVERBOOK_MAX_CONNECTIONS', kind: 'int', default: '10000', help: 'open client connections at most; more are dropped on accept' },
+  keySecretFile: { flag: 'key-secret-file', env: 'EVERBOOK_KEY_SECRET_FILE', kind: 'string', default: '', help: 'API secrets are derived from this file (default <data-dir>/key-secret, made on first start; with --log etcd required, the same file on every node)' },
   logLevel: { flag: 'log-level', env: 'EVERBOOK_LOG_LEVEL', kind: 'string', default: 'info', help: 'pino level: fatal, error, warn, info, debug' },
   rateLimits: { flag: 'rate-limits', env: 'EVERBOOK_RATE_LIMITS', kind: 'bool', default: 'true', help: 'enforce OKX-style rate limits (HTTP 429 / 50011)' },
   bootstrap: { flag: 'bootstrap', env: 'EVERBOOK_BOOTSTRAP', kind: 'bool', default: 'true', help: 'with --dev: create the dev market and traders if the exchange is empty' },
@@ -92,11 +99,18 @@ export function loadConfig(args: readonly string[], env: NodeJS.ProcessEnv = pro
   }
   const c = config as unknown as ServerConfig;
   if (c.port > 65_535) throw new ConfigError('--port must be at most 65535');
-  if (c.snapshotEveryCommands < 1 || c.inFlightMax < 1 || c.applyTimeoutMs < 1) throw new ConfigError('limits must be positive');
+  if (c.snapshotEveryCommands < 1 || c.inFlightMax < 1 || c.applyTimeoutMs < 1 || c.bodyTimeoutMs < 1 || c.maxConnections < 1) {
+    throw new ConfigError('limits must be positive');
+  }
+  if (c.bodyTimeoutMs >= GatewayDefaults.handlerTimeoutMs) {
+    throw new ConfigError(`--body-timeout-ms must be below the handler timeout (${GatewayDefaults.handlerTimeoutMs} ms)`);
+  }
   const logKind: string = c.log;
   if (logKind !== 'journal' && logKind !== 'etcd') throw new ConfigError(`--log must be journal or etcd, not "${logKind}"`);
   if (c.log === 'etcd' && c.clusterToken.length < 16) throw new ConfigError('--log etcd needs --cluster-token (at least 16 characters), shared by the nodes');
   if (Math.abs(c.clockOffsetMs) > CLOCK_OFFSET_MAX_MS) throw new ConfigError(`--clock-offset-ms must be within ${CLOCK_OFFSET_MAX_MS} ms either way (it is a drill knob)`);
+  // Nodes that derived secrets from different files would each refuse the others' keys.
+  if (c.log === 'etcd' && c.keySecretFile === '') throw new ConfigError('--log etcd needs --key-secret-file, the same file on every node');
   if (!/^[a-z][a-z0-9-]{0,30}$/.test(c.cloud)) throw new ConfigError('--cloud must be lower-case letters, digits and dashes');
   return c;
 }

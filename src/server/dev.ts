@@ -1,16 +1,18 @@
 // The dev exchange's first start: three assets, three instruments, and two funded traders with
 // API keys, so `npm start` gives something to trade on at once. Runs only when the engine is
-// empty and --dev is on; everything goes through the log like any other command.
+// empty and --dev is on; everything goes through the log like any other command. The traders'
+// keys may trade and withdraw; their secrets are derived like any key's and are only printed.
 
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Command } from '../core/index.js';
 import type { ExchangePort, LogCommand } from '../gateway/port.js';
 
+/** Named as a CCXT constructor takes them: new ccxt.okx({ apiKey, secret, password }). */
 export interface DevCredentials {
   readonly userId: number;
   readonly apiKey: string;
-  readonly secretKey: string;
-  readonly passphrase: string;
+  readonly secret: string;
+  readonly password: string;
 }
 
 const limits = { withdrawMin: '0', withdrawMax: '0', withdrawDailyMax: '0' };
@@ -38,11 +40,13 @@ export async function bootstrapDev(port: ExchangePort): Promise<DevCredentials[]
     const [created] = await port.submit([{ type: 'CreateUser' }]);
     if (created?.ok !== true || created.userId === undefined) throw new Error('dev bootstrap: could not create a user');
     const userId = created.userId;
-    const cred: DevCredentials = {
-      userId, apiKey: randomUUID(), secretKey: randomBytes(16).toString('hex').toUpperCase(), passphrase: `Dev${randomBytes(6).toString('hex')}`,
-    };
+    const apiKey = randomUUID();
+    const cred: DevCredentials = { userId, apiKey, secret: port.keyDerivation.secretFor(apiKey), password: `Dev${randomBytes(6).toString('hex')}` };
     await submitAll(port, [
-      { type: 'CreateApiKey', userId, apiKey: cred.apiKey, secret: cred.secretKey, passphrase: cred.passphrase, label: 'dev' },
+      {
+        type: 'CreateApiKey', userId, apiKey, passphraseHash: port.keyDerivation.passphraseHash(apiKey, cred.password), label: 'dev',
+        perms: ['read_only', 'trade', 'withdraw'], ips: [],
+      },
       ...funding.map(([asset, amount]): Command => ({ type: 'CreditDeposit', depositId: `dev-seed-${userId}-${asset}`, userId, asset, amount })),
     ]);
     traders.push(cred);

@@ -1,15 +1,17 @@
 // One Everbook node, wired in order: the log (the embedded journal, or etcd across clouds), the
 // replica that applies it, the cluster coordinator (etcd only), the submitter that turns
 // requests into records, the gateway that speaks OKX v5 with the operator and internal routes,
-// then the listener. Follow startNode() top to bottom to see a request's whole path.
+// then the listener. Follow startNode() top to bottom to see a request's whole path. Everything
+// the node writes is private to its user (umask 077; an older data directory is tightened at
+// start), and API secrets are derived from the key-derivation file, never stored.
 
 import { timingSafeEqual } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { Coordinator } from '../cluster/coordinator.js';
-import { createGateway, currentSignature, trackSignedRequests } from '../gateway/index.js';
+import { createGateway, currentSignature, KeyDerivation, trackSignedRequests } from '../gateway/index.js';
 import { SubmitError, type ExchangePort } from '../gateway/port.js';
 import { EtcdLog, FileJournal, JournalError, type CommandLog } from '../log/index.js';
 import { MemoryProjections } from '../projections/index.js';
@@ -39,6 +41,45 @@ async function loadOrCreateToken(dataDir: string): Promise<string> {
     await writeFile(path, token + '\n', { mode: 0o600 });
     return token;
   }
+}
+
+/** Entries a data directory may hold when it is tightened at start (journal segments, snapshots). */
+const dataDirEntriesMax = 100_000;
+
+/**
+ * Makes an existing data directory private: folders 0700, files 0600. New files are private
+ * already (umask 077); this covers directories written by an older version or another umask.
+ */
+async function tightenDataDir(dir: string): Promise<void> {
+  let seen = 0;
+  const walk = async (path: string): Promise<void> => {
+    await chmod(path, 0o700);
+    for (const entry of await readdir(path, { withFileTypes: true })) {
+      seen += 1;
+      if (seen > dataDirEntriesMax) throw new Error(`${dir} holds more than ${dataDirEntriesMax} entries: not a data directory?`);
+      const child = join(path, entry.name);
+      if (entry.isDirectory()) await walk(child);
+      else if (entry.isFile()) await chmod(child, 0o600);
+    }
+  };
+  await walk(dir);
+}
+
+/**
+ * The key-derivation secret: from --key-secret-file, or <data-dir>/key-secret, made on a single
+ * node's first start. It must be backed up: without it no existing API key verifies.
+ */
+async function loadKeyDerivation(config: ServerConfig): Promise<KeyDerivation> {
+  const path = config.keySecretFile === '' ? join(config.dataDir, 'key-secret') : config.keySecretFile;
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || config.keySecretFile !== '') throw new Error(`cannot read the key-derivation secret ${path}: ${(e as Error).message}`, { cause: e });
+    text = KeyDerivation.generate();
+    await writeFile(path, text + '\n', { mode: 0o600, flag: 'wx' });
+  }
+  return new KeyDerivation(text);
 }
 
 /** How an etcd log's errors reach a request: only refusals before anything was sent are clean failures. */
@@ -85,8 +126,12 @@ async function openLog(config: ServerConfig, writerId: string, logger: Logger): 
 
 export async function startNode(config: ServerConfig, onFatal: (e: Error) => void): Promise<RunningNode> {
   const logger = pino({ level: config.logLevel, base: { node: 'everbook', cloud: config.cloud } });
-  await mkdir(config.dataDir, { recursive: true });
+  // Journal, snapshots, tokens and the key-derivation secret are for this user's eyes only.
+  process.umask(0o077);
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  await tightenDataDir(config.dataDir);
   const adminToken = await loadOrCreateToken(config.dataDir);
+  const keyDerivation = await loadKeyDerivation(config);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   // This node's clock: the wall clock, offset only when a drill plays a cloud whose clock is wrong.
@@ -172,6 +217,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     get engine() { return replica.engine; },
     get projections() { return replica.projections; },
     get keys() { return replica.keys; },
+    keyDerivation,
     now,
     status: () => ({
       state: replica.state === 'serving' && coordinator?.isolated() === true ? 'isolated'
@@ -193,6 +239,8 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     logger: logger.child({ part: 'gateway' }),
     registry,
     bodyLimitBytes: config.bodyLimitBytes,
+    bodyTimeoutMs: config.bodyTimeoutMs,
+    maxConnections: config.maxConnections,
     rateLimits: config.rateLimits,
     extraRoutes: (instance) => {
       registerMetricsRoute(instance, registry, adminToken);

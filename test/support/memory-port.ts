@@ -6,8 +6,9 @@
 import type { FastifyInstance } from 'fastify';
 import { Engine, type Command, type Event, type Result } from '../../src/core/index.js';
 import { sign } from '../../src/gateway/auth.js';
+import { KeyDerivation } from '../../src/gateway/key-secrets.js';
 import {
-  SubmitError, type ExchangePort, type LogCommand, type NodeStatus, type SubmitErrorCode,
+  SubmitError, type ExchangePort, type LogCommand, type NodeStatus, type Permission, type SubmitErrorCode,
 } from '../../src/gateway/port.js';
 import { MemoryProjections } from '../../src/projections/index.js';
 import { MemoryKeyStore } from '../../src/replica/index.js';
@@ -17,6 +18,8 @@ export class MemoryPort implements ExchangePort {
   readonly engine = new Engine();
   readonly projections = new MemoryProjections(this.engine);
   readonly keys = new MemoryKeyStore();
+  /** A fixed derivation secret: tests derive the same key secrets every run. */
+  readonly keyDerivation = new KeyDerivation('5e'.repeat(32));
   clockMs = T0;
   /** Submissions that reached the engine (refused ones are not counted). */
   submissions = 0;
@@ -57,13 +60,23 @@ export interface Trader {
   readonly passphrase: string;
 }
 
+/** What a test key may do (default: everything, as the dev traders) and where from (default: anywhere). */
+export interface KeyOptions { readonly perms?: readonly Permission[]; readonly ips?: readonly string[] }
+
 /** Creates a user with a key and the given deposits (minor units by asset). */
-export function addTrader(port: MemoryPort, name: string, deposits: Readonly<Record<string, string>>, fees: { makerFeePpm?: number; takerFeePpm?: number } = {}): Trader {
+export function addTrader(
+  port: MemoryPort, name: string, deposits: Readonly<Record<string, string>>, fees: { makerFeePpm?: number; takerFeePpm?: number } = {},
+  key: KeyOptions = {},
+): Trader {
   const created = port.applyNow([{ type: 'CreateUser', makerFeePpm: fees.makerFeePpm ?? 0, takerFeePpm: fees.takerFeePpm ?? 0 }])[0]!;
   if (!created.ok || created.userId === undefined) throw new Error(`cannot create ${name}`);
   const userId = created.userId;
-  const trader = { userId, apiKey: `key-${name}`, secret: `secret-${name}`, passphrase: `pass-${name}` };
-  const commands: LogCommand[] = [{ type: 'CreateApiKey', userId, apiKey: trader.apiKey, secret: trader.secret, passphrase: trader.passphrase, label: name }];
+  const apiKey = `key-${name}`;
+  const trader = { userId, apiKey, secret: port.keyDerivation.secretFor(apiKey), passphrase: `pass-${name}` };
+  const commands: LogCommand[] = [{
+    type: 'CreateApiKey', userId, apiKey, passphraseHash: port.keyDerivation.passphraseHash(apiKey, trader.passphrase), label: name,
+    perms: key.perms ?? ['read_only', 'trade', 'withdraw'], ips: key.ips ?? [],
+  }];
   for (const [asset, amount] of Object.entries(deposits)) {
     commands.push({ type: 'CreditDeposit', depositId: `dep-${name}-${asset}`, userId, asset, amount });
   }

@@ -38,7 +38,7 @@ export async function startServer(dataDir: string, extraArgs: string[] = [], rea
       log += line + '\n';
       const running = /OKX v5 REST at (http:\/\/\S+)\/api\/v5/.exec(line);
       if (running !== null) found = running[1];
-      const trader = /dev trader (\d+): apiKey (\S+)\s+secret (\S+)\s+passphrase (\S+)/.exec(line);
+      const trader = /dev trader (\d+): apiKey (\S+)\s+secret (\S+)\s+(?:password|passphrase) (\S+)/.exec(line);
       if (trader !== null) traders.push({ userId: Number(trader[1]), apiKey: trader[2]!, secretKey: trader[3]!, passphrase: trader[4]! });
       if (found !== undefined && line.includes('operator CLI')) {
         clearTimeout(timer);

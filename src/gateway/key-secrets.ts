@@ -1,0 +1,48 @@
+// How API secrets stay out of the log, the snapshots and the state hash. Every node holds one
+// key-derivation secret (a file, shared by every node of a cluster); an API key's HMAC secret
+// is derived from it and the key's id, and the passphrase is kept only as a keyed hash. The
+// replicated key record therefore holds nothing that signs a request.
+
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/** Bytes of randomness in a new derivation secret (written as hex). */
+export const keySecretBytes = 32;
+/** A derivation secret shorter than this many hex characters is refused. */
+export const keySecretHexMin = 32;
+
+/** Context labels keep the two derivations apart: a secret is never a passphrase hash. */
+const SECRET_LABEL = 'everbook api-secret v1\0';
+const PASSPHRASE_LABEL = 'everbook passphrase v1\0';
+
+export class KeyDerivation {
+  private readonly root: Buffer;
+
+  constructor(rootHex: string) {
+    const text = rootHex.trim();
+    if (!/^[0-9a-f]+$/i.test(text) || text.length < keySecretHexMin || text.length % 2 !== 0) {
+      throw new Error(`a key-derivation secret is at least ${keySecretHexMin} hex characters`);
+    }
+    this.root = Buffer.from(text, 'hex');
+  }
+
+  static generate(): string {
+    return randomBytes(keySecretBytes).toString('hex');
+  }
+
+  /** The key's HMAC secret, formatted as OKX formats one: 32 upper-case hex characters. */
+  secretFor(apiKey: string): string {
+    return createHmac('sha256', this.root).update(SECRET_LABEL + apiKey).digest().subarray(0, 16).toString('hex').toUpperCase();
+  }
+
+  /** What the log keeps of a passphrase: a hash keyed by the derivation secret and the key. */
+  passphraseHash(apiKey: string, passphrase: string): string {
+    return createHmac('sha256', this.root).update(`${PASSPHRASE_LABEL}${apiKey}\0${passphrase}`).digest('hex');
+  }
+
+  /** Constant-time comparison of a given passphrase with the stored hash. */
+  passphraseMatches(apiKey: string, passphrase: string, storedHash: string): boolean {
+    const given = Buffer.from(this.passphraseHash(apiKey, passphrase), 'hex');
+    const stored = Buffer.from(storedHash, 'hex');
+    return given.length === stored.length && timingSafeEqual(given, stored);
+  }
+}
