@@ -218,7 +218,7 @@ test('Replica: a log that hands out a position the replica already applied stops
     // A fresh, empty journal stands in for a log that lost its records: it hands out position 1 again.
     const lost = await FileJournal.open(otherDir);
     const submitter = new Submitter(lost, n.replica, { inFlightMax: 10, applyTimeoutMs: applyTimeoutForeverMs, commandTtlMs: 1_500, now: Date.now, cloud: 'local' });
-    await refusedWith(submitter.submit([{ type: 'CreateUser' }]), 'timeout', /stored a record at position 1, but this replica already applied up to 3/);
+    await refusedWith(submitter.submit([{ type: 'CreateUser' }]), 'timeout', /stored a record at position 1, but this replica had already applied up to 3/);
     assert.equal(n.replica.state, 'failed');
     assert.equal(fatal.length, 1);
     await lost.close();

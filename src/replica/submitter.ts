@@ -129,14 +129,18 @@ export class Submitter {
         }
         let error: SubmitError | undefined;
         try {
+          // Positions only grow, so a new record lands past whatever was applied before it was
+          // written. (Not past what is applied when the append returns: the replica may already
+          // have applied this very record, as it does with etcd when the watch is quicker.)
+          const appliedBefore = this.replica.appliedPosition;
           const position = await this.log.append([encodeBatch({ ts: this.options.now(), origin: this.origin, cloud: this.options.cloud, items: group.map((q) => q.item) })]);
           this.records += 1;
           this.submissions += group.length;
-          // A log that hands out a position the replica already applied lost records (a restored
-          // or wiped log): this record would never be applied here. Stop rather than go on; the
-          // replica answers the waiting requests "outcome unknown".
-          if (position <= this.replica.appliedPosition) {
-            this.replica.fail(new Error(`the log stored a record at position ${position}, but this replica already applied up to ${this.replica.appliedPosition}: the log lost records`));
+          // A log that hands out a position the replica had already applied lost records (a
+          // restored or wiped log): this record would never be applied here. Stop rather than go
+          // on; the replica answers the waiting requests "outcome unknown".
+          if (position <= appliedBefore) {
+            this.replica.fail(new Error(`the log stored a record at position ${position}, but this replica had already applied up to ${appliedBefore}: the log lost records`));
           }
         } catch (e) {
           error = (this.options.classify ?? classifyJournalError)(e);
