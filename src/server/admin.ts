@@ -26,6 +26,9 @@ export interface AdminDeps {
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/;
 
+/** Whether a socket's peer is this machine (operator routes and metrics trust those). */
+export const isLoopback = (address: string | undefined): boolean => LOOPBACK.test(address ?? '');
+
 function denied(reply: FastifyReply, status: number, code: string, msg: string): FastifyReply {
   return reply.code(status).send({ ok: false, code, msg });
 }
@@ -102,7 +105,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
   const expected = Buffer.from(`Bearer ${deps.token}`);
   app.register((admin, _opts, done) => {
     admin.addHook('onRequest', async (req, reply) => {
-      if (!deps.remote && !LOOPBACK.test(req.socket.remoteAddress ?? '')) return denied(reply, 403, 'forbidden', 'admin routes answer loopback clients only');
+      if (!deps.remote && !isLoopback(req.socket.remoteAddress)) return denied(reply, 403, 'forbidden', 'admin routes answer loopback clients only');
       const given = Buffer.from(req.headers.authorization ?? '');
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) return denied(reply, 401, 'unauthorized', 'missing or wrong admin token');
       return undefined;

@@ -6,13 +6,12 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
-
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/;
+import { isLoopback } from './admin.js';
 
 export function registerMetricsRoute(app: FastifyInstance, registry: Registry, adminToken: string): void {
   const expected = Buffer.from(`Bearer ${adminToken}`);
   app.get('/metrics', async (request, reply) => {
-    if (!LOOPBACK.test(request.socket.remoteAddress ?? '')) {
+    if (!isLoopback(request.socket.remoteAddress)) {
       const given = Buffer.from(request.headers.authorization ?? '');
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
         return reply.code(401).send({ code: 'unauthorized', msg: 'metrics answer loopback clients, or others with the admin token as a bearer token' });
