@@ -10,8 +10,9 @@ import { Registry } from 'prom-client';
 import { rejectCodes, stateHash } from '../src/core/index.js';
 import {
   ApiErrors, createGateway, depositAddress, errorTableMarkdown, rejectMap, rejectOverrides, rejectTableMarkdown,
-  type GatewayOptions, type LogCommand,
+  type GatewayOptions,
 } from '../src/gateway/index.js';
+import type { LogCommand } from '../src/replica/index.js';
 import { addTrader, call, venue, type MemoryPort, type Trader } from './support/memory-port.js';
 
 type Row = Record<string, unknown>;

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Event } from '../src/core/index.js';
-import type { LogCommand } from '../src/gateway/port.js';
+import type { LogCommand } from '../src/replica/index.js';
 import {
   applyBatch, CLOCK_AHEAD_MAX_MS, CLOCK_CLOUDS_MAX, decodeBatch, decodeSnapshotFile, encodeBatch, RecordDecodeError, emptyState, encodeSnapshotFile, LogGuard, replicaHash, replicaStateHash,
   SEEN_SIGNATURES_MAX, SIGNATURE_WINDOW_MS, type LogBatch, type ReplicatedState, type SignedBy, type SubmissionOutcome,

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
-import { SubmitError } from '../src/gateway/port.js';
+import { SubmitError } from '../src/replica/index.js';
 import { FileJournal, type FileJournalOptions } from '../src/log/index.js';
 import { MemoryProjections } from '../src/projections/index.js';
 import type { Result } from '../src/core/index.js';

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Registry } from 'prom-client';
 import { createGateway, sign, type GatewayOptions } from '../src/gateway/index.js';
-import type { LogCommand } from '../src/gateway/port.js';
+import type { LogCommand } from '../src/replica/index.js';
 import { TokenBuckets } from '../src/gateway/rate-limit.js';
 import { ConfigError, loadConfig } from '../src/server/config.js';
 import { addTrader, venue, type KeyOptions, type MemoryPort, type Trader } from './support/memory-port.js';

@@ -9,8 +9,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { ApiErrors, Failure, withParam } from './errors.js';
-import type { KeyDerivation } from './key-secrets.js';
-import type { ApiKey, KeyStore, Permission } from './port.js';
+import type { ApiKey, KeySecrets, KeyStore, Permission } from '../replica/index.js';
 
 /** ISO-8601 UTC with optional milliseconds, as OKX and ccxt send it: 2020-12-08T09:08:57.715Z. */
 const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
@@ -40,7 +39,7 @@ export function sign(secret: string, timestamp: string, method: string, url: str
 }
 
 /** The API key of a correctly signed request, or the OKX error saying why it is not. */
-export function authenticate(req: AuthRequest, keys: KeyStore, derivation: KeyDerivation, nowMs: number, windowMs: number): ApiKey | Failure {
+export function authenticate(req: AuthRequest, keys: KeyStore, derivation: KeySecrets, nowMs: number, windowMs: number): ApiKey | Failure {
   const apiKey = header(req.headers, 'ok-access-key');
   const passphrase = header(req.headers, 'ok-access-passphrase');
   const timestamp = header(req.headers, 'ok-access-timestamp');

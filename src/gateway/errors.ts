@@ -4,7 +4,7 @@
 // amend or query), the context picks the code. docs/API.md's table is checked against this file.
 
 import { rejectCodes, type RejectCode, type Rejection } from '../core/index.js';
-import type { SubmitErrorCode } from './port.js';
+import type { SubmitErrorCode } from '../replica/index.js';
 
 export interface ApiError {
   readonly code: string;

@@ -9,7 +9,7 @@ import type { Engine } from '../core/index.js';
 import type { DepositRecord, WithdrawalRecord } from '../projections/types.js';
 import { amountText, feeRateText, toSteps } from './convert.js';
 import { ApiErrors, Failure, rejectToApi, submitErrorToApi, type RejectContext } from './errors.js';
-import { SubmitError, type LogCommand } from './port.js';
+import { SubmitError, type LogCommand } from '../replica/index.js';
 import {
   defined, fail, instrument, optional, optionalId, optionalMatch, pageFields, parsePage, required, validate,
   type Outcome, type RequestContext, type RouteDef,

@@ -1,5 +1,6 @@
 // The gateway's public surface: the OKX v5 REST server over an ExchangePort, its options and
-// defaults, the error table and the port types the process wiring implements.
+// defaults and the error table. The port it serves through belongs to the replica
+// (src/replica/port.ts).
 export { createGateway, GatewayDefaults, type GatewayOptions } from './server.js';
 export { defaultRateLimits, type RateLimit, type LimitScope } from './rate-limit.js';
 export {
@@ -10,7 +11,3 @@ export { sign } from './auth.js';
 export { KeyDerivation } from './key-secrets.js';
 export { currentSignature, signatureDigest, trackSignedRequests, type RequestSignature } from './signed.js';
 export { depositAddress, chainOf } from './funding.js';
-export {
-  keyIpsMax, permissions, SubmitError, type ApiKey, type CreateApiKey, type ExchangePort, type KeyStore, type LogCommand,
-  type NodeStatus, type Permission, type RevokeApiKey, type SubmitErrorCode,
-} from './port.js';

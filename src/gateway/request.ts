@@ -9,7 +9,7 @@ import type { Instrument } from './convert.js';
 import { parseId } from './convert.js';
 import { ApiErrors, Failure, withParam, type ApiError } from './errors.js';
 import type { LimitScope } from './rate-limit.js';
-import type { ExchangePort } from './port.js';
+import type { ExchangePort } from '../replica/index.js';
 
 export interface RequestContext {
   readonly port: ExchangePort;

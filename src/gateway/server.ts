@@ -14,7 +14,7 @@ import { parseBody, RawBody } from './body.js';
 import { ApiErrors, Failure, type ApiError } from './errors.js';
 import { fundingRoutes } from './funding.js';
 import { marketRoutes } from './market.js';
-import type { ExchangePort, Permission } from './port.js';
+import type { ExchangePort, Permission } from '../replica/index.js';
 import { defaultRateLimits, failedAuthLimitDefault, TokenBuckets, type RateLimit, type Take } from './rate-limit.js';
 import type { RequestContext, RouteDef } from './request.js';
 import { tradeRoutes } from './trade.js';

@@ -15,7 +15,7 @@ import {
 import {
   ApiErrors, Failure, rejectToApi, submitErrorToApi, withParam, type ApiError, type CodeAndMsg, type RejectContext,
 } from './errors.js';
-import { SubmitError, type LogCommand } from './port.js';
+import { SubmitError, type LogCommand } from '../replica/index.js';
 import {
   defined, fail, instrument, isSpot, optional, optionalId, optionalMatch, pageFields, parsePage, required, validate,
   type Outcome, type RequestContext, type RouteDef, type Success,

@@ -3,7 +3,7 @@
 // signed request, its signature digest, stamped with the gateway's time and cloud. JSON,
 // versioned; decoding checks the envelope and refuses what it cannot trust.
 
-import type { LogCommand } from '../gateway/port.js';
+import type { LogCommand } from './port.js';
 import type { SignedBy } from './guard.js';
 
 /** Version 4 added the writing cloud and the signed requests' digests; version 3 records still decode. */

@@ -1,5 +1,10 @@
-// The replica module's public surface: the apply loop with snapshots and recovery, the
-// submitter that turns requests into durable applied records, and the record codec.
+// The replica module's public surface: the port a gateway serves through (log commands, keys,
+// submit errors, queries), the apply loop with snapshots and recovery, the submitter that turns
+// requests into durable applied records, and the record codec.
+export {
+  keyIpsMax, permissions, SubmitError, type ApiKey, type CreateApiKey, type ExchangePort, type KeySecrets, type KeyStore,
+  type LogCommand, type NodeStatus, type Permission, type RevokeApiKey, type SubmitErrorCode,
+} from './port.js';
 export {
   Replica, applyBatch, applySubmission, emptyState, replicaHash, replicaStateHash,
   type Checkpoint as ReplicaCheckpoint, type ReplicaOptions, type ReplicaState, type ReplicatedState, type SubmissionOutcome,

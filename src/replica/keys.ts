@@ -4,7 +4,7 @@
 // HMAC secret is derived on each node and the passphrase is a keyed hash (gateway/key-secrets.ts).
 
 import { Reject, type Engine, type Result } from '../core/index.js';
-import type { ApiKey, CreateApiKey, KeyStore, RevokeApiKey } from '../gateway/port.js';
+import type { ApiKey, CreateApiKey, KeyStore, RevokeApiKey } from './port.js';
 
 const OK: Result = Object.freeze({ ok: true });
 

@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Engine, Reject, restore, snapshot, type Event, type Result } from '../core/index.js';
-import { SubmitError, type LogCommand } from '../gateway/port.js';
+import { SubmitError, type LogCommand } from './port.js';
 import type { CommandLog, LogRecord, TailHandle } from '../log/index.js';
 import type { Projections } from '../projections/types.js';
 import { decodeBatch, type LogBatch, type Submission } from './codec.js';

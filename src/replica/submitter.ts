@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Result } from '../core/index.js';
-import { SubmitError, type LogCommand } from '../gateway/port.js';
+import { SubmitError, type LogCommand } from './port.js';
 import { JournalError, type CommandLog } from '../log/index.js';
 import { encodeBatch, RECORD_BYTES_MAX, RECORD_COMMANDS_MAX, type Submission } from './codec.js';
 import type { GuardRefusal, SignedBy } from './guard.js';

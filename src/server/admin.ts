@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { parseDecimal, type Command, type InstrumentState, type Result } from '../core/index.js';
 import { parseBody, RawBody } from '../gateway/body.js';
 import { normalizeIp } from '../gateway/auth.js';
-import { keyIpsMax, permissions, SubmitError, type ApiKey, type ExchangePort, type LogCommand, type Permission } from '../gateway/port.js';
+import { keyIpsMax, permissions, SubmitError, type ApiKey, type ExchangePort, type LogCommand, type Permission } from '../replica/index.js';
 import { Failure } from '../gateway/errors.js';
 
 export interface AdminDeps {

@@ -5,7 +5,7 @@
 
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Command } from '../core/index.js';
-import type { ExchangePort, LogCommand } from '../gateway/port.js';
+import type { ExchangePort, LogCommand } from '../replica/index.js';
 
 /** Named as a CCXT constructor takes them: new ccxt.okx({ apiKey, secret, password }). */
 export interface DevCredentials {

@@ -12,7 +12,7 @@ import pino, { type Logger } from 'pino';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { Coordinator } from '../cluster/coordinator.js';
 import { createGateway, currentSignature, KeyDerivation, trackSignedRequests } from '../gateway/index.js';
-import { SubmitError, type ExchangePort } from '../gateway/port.js';
+import { SubmitError, type ExchangePort } from '../replica/index.js';
 import { EtcdLog, FileJournal, JournalError, type CommandLog } from '../log/index.js';
 import { MemoryProjections } from '../projections/index.js';
 import { classifyJournalError, encodeSnapshotFile, Replica, SnapshotStore, Submitter, type SignedBy } from '../replica/index.js';

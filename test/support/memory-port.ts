@@ -9,7 +9,7 @@ import { sign } from '../../src/gateway/auth.js';
 import { KeyDerivation } from '../../src/gateway/key-secrets.js';
 import {
   SubmitError, type ExchangePort, type LogCommand, type NodeStatus, type Permission, type SubmitErrorCode,
-} from '../../src/gateway/port.js';
+} from '../../src/replica/index.js';
 import { MemoryProjections } from '../../src/projections/index.js';
 import { MemoryKeyStore } from '../../src/replica/index.js';
 import { assets, instruments, T0 } from './scenario.js';

@@ -1,11 +1,10 @@
-// What the gateway needs from the node it serves: a way to submit commands (resolving only once
-// they are durable in the log and applied by the local replica), read access to the replica's
-// engine state and projections, and the API key registry. The process wiring (src/server)
-// implements it; tests can implement it too.
+// The replica's port: what a gateway (or any client of a node) may do with the node it serves.
+// It submits log commands (resolving only once they are durable in the log and applied by the
+// local replica), reads state through queries, and finds API keys. The process wiring
+// (src/server) implements it over a Replica; tests implement it over an engine applied at once.
 
 import type { Command, Engine, Result } from '../core/index.js';
 import type { Projections } from '../projections/types.js';
-import type { KeyDerivation } from './key-secrets.js';
 
 /**
  * OKX's API key permissions. Reading is implied by every key, as on OKX; `read_only` alone
@@ -50,8 +49,10 @@ export interface KeyStore {
   list(userId?: number): ApiKey[];
 }
 
-/** Why a submission was not accepted at all (as opposed to a command the engine rejected). */
-/** 'replayed': the log already applied this signed request, or its timestamp is out of the window. */
+/**
+ * Why a submission was not accepted at all (as opposed to a command the engine rejected).
+ * 'replayed': the log already applied this signed request, or its timestamp is out of the window.
+ */
 export type SubmitErrorCode = 'busy' | 'unavailable' | 'timeout' | 'replayed';
 export class SubmitError extends Error {
   override readonly name = 'SubmitError';
@@ -73,6 +74,16 @@ export interface NodeStatus {
   readonly inFlight: number;
 }
 
+/**
+ * The node's key-derivation secret, as the port exposes it: each key's HMAC secret and its
+ * passphrase hash (gateway/key-secrets.ts implements it; the replica only needs the shape).
+ */
+export interface KeySecrets {
+  secretFor(apiKey: string): string;
+  passphraseHash(apiKey: string, passphrase: string): string;
+  passphraseMatches(apiKey: string, passphrase: string, storedHash: string): boolean;
+}
+
 export interface ExchangePort {
   /**
    * Submits commands as one log record. Resolves with one result per command once the record is
@@ -86,7 +97,7 @@ export interface ExchangePort {
   readonly projections: Projections;
   readonly keys: KeyStore;
   /** Derives each key's secret and hashes passphrases (the node's key-derivation secret). */
-  readonly keyDerivation: KeyDerivation;
+  readonly keyDerivation: KeySecrets;
   /** Wall-clock ms, injectable for tests. */
   now(): number;
   status(): NodeStatus;
