@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { LogEtcdClient, LogKeys, writeOnce } from '../src/log/etcd-client.js';
 import {
   EtcdLog,
-  JournalError,
+  LogError,
   LogCompactedError,
   needsSnapshot,
   type EtcdLogOptions,
@@ -91,7 +91,7 @@ async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise
   let caught: unknown;
   await assert.rejects(promise, (error: unknown) => {
     caught = error;
-    return error instanceof JournalError && error.code === code;
+    return error instanceof LogError && error.code === code;
   });
   return caught;
 }
@@ -259,7 +259,7 @@ test('Cluster: leader SIGKILL during a stream of appends (R=3): every acknowledg
         const position = await writer.append([encode(payload)]);
         acknowledged.push({ payload, position, atMs: Date.now() - startedAt });
       } catch (error: unknown) {
-        if (error instanceof JournalError && error.code === 'outcome_unknown') unknown.push(payload);
+        if (error instanceof LogError && error.code === 'outcome_unknown') unknown.push(payload);
         else otherFailures.push(error instanceof Error ? error.message : String(error));
       }
     }

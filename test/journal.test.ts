@@ -13,7 +13,7 @@ import {
   FileJournal,
   JournalBusyError,
   JournalCorruptError,
-  JournalError,
+  LogError,
   JournalLockedError,
   type FileJournalOptions,
   type LogRecord,
@@ -374,7 +374,7 @@ test('Journal: a record larger than recordBytesMax is rejected and takes no posi
   const directory = await freshDirectory(t);
   const journal = await openJournal(t, directory, { recordBytesMax: 64 });
   await assert.rejects(journal.append([new Uint8Array(10), new Uint8Array(65)]), (error: unknown) => {
-    assert.ok(error instanceof JournalError);
+    assert.ok(error instanceof LogError);
     assert.equal(error.code, 'record_too_large');
     assert.match(error.message, /payload 1 has 65 bytes, recordBytesMax is 64/);
     return true;
@@ -455,7 +455,7 @@ test('Journal: a full disk rejects the append as no_space, leaves nothing of it 
     const refused = [journal.append([record(3)]), journal.append([record(4), record(5)])];
     for (const append of refused) {
       await assert.rejects(append, (error: unknown) => {
-        assert.ok(error instanceof JournalError);
+        assert.ok(error instanceof LogError);
         assert.equal(error.code, 'no_space');
         return true;
       });

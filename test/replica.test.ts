@@ -11,10 +11,12 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
 import { SubmitError } from '../src/replica/index.js';
-import { FileJournal, type FileJournalOptions } from '../src/log/index.js';
+import { FileJournal, LogError, type CommandLog, type FileJournalOptions } from '../src/log/index.js';
 import { MemoryProjections } from '../src/projections/index.js';
 import type { Result } from '../src/core/index.js';
-import { encodeBatch, Replica, SnapshotStore, Submitter, type SubmissionOutcome } from '../src/replica/index.js';
+import {
+  classifyLogError, decodeBatch, encodeBatch, encodeRecord, encodeSubmission, RECORD_BYTES_MAX, Replica, SnapshotStore, Submitter, type SubmissionOutcome,
+} from '../src/replica/index.js';
 
 function results(outcome: SubmissionOutcome): Result[] {
   if ('refused' in outcome) throw new Error(`submission refused: ${outcome.refused}`);
@@ -226,5 +228,62 @@ test('Replica: a log that hands out a position the replica already applied stops
   } finally {
     await rm(dir, { recursive: true, force: true });
     await rm(otherDir, { recursive: true, force: true });
+  }
+});
+
+test('Codec: a record is byte for byte the JSON of its envelope and submissions (the format the log already holds)', () => {
+  const batch = {
+    ts: 1_700_000_000_000, origin: 'host/1/abcd', cloud: 'aws',
+    items: [{ rid: 1, deadline: 5, cmds: [{ type: 'CreateUser' as const }] }, { rid: 2, deadline: 6, cmds: [], sig: { d: 'A'.repeat(22), ts: 3 } }],
+  };
+  const bytes = encodeBatch(batch);
+  assert.equal(new TextDecoder().decode(bytes), JSON.stringify({ v: 4, ts: batch.ts, origin: batch.origin, cloud: batch.cloud, items: batch.items }));
+  assert.deepEqual(decodeBatch(bytes), batch);
+});
+
+test('Submitter: one error table for both logs: refusals before writing are busy or unavailable, anything else outcome unknown', () => {
+  const cases: [LogError, SubmitError['code']][] = [
+    [new LogError('busy'), 'busy'], [new LogError('append_too_large'), 'busy'], [new LogError('record_too_large'), 'busy'],
+    [new LogError('closed'), 'unavailable'], [new LogError('failed'), 'unavailable'], [new LogError('no_space'), 'unavailable'],
+    [new LogError('write_failed'), 'timeout'], [new LogError('outcome_unknown'), 'timeout'], [new LogError('unavailable'), 'timeout'],
+  ];
+  for (const [error, code] of cases) assert.equal(classifyLogError(error).code, code, error.code);
+  assert.equal(classifyLogError(new Error('socket hang up')).code, 'timeout');
+});
+
+test('Submitter: submissions sized by their encoded bytes: three that together overflow a record by one byte go out in two', { timeout: 30_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'everbook-replica-'));
+  try {
+    const n = await node(dir);
+    const sizes: number[] = [];
+    const journal = n.journal;
+    const spy: CommandLog = {
+      append: (payloads) => { sizes.push(...payloads.map((p) => p.length)); return journal.append(payloads); },
+      tail: (from, onRecord) => journal.tail(from, onRecord),
+      read: (from, maxRecords) => journal.read(from, maxRecords),
+      bounds: () => journal.bounds(),
+      dropBefore: (position) => journal.dropBefore(position),
+      close: () => journal.close(),
+    };
+    const now = Date.now();
+    const submitter = new Submitter(spy, n.replica, { inFlightMax: 10, applyTimeoutMs: 5_000, commandTtlMs: 1_500, now: () => now, cloud: 'local' });
+    // Pad three submissions so that one record holding all three, with its envelope and the two
+    // commas between them, is exactly one byte over the bound.
+    const envelope = encodeRecord({ ts: now, origin: submitter.origin, cloud: 'local' }, []).length;
+    const itemBytes = (padLength: number): number => encodeSubmission({ rid: 2, deadline: now + 1_500, cmds: [{ type: 'CreateUser', pad: 'x'.repeat(padLength) } as never] }).length;
+    const base = itemBytes(0);
+    const padLength = Math.ceil((RECORD_BYTES_MAX + 1 - envelope - 2) / 3) - base;
+    const submit = (): Promise<Result[]> => submitter.submit([{ type: 'CreateUser', pad: 'x'.repeat(padLength) } as never]);
+    // The first goes out alone (nothing else is queued yet); the next three queue behind it.
+    const answers = await Promise.all([submitter.submit([{ type: 'CreateUser' }]), submit(), submit(), submit()]);
+    assert.equal(answers.length, 4);
+    for (const size of sizes) assert.ok(size <= RECORD_BYTES_MAX, `a record of ${size} bytes, the bound is ${RECORD_BYTES_MAX}`);
+    assert.equal(sizes.length, 3, `records of ${sizes.join(', ')} bytes`);
+    // One that cannot fit in a record with its envelope is refused before anything is written.
+    await refusedWith(submitter.submit([{ type: 'CreateUser', pad: 'x'.repeat(RECORD_BYTES_MAX - 40) } as never]), 'busy', /too large for one log record/);
+    assert.equal(sizes.length, 3);
+    await n.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });

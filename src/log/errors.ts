@@ -1,9 +1,9 @@
-// Every error the command log can produce, in one table, so that callers can branch on a stable
+// Every error either command log (the file journal or etcd) can produce, in one table (LogError), so that callers can branch on a stable
 // code and operators read the same message each time. Operating errors (a full queue, an
 // oversized record, a held lock, a corrupt file) are rejections with these codes; a broken
 // internal invariant is an assertion instead, because it can only be a bug.
 
-export const journalErrorMessages = {
+export const logErrorMessages = {
   append_empty: 'an append must carry at least one record',
   record_too_large: 'a record payload is larger than recordBytesMax',
   append_too_large: 'one append carries more bytes or records than the queue can ever hold',
@@ -26,23 +26,23 @@ export const journalErrorMessages = {
   kv_too_many: 'more keys match the prefix than kvPrefixKeysMax',
 } as const;
 
-export type JournalErrorCode = keyof typeof journalErrorMessages;
+export type LogErrorCode = keyof typeof logErrorMessages;
 
-export class JournalError extends Error {
-  override readonly name: string = 'JournalError';
+export class LogError extends Error {
+  override readonly name: string = 'LogError';
 
   constructor(
-    readonly code: JournalErrorCode,
+    readonly code: LogErrorCode,
     detail?: string,
     options?: ErrorOptions,
   ) {
-    const message = journalErrorMessages[code];
+    const message = logErrorMessages[code];
     super(detail === undefined ? message : `${message}: ${detail}`, options);
   }
 }
 
 /** Appends are arriving faster than the disk confirms them; the caller should back off. */
-export class JournalBusyError extends JournalError {
+export class JournalBusyError extends LogError {
   override readonly name: string = 'JournalBusyError';
 
   constructor(detail: string) {
@@ -51,7 +51,7 @@ export class JournalBusyError extends JournalError {
 }
 
 /** Another live process (or this one) has the journal open for writing. */
-export class JournalLockedError extends JournalError {
+export class JournalLockedError extends LogError {
   override readonly name: string = 'JournalLockedError';
 
   constructor(
@@ -67,7 +67,7 @@ export class JournalLockedError extends JournalError {
  * Open found damage that truncating a torn tail cannot explain, so continuing could lose or
  * reorder acknowledged records. The message names the file, the byte offset and the fault.
  */
-export class JournalCorruptError extends JournalError {
+export class JournalCorruptError extends LogError {
   override readonly name: string = 'JournalCorruptError';
 
   constructor(
@@ -85,7 +85,7 @@ export class JournalCorruptError extends JournalError {
  * `compactedRevision + 1` and continue from there. compactedRevision is null when etcd did not
  * say it within the call deadline.
  */
-export class LogCompactedError extends JournalError {
+export class LogCompactedError extends LogError {
   override readonly name: string = 'LogCompactedError';
 
   constructor(
@@ -101,5 +101,5 @@ export class LogCompactedError extends JournalError {
  * said so: the file journal (position_dropped) or etcd (compacted). Either way, load a snapshot.
  */
 export function needsSnapshot(error: unknown): boolean {
-  return error instanceof JournalError && (error.code === 'position_dropped' || error.code === 'compacted');
+  return error instanceof LogError && (error.code === 'position_dropped' || error.code === 'compacted');
 }

@@ -16,7 +16,7 @@ import {
   type IWatchRequest,
   type IWatchResponse,
 } from 'etcd3';
-import { JournalError } from './errors.js';
+import { LogError } from './errors.js';
 
 /** gRPC metadata that makes etcd refuse, and later cancel, a stream on a member without a leader. */
 const requireLeaderKey = 'hasleader';
@@ -144,7 +144,7 @@ export class LogKeys {
     const text = key.toString();
     assert(text.startsWith(this.#writerPrefix), 'a key of this writer');
     const seq = Number(text.slice(this.#writerPrefix.length));
-    if (!Number.isSafeInteger(seq) || seq < 1) throw new JournalError('foreign_record', `key ${text}`);
+    if (!Number.isSafeInteger(seq) || seq < 1) throw new LogError('foreign_record', `key ${text}`);
     return seq;
   }
 
@@ -207,7 +207,7 @@ export async function writeOnce(client: Etcd3, key: Buffer, value: Buffer): Prom
   // The compare and the read ran in one transaction, so a failed compare means the key exists.
   assert(stored !== undefined, 'a failed create-only compare finds the key');
   if (!stored.value.equals(value) || stored.create_revision !== stored.mod_revision) {
-    throw new JournalError('writer_conflict',
+    throw new LogError('writer_conflict',
       `${key.toString()} holds ${stored.value.length} other bytes written at revision ${stored.mod_revision}`);
   }
   return { revision: revisionOf(stored.mod_revision), existed: true };

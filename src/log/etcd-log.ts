@@ -23,7 +23,7 @@ import {
   writeOnce,
   type WatchStream,
 } from './etcd-client.js';
-import { JournalError, LogCompactedError } from './errors.js';
+import { LogError, LogCompactedError } from './errors.js';
 
 const kibibyte = 1024;
 const mebibyte = 1024 * kibibyte;
@@ -234,17 +234,17 @@ export class EtcdLog implements CommandLog {
   }
 
   /** The reason an append cannot be accepted, checked in a fixed order; null to accept it. */
-  #refuseAppend(payloads: readonly Uint8Array[]): JournalError | null {
+  #refuseAppend(payloads: readonly Uint8Array[]): LogError | null {
     const limits = this.#limits;
-    if (this.#closeRequested) return new JournalError('closed');
-    if (payloads.length === 0) return new JournalError('append_empty');
-    if (payloads.length > 1) return new JournalError('append_multiple', `${payloads.length} payloads`);
+    if (this.#closeRequested) return new LogError('closed');
+    if (payloads.length === 0) return new LogError('append_empty');
+    if (payloads.length > 1) return new LogError('append_multiple', `${payloads.length} payloads`);
     const bytes = payloads[0]!.byteLength;
     if (bytes > limits.recordBytesMax) {
-      return new JournalError('record_too_large', `${bytes} bytes, recordBytesMax is ${limits.recordBytesMax}`);
+      return new LogError('record_too_large', `${bytes} bytes, recordBytesMax is ${limits.recordBytesMax}`);
     }
     if (this.#appends.size >= limits.appendsInFlightMax) {
-      return new JournalError('busy', `${this.#appends.size} appends await etcd; appendsInFlightMax is ${limits.appendsInFlightMax}`);
+      return new LogError('busy', `${this.#appends.size} appends await etcd; appendsInFlightMax is ${limits.appendsInFlightMax}`);
     }
     return null;
   }
@@ -262,12 +262,12 @@ export class EtcdLog implements CommandLog {
       if (written.existed) this.#stats.appendsFoundStored += 1;
       return written.revision;
     } catch (error: unknown) {
-      if (error instanceof JournalError && error.code === 'writer_conflict') throw error;
+      if (error instanceof LogError && error.code === 'writer_conflict') throw error;
       // Any transient failure may have been a write that etcd committed but could not confirm.
-      const uncertain = attempts > 1 || (error instanceof JournalError && error.code === 'unavailable');
+      const uncertain = attempts > 1 || (error instanceof LogError && error.code === 'unavailable');
       if (uncertain) this.#stats.appendsOutcomeUnknown += 1;
       const detail = `${key.toString()} after ${attempts} attempts: ${messageOf(error)}`;
-      throw new JournalError(uncertain ? 'outcome_unknown' : 'rejected', detail, { cause: error });
+      throw new LogError(uncertain ? 'outcome_unknown' : 'rejected', detail, { cause: error });
     }
   }
 
@@ -278,7 +278,7 @@ export class EtcdLog implements CommandLog {
   async read(from: number, maxRecords: number): Promise<LogRecord[]> {
     assert(Number.isSafeInteger(from) && from >= 1, 'read from a position >= 1');
     assert(Number.isSafeInteger(maxRecords) && maxRecords >= 1, 'read at least one record');
-    if (this.#closeRequested) throw new JournalError('closed');
+    if (this.#closeRequested) throw new LogError('closed');
     const page = await withRetries(this.#limits, () => this.#readPage(from, Math.min(maxRecords, this.#limits.readPageRecordsMax)));
     return page.records;
   }
@@ -311,7 +311,7 @@ export class EtcdLog implements CommandLog {
     const records = range.kvs.map((kv) => {
       const record = this.#toRecord(kv);
       if (record.position <= previous) {
-        throw new JournalError('foreign_record', `${kv.key.toString()} at revision ${record.position} after ${previous}`);
+        throw new LogError('foreign_record', `${kv.key.toString()} at revision ${record.position} after ${previous}`);
       }
       previous = record.position;
       return record;
@@ -322,7 +322,7 @@ export class EtcdLog implements CommandLog {
   /** A stored key-value as a record; refuses keys this log's appends cannot have written. */
   #toRecord(kv: IKeyValue): LogRecord {
     if (!this.#keys.isRecordKey(kv.key) || kv.create_revision !== kv.mod_revision || kv.version !== '1') {
-      throw new JournalError('foreign_record',
+      throw new LogError('foreign_record',
         `${kv.key.toString()}: version ${kv.version}, created at ${kv.create_revision}, modified at ${kv.mod_revision}`);
     }
     const position = revisionOf(kv.mod_revision);
@@ -360,7 +360,7 @@ export class EtcdLog implements CommandLog {
       // Pages and watches both start at `next`, so an earlier position can only be a second
       // record at one revision: a transaction no append of this log writes.
       if (record.position < next) {
-        throw new JournalError('foreign_record', `a second record at revision ${record.position}; the next expected is ${next}`);
+        throw new LogError('foreign_record', `a second record at revision ${record.position}; the next expected is ${next}`);
       }
       try {
         await onRecord(record);
@@ -387,7 +387,7 @@ export class EtcdLog implements CommandLog {
         if (!isTransient(error)) throw error;
         const silentMs = Date.now() - answeredAt;
         if (silentMs > this.#limits.tailUnavailableMsMax) {
-          throw new JournalError('unavailable', `no answer from etcd for ${silentMs} ms: ${messageOf(error)}`, { cause: error });
+          throw new LogError('unavailable', `no answer from etcd for ${silentMs} ms: ${messageOf(error)}`, { cause: error });
         }
         this.#stats.tailResumes += 1;
         await pause(tail, backoffMs);
@@ -499,7 +499,7 @@ export class EtcdLog implements CommandLog {
    */
   async dropBefore(position: number): Promise<void> {
     assert(Number.isSafeInteger(position) && position >= 1, 'drop before a position >= 1');
-    if (this.#closeRequested) throw new JournalError('closed');
+    if (this.#closeRequested) throw new LogError('closed');
     if (position === 1) return;
     const limits = this.#limits;
     const { logPrefix: key, logRangeEnd: range_end } = this.#keys;
@@ -535,10 +535,10 @@ export class EtcdLog implements CommandLog {
    */
   async putJson(key: string, value: unknown): Promise<number> {
     this.#checkKvKey(key);
-    if (this.#closeRequested) throw new JournalError('closed');
+    if (this.#closeRequested) throw new LogError('closed');
     const bytes = Buffer.from(JSON.stringify(value));
     if (bytes.length > this.#limits.kvValueBytesMax) {
-      throw new JournalError('record_too_large', `${key}: ${bytes.length} bytes of JSON, kvValueBytesMax is ${this.#limits.kvValueBytesMax}`);
+      throw new LogError('record_too_large', `${key}: ${bytes.length} bytes of JSON, kvValueBytesMax is ${this.#limits.kvValueBytesMax}`);
     }
     const response = await withRetries(this.#limits, () => this.#client.kv.put({ key: this.#keys.kv(key), value: bytes }));
     return this.#noteRevision(response.header.revision);
@@ -547,14 +547,14 @@ export class EtcdLog implements CommandLog {
   /** Every JSON value stored under `<prefix>/<prefix_>/`, sorted by key; kv_too_many past the bound. */
   async getJsonPrefix(keyPrefix: string): Promise<JsonEntry[]> {
     this.#checkKvKey(keyPrefix);
-    if (this.#closeRequested) throw new JournalError('closed');
+    if (this.#closeRequested) throw new LogError('closed');
     const start = this.#keys.kv(`${keyPrefix}/`);
     const response = await withRetries(this.#limits, () => this.#client.kv.range({
       key: start, range_end: rangeEnd(start), limit: this.#limits.kvPrefixKeysMax,
     }));
     this.#noteRevision(response.header.revision);
     if (response.more) {
-      throw new JournalError('kv_too_many', `${keyPrefix}/ holds ${response.count} keys; kvPrefixKeysMax is ${this.#limits.kvPrefixKeysMax}`);
+      throw new LogError('kv_too_many', `${keyPrefix}/ holds ${response.count} keys; kvPrefixKeysMax is ${this.#limits.kvPrefixKeysMax}`);
     }
     return response.kvs.map((kv) => ({
       key: this.#keys.relative(kv.key),
@@ -644,7 +644,7 @@ async function withRetries<T>(limits: Limits, operation: () => Promise<T>): Prom
       if (!isTransient(error)) throw error;
       const elapsedMs = Date.now() - startedAt;
       if (elapsedMs + backoffMs > limits.retryMsMax) {
-        throw new JournalError('unavailable', `${attempt} attempts in ${elapsedMs} ms: ${messageOf(error)}`, { cause: error });
+        throw new LogError('unavailable', `${attempt} attempts in ${elapsedMs} ms: ${messageOf(error)}`, { cause: error });
       }
       await new Promise((resolve) => setTimeout(resolve, backoffMs));
       backoffMs = Math.min(2 * backoffMs, limits.retryBackoffMsMax);

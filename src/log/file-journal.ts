@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdir, open, rm, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { CommandLog, LogBounds, LogRecord, RecordHandler, TailHandle } from './command-log.js';
-import { JournalBusyError, JournalCorruptError, JournalError } from './errors.js';
+import { JournalBusyError, JournalCorruptError, LogError } from './errors.js';
 import { acquireLock, isErrorCode, type JournalLock } from './lock-file.js';
 import { decodeRecordAt, encodeRecord, recordHeaderBytes } from './record-format.js';
 import { recoverSegments, type RecoveryReport } from './recovery.js';
@@ -179,21 +179,21 @@ export class FileJournal implements CommandLog {
   }
 
   /** The reason an append cannot be accepted, checked in a fixed order; null to accept it. */
-  #refuseAppend(payloads: readonly Uint8Array[]): JournalError | null {
+  #refuseAppend(payloads: readonly Uint8Array[]): LogError | null {
     const limits = this.#limits;
-    if (this.#closeRequested) return new JournalError('closed');
-    if (this.#failure !== null) return new JournalError('failed', this.#failure.message, { cause: this.#failure });
-    if (payloads.length === 0) return new JournalError('append_empty');
+    if (this.#closeRequested) return new LogError('closed');
+    if (this.#failure !== null) return new LogError('failed', this.#failure.message, { cause: this.#failure });
+    if (payloads.length === 0) return new LogError('append_empty');
     let frameBytes = 0;
     for (const [index, payload] of payloads.entries()) {
       if (payload.byteLength > limits.recordBytesMax) {
-        return new JournalError('record_too_large',
+        return new LogError('record_too_large',
           `payload ${index} has ${payload.byteLength} bytes, recordBytesMax is ${limits.recordBytesMax}`);
       }
       frameBytes += recordHeaderBytes + payload.byteLength;
     }
     if (frameBytes > limits.queuedBytesMax || payloads.length > limits.queuedRecordsMax) {
-      return new JournalError('append_too_large',
+      return new LogError('append_too_large',
         `${payloads.length} records in ${frameBytes} bytes; queuedRecordsMax is ${limits.queuedRecordsMax}, queuedBytesMax ${limits.queuedBytesMax}`);
     }
     if (this.#queuedBytes + frameBytes > limits.queuedBytesMax || this.#queuedRecords + payloads.length > limits.queuedRecordsMax) {
@@ -318,7 +318,7 @@ export class FileJournal implements CommandLog {
     this.#pending = [];
     this.#queuedBytes = 0;
     this.#queuedRecords = 0;
-    for (const append of failed) append.reject(new JournalError('write_failed', cause.message, { cause }));
+    for (const append of failed) append.reject(new LogError('write_failed', cause.message, { cause }));
   }
 
   /**
@@ -357,7 +357,7 @@ export class FileJournal implements CommandLog {
     for (const append of durable) append.resolve(append.firstPosition);
     this.#stats.appendsDurable += durable.length;
     this.#stats.recordsDurable += durable.reduce((sum, append) => sum + append.frames.length, 0);
-    for (const append of rejected) append.reject(new JournalError('no_space', cause.message, { cause }));
+    for (const append of rejected) append.reject(new LogError('no_space', cause.message, { cause }));
   }
 
   /**
@@ -365,9 +365,9 @@ export class FileJournal implements CommandLog {
    * (cleared by the next write or probe that succeeds), failed after an fsync or other write
    * error (only reopening clears it).
    */
-  writeProblem(): JournalError | null {
-    if (this.#failure !== null) return new JournalError('failed', this.#failure.message);
-    if (this.#noSpace !== null) return new JournalError('no_space', this.#noSpace.message);
+  writeProblem(): LogError | null {
+    if (this.#failure !== null) return new LogError('failed', this.#failure.message);
+    if (this.#noSpace !== null) return new LogError('no_space', this.#noSpace.message);
     return null;
   }
 
@@ -407,7 +407,7 @@ export class FileJournal implements CommandLog {
     while (budget.recordsLeft > 0 && budget.bytesLeft > 0 && position <= this.#durableLast) {
       const segment = this.#segmentHolding(position);
       if (segment === undefined) {
-        throw new JournalError('position_dropped', `position ${position}; the first stored is ${this.bounds().first}`);
+        throw new LogError('position_dropped', `position ${position}; the first stored is ${this.bounds().first}`);
       }
       position = await this.#readSegment(segment, position, records, budget);
     }
@@ -430,7 +430,7 @@ export class FileJournal implements CommandLog {
     const file = join(this.#directory, segment.fileName);
 
     const handle = await open(file, 'r').catch((error: unknown) => {
-      if (isErrorCode(error, 'ENOENT')) throw new JournalError('position_dropped', `${file} was dropped while reading`);
+      if (isErrorCode(error, 'ENOENT')) throw new LogError('position_dropped', `${file} was dropped while reading`);
       throw error;
     });
     try {
@@ -529,7 +529,7 @@ export class FileJournal implements CommandLog {
    */
   async dropBefore(position: number): Promise<void> {
     assert(Number.isSafeInteger(position), 'drop before an integer position');
-    if (this.#closeRequested) throw new JournalError('closed');
+    if (this.#closeRequested) throw new LogError('closed');
     let dropCount = 0;
     while (dropCount + 1 < this.#segments.length && this.#segments[dropCount + 1]!.firstPosition <= position) dropCount++;
     if (dropCount === 0) return;

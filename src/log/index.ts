@@ -9,10 +9,10 @@ export type { RecoveryReport } from './recovery.js';
 export {
   JournalBusyError,
   JournalCorruptError,
-  JournalError,
+  LogError,
   JournalLockedError,
-  journalErrorMessages,
+  logErrorMessages,
   LogCompactedError,
   needsSnapshot,
-  type JournalErrorCode,
+  type LogErrorCode,
 } from './errors.js';

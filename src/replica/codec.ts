@@ -50,7 +50,29 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** Encodes a record at the current version, which names its cloud. */
 export function encodeBatch(batch: LogBatch & { readonly cloud: string }): Uint8Array {
-  return encoder.encode(JSON.stringify({ v: RECORD_VERSION, ts: batch.ts, origin: batch.origin, cloud: batch.cloud, items: batch.items }));
+  return encodeRecord(batch, batch.items.map(encodeSubmission));
+}
+
+/**
+ * One submission's JSON, as it appears inside a record. The submitter encodes each submission
+ * once, sizes those bytes against the record bound, and joins them with encodeRecord.
+ */
+export function encodeSubmission(item: Submission): string {
+  return JSON.stringify(item);
+}
+
+/**
+ * A record from submissions already encoded by encodeSubmission: the same bytes as
+ * JSON.stringify of the whole record, so the format does not depend on who encodes it.
+ */
+export function encodeRecord(header: Omit<LogBatch, 'items'> & { readonly cloud: string }, items: readonly string[]): Uint8Array {
+  const envelope = JSON.stringify({ v: RECORD_VERSION, ts: header.ts, origin: header.origin, cloud: header.cloud, items: [] });
+  return encoder.encode(`${envelope.slice(0, -3)}[${items.join(',')}]}`);
+}
+
+/** Bytes a record takes besides its submissions' JSON (and the commas between them), at most. */
+export function recordEnvelopeBytes(origin: string, cloud: string): number {
+  return encodeRecord({ ts: Number.MIN_SAFE_INTEGER, origin, cloud }, []).length;
 }
 
 function fail(what: string): never {

@@ -13,7 +13,7 @@ export {
   LogGuard, CLOCK_AHEAD_MAX_MS, CLOCK_CLOUDS_MAX, CLOCK_PEERS_WINDOW_MS, SEEN_SIGNATURES_MAX, SIGNATURE_WINDOW_MS,
   type CloudClock, type GuardRefusal, type SignedBy,
 } from './guard.js';
-export { Submitter, classifyJournalError, type SubmitterOptions } from './submitter.js';
+export { Submitter, classifyLogError, type SubmitterOptions } from './submitter.js';
 export { SnapshotStore, decodeSnapshotFile, encodeSnapshotFile, type Checkpoint, type SnapshotParts } from './snapshots.js';
 export { MemoryKeyStore } from './keys.js';
-export { encodeBatch, decodeBatch, RecordDecodeError, RECORD_COMMANDS_MAX, RECORD_BYTES_MAX, type LogBatch, type Submission } from './codec.js';
+export { encodeBatch, encodeRecord, encodeSubmission, decodeBatch, RecordDecodeError, RECORD_COMMANDS_MAX, RECORD_BYTES_MAX, type LogBatch, type Submission } from './codec.js';

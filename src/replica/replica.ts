@@ -23,7 +23,7 @@ import type { SnapshotParts, SnapshotStore } from './snapshots.js';
 export type ReplicaState = 'starting' | 'serving' | 'catching_up' | 'stopped' | 'failed' | 'diverged';
 
 /** How long a replica waits before tailing again after the log became unreachable. */
-const RETAIL_DELAY_MS = 250;
+const TAIL_RESUME_DELAY_MS = 250;
 
 export interface Checkpoint {
   readonly position: number;
@@ -225,7 +225,7 @@ export class Replica {
       if (this.options.resumable?.(error) === true) {
         if (this.state === 'serving') this.options.logger.warn({ err: (error as Error).message }, 'log unreachable: serving nothing until the tail resumes');
         this.state = 'catching_up';
-        setTimeout(() => { this.resumeTail(); }, RETAIL_DELAY_MS).unref();
+        setTimeout(() => { this.resumeTail(); }, TAIL_RESUME_DELAY_MS).unref();
         return;
       }
     }

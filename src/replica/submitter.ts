@@ -6,13 +6,14 @@
 // disk) is a definite failure; any other failure after the append began is "outcome unknown",
 // never "failed": the record may still be applied. Each record names this node's cloud, and a
 // signed request's submission carries its signature digest, for the log guard (guard.ts).
+// Each submission is serialised once, on arrival: those bytes size it and go into the record.
 
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Result } from '../core/index.js';
 import { SubmitError, type LogCommand } from './port.js';
-import { JournalError, type CommandLog } from '../log/index.js';
-import { encodeBatch, RECORD_BYTES_MAX, RECORD_COMMANDS_MAX, type Submission } from './codec.js';
+import { LogError, type CommandLog } from '../log/index.js';
+import { encodeRecord, encodeSubmission, RECORD_BYTES_MAX, RECORD_COMMANDS_MAX, recordEnvelopeBytes, type Submission } from './codec.js';
 import type { GuardRefusal, SignedBy } from './guard.js';
 import type { Replica } from './replica.js';
 
@@ -30,24 +31,36 @@ export interface SubmitterOptions {
   readonly now: () => number;
   /** The cloud this node runs in, written into every record (the log guard bounds each cloud's clock). */
   readonly cloud: string;
-  /** Maps a log error to what the request learns (default: the file journal's errors). */
-  readonly classify?: (error: unknown) => SubmitError;
+  /** Told of every log error an append met, after it is classified (the node watches the journal's disk). */
+  readonly onLogError?: (error: unknown) => void;
 }
 
 interface Queued {
   readonly item: Submission;
+  /** The submission's JSON, as the record carries it, and its size in bytes (with a separating comma). */
+  readonly json: string;
   readonly bytes: number;
   readonly appended: (error: SubmitError | undefined) => void;
 }
 
 /**
- * How a file journal's errors reach a request: only errors that prove nothing was written are
- * clean failures: a refusal before writing (busy, closed, already failed) or a write that ran out
- * of space (the journal cut it back off before rejecting).
+ * How either log's append errors (the file journal's or etcd's) reach a request. Only errors
+ * that prove nothing was written are clean failures: a refusal before writing (too many appends
+ * waiting, an oversized append, a closed or already failed log) or a journal write that ran out
+ * of space (the journal cut it back off before rejecting). Anything else, an etcd append it did
+ * not confirm included, is "outcome unknown": the record may still be applied.
  */
-export function classifyJournalError(e: unknown): SubmitError {
-  if (e instanceof JournalError && (e.code === 'busy' || e.code === 'append_too_large')) return new SubmitError('busy', e.message);
-  if (e instanceof JournalError && (e.code === 'closed' || e.code === 'failed' || e.code === 'no_space')) return new SubmitError('unavailable', e.message);
+export function classifyLogError(e: unknown): SubmitError {
+  if (e instanceof LogError) {
+    switch (e.code) {
+      case 'busy': case 'append_too_large': case 'record_too_large':
+        return new SubmitError('busy', e.message);
+      case 'closed': case 'failed': case 'no_space':
+        return new SubmitError('unavailable', e.message);
+      default:
+        break;
+    }
+  }
   return new SubmitError('timeout', `log append failed, outcome unknown: ${(e as Error).message}`);
 }
 
@@ -74,7 +87,12 @@ export class Submitter {
   records = 0;
   submissions = 0;
 
-  constructor(private readonly log: CommandLog, private readonly replica: Replica, private readonly options: SubmitterOptions) {}
+  /** Record bytes left for submissions once the envelope (version, time, origin, cloud) is counted. */
+  private readonly itemBytesMax: number;
+
+  constructor(private readonly log: CommandLog, private readonly replica: Replica, private readonly options: SubmitterOptions) {
+    this.itemBytesMax = RECORD_BYTES_MAX - recordEnvelopeBytes(this.origin, options.cloud);
+  }
 
   /** Submits commands; `sig` (a signed request's digest and timestamp) makes a replay of the request refused. */
   async submit(cmds: readonly LogCommand[], sig?: SignedBy): Promise<Result[]> {
@@ -84,9 +102,10 @@ export class Submitter {
     const rid = ++this.rid;
     const deadline = this.options.now() + this.options.commandTtlMs;
     const item: Submission = sig === undefined ? { rid, deadline, cmds } : { rid, deadline, cmds, sig };
-    // The submission's own fields: rid and deadline, and the signature digest when there is one.
-    const bytes = Buffer.byteLength(JSON.stringify(cmds)) + (sig === undefined ? 64 : 128);
-    if (bytes > RECORD_BYTES_MAX) throw new SubmitError('busy', 'request too large for one log record');
+    const json = encodeSubmission(item);
+    // One comma joins it to the submission before it in the record.
+    const bytes = Buffer.byteLength(json) + 1;
+    if (bytes > this.itemBytesMax) throw new SubmitError('busy', 'request too large for one log record');
     const applied = this.replica.expect(this.origin, rid);
     // The replica may reject it (it stopped) while the append is still pending; that rejection is
     // read below, after the append, so mark it handled now.
@@ -95,7 +114,7 @@ export class Submitter {
     let timer: NodeJS.Timeout | undefined;
     try {
       const appendError = await new Promise<SubmitError | undefined>((resolve) => {
-        this.queue.push({ item, bytes, appended: resolve });
+        this.queue.push({ item, json, bytes, appended: resolve });
         if (!this.appending) void this.flush();
       });
       if (appendError !== undefined) throw appendError;
@@ -122,7 +141,7 @@ export class Submitter {
         let commands = 0;
         while (this.queue.length > 0) {
           const next = this.queue[0]!;
-          if (group.length > 0 && (bytes + next.bytes > RECORD_BYTES_MAX || commands + next.item.cmds.length > RECORD_COMMANDS_MAX)) break;
+          if (group.length > 0 && (bytes + next.bytes > this.itemBytesMax || commands + next.item.cmds.length > RECORD_COMMANDS_MAX)) break;
           group.push(this.queue.shift()!);
           bytes += next.bytes;
           commands += next.item.cmds.length;
@@ -133,7 +152,8 @@ export class Submitter {
           // written. (Not past what is applied when the append returns: the replica may already
           // have applied this very record, as it does with etcd when the watch is quicker.)
           const appliedBefore = this.replica.appliedPosition;
-          const position = await this.log.append([encodeBatch({ ts: this.options.now(), origin: this.origin, cloud: this.options.cloud, items: group.map((q) => q.item) })]);
+          const header = { ts: this.options.now(), origin: this.origin, cloud: this.options.cloud };
+          const position = await this.log.append([encodeRecord(header, group.map((q) => q.json))]);
           this.records += 1;
           this.submissions += group.length;
           // A log that hands out a position the replica had already applied lost records (a
@@ -143,7 +163,8 @@ export class Submitter {
             this.replica.fail(new Error(`the log stored a record at position ${position}, but this replica had already applied up to ${appliedBefore}: the log lost records`));
           }
         } catch (e) {
-          error = (this.options.classify ?? classifyJournalError)(e);
+          error = classifyLogError(e);
+          this.options.onLogError?.(e);
         }
         for (const q of group) q.appended(error);
       }

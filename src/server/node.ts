@@ -12,10 +12,10 @@ import pino, { type Logger } from 'pino';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { Coordinator } from '../cluster/coordinator.js';
 import { createGateway, currentSignature, KeyDerivation, trackSignedRequests } from '../gateway/index.js';
-import { SubmitError, type ExchangePort } from '../replica/index.js';
-import { EtcdLog, FileJournal, JournalError, type CommandLog } from '../log/index.js';
+import type { ExchangePort } from '../replica/index.js';
+import { EtcdLog, FileJournal, LogError, type CommandLog } from '../log/index.js';
 import { MemoryProjections } from '../projections/index.js';
-import { classifyJournalError, encodeSnapshotFile, Replica, SnapshotStore, Submitter, type SignedBy } from '../replica/index.js';
+import { encodeSnapshotFile, Replica, SnapshotStore, Submitter, type SignedBy } from '../replica/index.js';
 import { newAdminToken, registerAdminRoutes } from './admin.js';
 import type { ServerConfig } from './config.js';
 import { bootstrapDev, type DevCredentials } from './dev.js';
@@ -80,13 +80,6 @@ async function loadKeyDerivation(config: ServerConfig): Promise<KeyDerivation> {
     await writeFile(path, text + '\n', { mode: 0o600, flag: 'wx' });
   }
   return new KeyDerivation(text);
-}
-
-/** How an etcd log's errors reach a request: only refusals before anything was sent are clean failures. */
-function classifyEtcdError(e: unknown): SubmitError {
-  if (e instanceof JournalError && (e.code === 'busy' || e.code === 'append_too_large' || e.code === 'record_too_large')) return new SubmitError('busy', e.message);
-  if (e instanceof JournalError && e.code === 'closed') return new SubmitError('unavailable', e.message);
-  return new SubmitError('timeout', `log append outcome unknown: ${(e as Error).message}`);
 }
 
 /**
@@ -181,7 +174,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     onFatal,
     onApplied: (commands) => { applied.inc(commands); },
     ...(coordinator !== undefined && {
-      resumable: (e: unknown) => e instanceof JournalError && e.code === 'unavailable',
+      resumable: (e: unknown) => e instanceof LogError && e.code === 'unavailable',
       onCheckpoint: (cp) => { void coordinator.publish(cp); },
       onSnapshot: () => { if (config.compactLog) void coordinator.compact(); },
     }),
@@ -193,7 +186,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
   // 4. The submitter: request -> durable, applied record -> results, group-committed, bounded.
   const submitter = new Submitter(log, replica, {
     inFlightMax: config.inFlightMax, applyTimeoutMs: config.applyTimeoutMs, commandTtlMs: config.commandTtlMs, now, cloud: config.cloud,
-    classify: config.log === 'journal' ? (e) => { const answer = classifyJournalError(e); watchJournal(); return answer; } : classifyEtcdError,
+    onLogError: watchJournal,
   });
   new Gauge({ name: 'everbook_submissions_in_flight', help: 'Submissions queued, appended or waiting to apply', registers: [registry], collect() { this.set(submitter.inFlight); } });
   new Gauge({ name: 'everbook_applied_position', help: 'Last log position applied', registers: [registry], collect() { this.set(replica.appliedPosition); } });
