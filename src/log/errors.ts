@@ -1,5 +1,6 @@
-// Every error either command log (the file journal or etcd) can produce, in one table (LogError), so that callers can branch on a stable
-// code and operators read the same message each time. Operating errors (a full queue, an
+// Every error either command log (the file journal or etcd) can produce, in one table under one
+// name (LogError), so that callers can branch on a stable code and operators read the same
+// message each time. Operating errors (a full queue, an
 // oversized record, a held lock, a corrupt file) are rejections with these codes; a broken
 // internal invariant is an assertion instead, because it can only be a bug.
 
