@@ -7,3 +7,4 @@ export type * from './types.js';
 export { snapshot, restore, stateHash, SnapshotError, SNAPSHOT_VERSION } from './snapshot.js';
 export { audit } from './audit.js';
 export { sha256Hex } from './sha256.js';
+export type * from './views.js';

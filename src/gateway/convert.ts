@@ -3,11 +3,11 @@
 // that is not a whole number of steps is refused, and a value is only formatted from integers,
 // so every number a client sees is the exact one the engine holds.
 
-import { formatDecimal, parseDecimal } from '../core/index.js';
-import type { Engine } from '../core/index.js';
+import { formatDecimal, parseDecimal, type InstrumentView } from '../core/index.js';
+import type { ExchangeQueries } from '../replica/index.js';
 
-/** The engine's instrument record (src/core exports it only through Engine's fields). */
-export type Instrument = Engine['instruments'] extends Map<string, infer I> ? I : never;
+/** An instrument's rules as the replica's queries give them. */
+export type Instrument = InstrumentView;
 
 /** Plain non-negative decimals only: no sign, exponent, spaces or leading zeros; bounded length. */
 const DECIMAL_TEXT = /^(0|[1-9][0-9]{0,19})(\.[0-9]{1,30})?$/;
@@ -40,14 +40,14 @@ export function szText(inst: Instrument, lots: number): string {
 }
 
 /** Minor units of an asset as a decimal in whole units; an unknown asset is shown in minor units. */
-export function amountText(engine: Engine, asset: string, units: bigint | number | string): string {
-  const scale = engine.assetById.get(asset)?.spec.scale ?? 0;
+export function amountText(queries: ExchangeQueries, asset: string, units: bigint | number | string): string {
+  const scale = queries.asset(asset)?.scale ?? 0;
   return formatDecimal(BigInt(units), scale);
 }
 
 /** An OKX fee: negative when charged, positive when rebated (the engine's sign is the opposite). */
-export function feeText(engine: Engine, asset: string, fee: number): string {
-  return fee === 0 ? '0' : amountText(engine, asset, -fee);
+export function feeText(queries: ExchangeQueries, asset: string, fee: number): string {
+  return fee === 0 ? '0' : amountText(queries, asset, -fee);
 }
 
 /** Extra digits an average price carries beyond the tick's, truncated (it is rarely a whole tick). */
@@ -57,8 +57,8 @@ const AVG_PX_EXTRA_DECIMALS = 8;
 export function avgPxText(inst: Instrument, lots: number, quoteUnits: number): string {
   if (lots === 0) return '';
   const scale = inst.priceDecimals + AVG_PX_EXTRA_DECIMALS;
-  const baseScale = BigInt(inst.base.spec.scale);
-  const quoteScale = BigInt(inst.quote.spec.scale);
+  const baseScale = BigInt(inst.baseScale);
+  const quoteScale = BigInt(inst.quoteScale);
   // price = (quote / 10^qs) / (base / 10^bs), written in units of 10^-scale.
   const numerator = BigInt(quoteUnits) * 10n ** (baseScale + BigInt(scale));
   const denominator = BigInt(lots) * BigInt(inst.lotBase) * 10n ** quoteScale;

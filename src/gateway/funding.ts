@@ -5,11 +5,11 @@
 
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { Engine } from '../core/index.js';
+import type { AccountView } from '../core/index.js';
 import type { DepositRecord, WithdrawalRecord } from '../projections/types.js';
 import { amountText, feeRateText, toSteps } from './convert.js';
 import { ApiErrors, Failure, rejectToApi, submitErrorToApi, type RejectContext } from './errors.js';
-import { SubmitError, type LogCommand } from '../replica/index.js';
+import { SubmitError, type ExchangeQueries, type LogCommand } from '../replica/index.js';
 import {
   defined, fail, instrument, optional, optionalId, optionalMatch, pageFields, parsePage, required, validate,
   type Outcome, type RequestContext, type RouteDef,
@@ -59,26 +59,22 @@ function ccyList(text: string | undefined): ReadonlySet<string> | undefined | Fa
   return new Set(list);
 }
 
-function userOf(engine: Engine, userId: number): NonNullable<Engine['users'][number]> | Failure {
-  return engine.users[userId] ?? new Failure(ApiErrors.authorizationInvalid);
+function accountOf(queries: ExchangeQueries, userId: number): AccountView | Failure {
+  return queries.account(userId) ?? new Failure(ApiErrors.authorizationInvalid);
 }
 
 function balanceRows(ctx: RequestContext, ccy: string | undefined): Record<string, string>[] | Failure {
-  const engine = ctx.port.engine;
-  const user = userOf(engine, ctx.userId);
-  if (user instanceof Failure) return user;
+  const queries = ctx.port.queries;
+  const account = accountOf(queries, ctx.userId);
+  if (account instanceof Failure) return account;
   const wanted = ccyList(ccy);
   if (wanted instanceof Failure) return wanted;
   const rows: Record<string, string>[] = [];
-  for (const asset of engine.assets) {
-    if (wanted !== undefined && !wanted.has(asset.id)) continue;
-    const account = user.accounts[asset.index];
-    if (account === undefined) continue;
-    const available = account.available.toBigInt();
-    const held = account.held.toBigInt();
+  for (const { asset, available, held } of account.balances) {
+    if (wanted !== undefined && !wanted.has(asset)) continue;
     rows.push({
-      ccy: asset.id, total: amountText(engine, asset.id, available + held),
-      available: amountText(engine, asset.id, available), held: amountText(engine, asset.id, held),
+      ccy: asset, total: amountText(queries, asset, available + held),
+      available: amountText(queries, asset, available), held: amountText(queries, asset, held),
     });
   }
   return rows;
@@ -105,18 +101,18 @@ const withdrawalState: Readonly<Record<WithdrawalRecord['state'], string>> = {
   pending: '0', completed: '2', failed: '-1', canceled: '-2',
 };
 
-function withdrawalRow(engine: Engine, w: WithdrawalRecord): Record<string, unknown> {
+function withdrawalRow(queries: ExchangeQueries, w: WithdrawalRecord): Record<string, unknown> {
   return {
-    wdId: String(w.withdrawalId), ccy: w.asset, chain: chainOf(w.asset), amt: amountText(engine, w.asset, w.amount),
-    fee: amountText(engine, w.asset, w.fee), feeCcy: w.asset, from: '', areaCodeFrom: '', to: w.address, areaCodeTo: '',
+    wdId: String(w.withdrawalId), ccy: w.asset, chain: chainOf(w.asset), amt: amountText(queries, w.asset, w.amount),
+    fee: amountText(queries, w.asset, w.fee), feeCcy: w.asset, from: '', areaCodeFrom: '', to: w.address, areaCodeTo: '',
     tag: '', pmtId: '', memo: '', addrEx: null, txId: w.txId, ts: String(w.ts), state: withdrawalState[w.state],
     clientId: w.clientId, nonTradableAsset: false, toAddrType: '1',
   };
 }
 
-function depositRow(engine: Engine, d: DepositRecord): Record<string, unknown> {
+function depositRow(queries: ExchangeQueries, d: DepositRecord): Record<string, unknown> {
   return {
-    ccy: d.asset, chain: chainOf(d.asset), amt: amountText(engine, d.asset, d.amount), from: '', areaCodeFrom: '',
+    ccy: d.asset, chain: chainOf(d.asset), amt: amountText(queries, d.asset, d.amount), from: '', areaCodeFrom: '',
     to: depositAddress(d.userId, d.asset), txId: d.depositId, ts: String(d.ts), state: '2', depId: d.depositId,
     fromWdId: '', actualDepBlkConfirm: '', depClientId: '',
   };
@@ -152,10 +148,10 @@ export const fundingRoutes: readonly RouteDef[] = [
       if (q instanceof Failure) return q;
       if (q.instType !== 'SPOT') return fail(ApiErrors.paramError, 'instType');
       if (q.instId !== undefined && q.instId !== '') {
-        const inst = instrument(ctx.port.engine, q.instId);
+        const inst = instrument(ctx.port.queries, q.instId);
         if (inst instanceof Failure) return inst;
       }
-      const user = userOf(ctx.port.engine, ctx.userId);
+      const user = accountOf(ctx.port.queries, ctx.userId);
       if (user instanceof Failure) return user;
       return {
         data: [{
@@ -173,15 +169,14 @@ export const fundingRoutes: readonly RouteDef[] = [
       if (q instanceof Failure) return q;
       const wanted = ccyList(q.ccy);
       if (wanted instanceof Failure) return wanted;
-      const engine = ctx.port.engine;
-      const data = engine.assets.filter((a) => wanted === undefined || wanted.has(a.id)).map((a) => {
-        const s = a.spec;
-        const fee = amountText(engine, a.id, s.withdrawFee);
+      const queries = ctx.port.queries;
+      const data = queries.assets().filter((s) => wanted === undefined || wanted.has(s.asset)).map((s) => {
+        const fee = amountText(queries, s.asset, s.withdrawFee);
         return {
-          ccy: a.id, name: a.id, logoLink: '', chain: chainOf(a.id), ctAddr: '', canDep: true, canWd: s.withdrawEnabled,
-          canInternal: false, depEstOpenTime: '', wdEstOpenTime: '', minDep: amountText(engine, a.id, 1),
-          minWd: amountText(engine, a.id, s.withdrawMin), maxWd: amountText(engine, a.id, s.withdrawMax),
-          wdQuota: amountText(engine, a.id, s.withdrawDailyMax), usedWdQuota: '', wdTickSz: String(s.scale),
+          ccy: s.asset, name: s.asset, logoLink: '', chain: chainOf(s.asset), ctAddr: '', canDep: true, canWd: s.withdrawEnabled,
+          canInternal: false, depEstOpenTime: '', wdEstOpenTime: '', minDep: amountText(queries, s.asset, 1),
+          minWd: amountText(queries, s.asset, s.withdrawMin), maxWd: amountText(queries, s.asset, s.withdrawMax),
+          wdQuota: amountText(queries, s.asset, s.withdrawDailyMax), usedWdQuota: '', wdTickSz: String(s.scale),
           minFee: fee, maxFee: fee, fee, minFeeForCtAddr: fee, maxFeeForCtAddr: fee, burningFeeRate: '',
           mainNet: true, needTag: false, minDepArrivalConfirm: '', minWdUnlockConfirm: '', depQuotaFixed: '',
           usedDepQuotaFixed: '', depQuoteDailyLayer2: '',
@@ -205,7 +200,7 @@ export const fundingRoutes: readonly RouteDef[] = [
     handle: (ctx) => {
       const q = validate(depositAddressQuery, ctx.query);
       if (q instanceof Failure) return q;
-      if (!ctx.port.engine.assetById.has(q.ccy)) return fail(ApiErrors.paramError, 'ccy');
+      if (ctx.port.queries.asset(q.ccy) === undefined) return fail(ApiErrors.paramError, 'ccy');
       return {
         data: [{
           ccy: q.ccy, chain: chainOf(q.ccy), addr: depositAddress(ctx.userId, q.ccy), ctAddr: '', to: '6',
@@ -225,10 +220,10 @@ export const fundingRoutes: readonly RouteDef[] = [
       const depositId = q.depId === '' ? undefined : q.depId;
       // Everything credited here is final (state 2); other states have no records.
       if (q.state !== undefined && q.state !== '' && q.state !== '2') return { data: [] };
-      const engine = ctx.port.engine;
-      const records = ctx.port.projections.deposits(ctx.userId, { ...page, ...defined({ asset, depositId }) });
+      const queries = ctx.port.queries;
+      const records = queries.deposits(ctx.userId, { ...page, ...defined({ asset, depositId }) });
       const wanted = q.txId === undefined || q.txId === '' ? records : records.filter((d) => d.depositId === q.txId);
-      return { data: wanted.map((d) => depositRow(engine, d)) };
+      return { data: wanted.map((d) => depositRow(queries, d)) };
     },
   },
   {
@@ -242,11 +237,11 @@ export const fundingRoutes: readonly RouteDef[] = [
       if (withdrawalId instanceof Failure) return withdrawalId;
       const asset = q.ccy === '' ? undefined : q.ccy;
       const clientId = q.clientId === '' ? undefined : q.clientId;
-      const engine = ctx.port.engine;
-      const records = ctx.port.projections.withdrawals(ctx.userId, { ...page, ...defined({ asset, withdrawalId, clientId }) });
+      const queries = ctx.port.queries;
+      const records = queries.withdrawals(ctx.userId, { ...page, ...defined({ asset, withdrawalId, clientId }) });
       const wanted = records.filter((w) => (q.state === undefined || q.state === '' || withdrawalState[w.state] === q.state)
         && (q.txId === undefined || q.txId === '' || w.txId === q.txId));
-      return { data: wanted.map((w) => withdrawalRow(engine, w)) };
+      return { data: wanted.map((w) => withdrawalRow(queries, w)) };
     },
   },
   {
@@ -254,27 +249,27 @@ export const fundingRoutes: readonly RouteDef[] = [
     handle: async (ctx): Promise<Outcome> => {
       const b = validate(withdrawalBody, ctx.body);
       if (b instanceof Failure) return b;
-      const engine = ctx.port.engine;
-      const asset = engine.assetById.get(b.ccy);
+      const queries = ctx.port.queries;
+      const asset = queries.asset(b.ccy);
       if (asset === undefined) return fail(ApiErrors.paramError, 'ccy');
       if (b.dest !== '4') return fail(ApiErrors.paramError, 'dest');
-      if (b.chain !== undefined && b.chain !== '' && b.chain !== chainOf(asset.id)) return fail(ApiErrors.paramError, 'chain');
+      if (b.chain !== undefined && b.chain !== '' && b.chain !== chainOf(asset.asset)) return fail(ApiErrors.paramError, 'chain');
       if (!ERC20_ADDRESS.test(b.toAddr)) return new Failure(ApiErrors.withdrawalAddress);
-      const amount = toSteps(b.amt, asset.spec.scale, 1);
+      const amount = toSteps(b.amt, asset.scale, 1);
       if (typeof amount !== 'bigint' || amount === 0n) return fail(ApiErrors.paramError, 'amt');
-      if (b.fee !== undefined && b.fee !== '' && toSteps(b.fee, asset.spec.scale, 1) !== BigInt(asset.spec.withdrawFee)) {
+      if (b.fee !== undefined && b.fee !== '' && toSteps(b.fee, asset.scale, 1) !== BigInt(asset.withdrawFee)) {
         return fail(ApiErrors.paramError, 'fee');
       }
       const clientId = b.clientId ?? '';
       const done = await submitOne(ctx, {
-        type: 'RequestWithdrawal', userId: ctx.userId, asset: asset.id, amount: amount.toString(), address: b.toAddr,
+        type: 'RequestWithdrawal', userId: ctx.userId, asset: asset.asset, amount: amount.toString(), address: b.toAddr,
         ...(clientId === '' ? {} : { clientId }),
       }, 'withdraw');
       if (done instanceof Failure) return done;
       return {
         data: [{
-          amt: amountText(engine, asset.id, amount), wdId: String(done.withdrawalId ?? ''), ccy: asset.id, clientId,
-          chain: chainOf(asset.id),
+          amt: amountText(queries, asset.asset, amount), wdId: String(done.withdrawalId ?? ''), ccy: asset.asset, clientId,
+          chain: chainOf(asset.asset),
         }],
       };
     },

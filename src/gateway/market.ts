@@ -1,6 +1,6 @@
 // Public endpoints: server time, instruments, tickers, order books, public trades, candles and
-// system status. Everything is read from the local replica's engine (books, instruments) and
-// projections (tickers, trades, candles) and formatted exactly from integers.
+// system status. Everything is read through the local replica's queries (books, instruments,
+// tickers, trades, candles) as plain integer records and formatted exactly.
 
 import { z } from 'zod';
 import { amountText, pxText, szText, type Instrument } from './convert.js';
@@ -10,8 +10,9 @@ import {
   type RequestContext, type RouteDef,
 } from './request.js';
 import { Failure } from './errors.js';
-import type { Engine } from '../core/index.js';
+import type { BookLevelView } from '../core/index.js';
 import { CandleBarsMs, type Ticker } from '../projections/index.js';
+import type { ExchangeQueries } from '../replica/index.js';
 
 /** Book depth bounds: OKX's books endpoint serves up to 400 levels a side, books-full 5000. */
 export const booksDepthMax = 400;
@@ -30,12 +31,12 @@ const candlesQuery = z.strictObject({ instId: required(64), bar: optional(8), ..
 const statusQuery = z.strictObject({ state: optional(16) });
 const emptyQuery = z.strictObject({});
 
-/** OKX's instrument states: suspended and cancel-only instruments cannot take new orders. */
 /** Every instrument, in name order (the order every list endpoint answers in). */
-function instrumentsByName(engine: Engine): Instrument[] {
-  return [...engine.instruments.values()].sort((a, b) => (a.instId < b.instId ? -1 : 1));
+function instrumentsByName(queries: ExchangeQueries): Instrument[] {
+  return [...queries.instruments()].sort((a, b) => (a.instId < b.instId ? -1 : 1));
 }
 
+/** OKX's instrument states: suspended and cancel-only instruments cannot take new orders. */
 function okxState(inst: Instrument): string {
   return inst.state === 'suspended' || inst.state === 'cancel_only' ? 'suspend' : 'live';
 }
@@ -56,16 +57,17 @@ function optionalPx(inst: Instrument, ticks: number | null): string {
   return ticks === null ? '' : pxText(inst, ticks);
 }
 
-function tickerRow(engine: Engine, inst: Instrument, t: Ticker, nowMs: number): Record<string, unknown> {
-  const ask = inst.asks.best();
-  const bid = inst.bids.best();
+function tickerRow(queries: ExchangeQueries, inst: Instrument, t: Ticker, nowMs: number): Record<string, unknown> {
+  const top = queries.book(inst.instId, 1);
+  const ask = top?.asks[0];
+  const bid = top?.bids[0];
   return {
     instType: 'SPOT', instId: inst.instId,
     last: optionalPx(inst, t.lastTicks), lastSz: t.lastLots === null ? '' : szText(inst, t.lastLots),
-    askPx: ask === undefined ? '' : pxText(inst, ask.priceTicks), askSz: ask === undefined ? '' : szText(inst, ask.totalLots),
-    bidPx: bid === undefined ? '' : pxText(inst, bid.priceTicks), bidSz: bid === undefined ? '' : szText(inst, bid.totalLots),
+    askPx: ask === undefined ? '' : pxText(inst, ask.priceTicks), askSz: ask === undefined ? '' : szText(inst, ask.sizeLots),
+    bidPx: bid === undefined ? '' : pxText(inst, bid.priceTicks), bidSz: bid === undefined ? '' : szText(inst, bid.sizeLots),
     open24h: optionalPx(inst, t.open24hTicks), high24h: optionalPx(inst, t.high24hTicks), low24h: optionalPx(inst, t.low24hTicks),
-    volCcy24h: amountText(engine, inst.spec.quote, t.volQuote24h), vol24h: szText(inst, t.vol24hLots),
+    volCcy24h: amountText(queries, inst.spec.quote, t.volQuote24h), vol24h: szText(inst, t.vol24hLots),
     sodUtc0: optionalPx(inst, t.sodUtc0Ticks), sodUtc8: optionalPx(inst, t.sodUtc8Ticks),
     ts: String(t.ts > 0 ? t.ts : nowMs),
   };
@@ -74,23 +76,18 @@ function tickerRow(engine: Engine, inst: Instrument, t: Ticker, nowMs: number): 
 function books(ctx: RequestContext, depthMax: number): ReturnType<RouteDef['handle']> {
   const q = validate(booksQuery, ctx.query);
   if (q instanceof Failure) return q;
-  const inst = instrument(ctx.port.engine, q.instId);
+  const inst = instrument(ctx.port.queries, q.instId);
   if (inst instanceof Failure) return inst;
   let depth = 1;
   if (q.sz !== undefined && q.sz !== '') {
     if (!/^[0-9]{1,8}$/.test(q.sz)) return fail(ApiErrors.paramError, 'sz');
     depth = Math.min(depthMax, Math.max(1, Number(q.sz)));
   }
-  // Levels are stored best-last, so walking from the end gives asks ascending, bids descending.
-  const side = (levels: typeof inst.bids.levels): string[][] => {
-    const rows: string[][] = [];
-    for (let i = levels.length - 1; i >= 0 && rows.length < depth; i--) {
-      const level = levels[i]!;
-      rows.push([pxText(inst, level.priceTicks), szText(inst, level.totalLots), '0', String(level.count)]);
-    }
-    return rows;
-  };
-  return { data: [{ asks: side(inst.asks.levels), bids: side(inst.bids.levels), ts: String(ctx.nowMs) }] };
+  const book = ctx.port.queries.book(inst.instId, depth);
+  if (book === undefined) return fail(ApiErrors.instrumentNotFound);
+  const side = (levels: readonly BookLevelView[]): string[][] =>
+    levels.map((level) => [pxText(inst, level.priceTicks), szText(inst, level.sizeLots), '0', String(level.orders)]);
+  return { data: [{ asks: side(book.asks), bids: side(book.bids), ts: String(ctx.nowMs) }] };
 }
 
 export const marketRoutes: readonly RouteDef[] = [
@@ -107,7 +104,7 @@ export const marketRoutes: readonly RouteDef[] = [
       const q = validate(instrumentsQuery, ctx.query);
       if (q instanceof Failure) return q;
       if (q.instType !== 'SPOT') return { data: [] };
-      const all = instrumentsByName(ctx.port.engine);
+      const all = instrumentsByName(ctx.port.queries);
       const wanted = q.instId === undefined || q.instId === '' ? all : all.filter((i) => i.instId === q.instId);
       return { data: wanted.map(instrumentRow) };
     },
@@ -117,9 +114,10 @@ export const marketRoutes: readonly RouteDef[] = [
     handle: (ctx) => {
       const q = validate(tickerQuery, ctx.query);
       if (q instanceof Failure) return q;
-      const inst = instrument(ctx.port.engine, q.instId);
+      const queries = ctx.port.queries;
+      const inst = instrument(queries, q.instId);
       if (inst instanceof Failure) return inst;
-      return { data: [tickerRow(ctx.port.engine, inst, ctx.port.projections.ticker(inst.instId), ctx.nowMs)] };
+      return { data: [tickerRow(queries, inst, queries.ticker(inst.instId), ctx.nowMs)] };
     },
   },
   {
@@ -128,9 +126,8 @@ export const marketRoutes: readonly RouteDef[] = [
       const q = validate(tickersQuery, ctx.query);
       if (q instanceof Failure) return q;
       if (q.instType !== 'SPOT') return { data: [] };
-      const { engine, projections } = ctx.port;
-      const all = instrumentsByName(engine);
-      return { data: all.map((inst) => tickerRow(engine, inst, projections.ticker(inst.instId), ctx.nowMs)) };
+      const queries = ctx.port.queries;
+      return { data: instrumentsByName(queries).map((inst) => tickerRow(queries, inst, queries.ticker(inst.instId), ctx.nowMs)) };
     },
   },
   { method: 'GET', path: '/api/v5/market/books', auth: false, scope: 'ip', handle: (ctx) => books(ctx, booksDepthMax) },
@@ -140,11 +137,11 @@ export const marketRoutes: readonly RouteDef[] = [
     handle: (ctx) => {
       const q = validate(tradesQuery, ctx.query);
       if (q instanceof Failure) return q;
-      const inst = instrument(ctx.port.engine, q.instId);
+      const inst = instrument(ctx.port.queries, q.instId);
       if (inst instanceof Failure) return inst;
       const page = parsePage({ limit: q.limit }, 100, tradesLimitMax);
       if (page instanceof Failure) return page;
-      const trades = ctx.port.projections.trades(inst.instId, page.limit);
+      const trades = ctx.port.queries.trades(inst.instId, page.limit);
       return {
         data: trades.map((t) => ({
           instId: t.instId, tradeId: String(t.tradeId), px: pxText(inst, t.priceTicks), sz: szText(inst, t.sizeLots),
@@ -158,18 +155,18 @@ export const marketRoutes: readonly RouteDef[] = [
     handle: (ctx) => {
       const q = validate(candlesQuery, ctx.query);
       if (q instanceof Failure) return q;
-      const inst = instrument(ctx.port.engine, q.instId);
+      const queries = ctx.port.queries;
+      const inst = instrument(queries, q.instId);
       if (inst instanceof Failure) return inst;
       const bar = q.bar === undefined || q.bar === '' ? '1m' : q.bar;
       const ms = Object.hasOwn(CandleBarsMs, bar) ? (CandleBarsMs as Readonly<Record<string, number>>)[bar] : undefined;
       if (ms === undefined) return fail(ApiErrors.paramError, 'bar');
       const page = parsePage(q, 100, candlesLimitMax);
       if (page instanceof Failure) return page;
-      const engine = ctx.port.engine;
-      const candles = ctx.port.projections.candles(inst.instId, ms, page);
+      const candles = queries.candles(inst.instId, ms, page);
       return {
         data: candles.map((c) => {
-          const quote = amountText(engine, inst.spec.quote, c.volQuote);
+          const quote = amountText(queries, inst.spec.quote, c.volQuote);
           return [
             String(c.startTs), pxText(inst, c.open), pxText(inst, c.high), pxText(inst, c.low), pxText(inst, c.close),
             szText(inst, c.volLots), quote, quote, c.confirmed ? '1' : '0',

@@ -4,12 +4,11 @@
 // parameters (after, before, limit) clamped to a named maximum.
 
 import { z } from 'zod';
-import type { Engine } from '../core/index.js';
 import type { Instrument } from './convert.js';
 import { parseId } from './convert.js';
 import { ApiErrors, Failure, withParam, type ApiError } from './errors.js';
 import type { LimitScope } from './rate-limit.js';
-import type { ExchangePort } from '../replica/index.js';
+import type { ExchangePort, ExchangeQueries } from '../replica/index.js';
 
 export interface RequestContext {
   readonly port: ExchangePort;
@@ -111,8 +110,8 @@ export function optionalId(text: string | undefined, name: string): number | und
   return id === undefined ? fail(ApiErrors.paramError, name) : id;
 }
 
-export function instrument(engine: Engine, instId: string): Instrument | Failure {
-  return engine.instruments.get(instId) ?? fail(ApiErrors.instrumentNotFound);
+export function instrument(queries: ExchangeQueries, instId: string): Instrument | Failure {
+  return queries.instrument(instId) ?? fail(ApiErrors.instrumentNotFound);
 }
 
 /** Only spot exists here: any other instType is a valid question with no answers. */

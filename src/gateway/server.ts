@@ -256,7 +256,7 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
         // Only instruments that exist get a bucket: made-up instIds would otherwise fill the
         // map and push out real clients' buckets. Their items are refused (51001) by the handler.
         for (const instId of instIds) {
-          if (port.engine.instruments.has(instId)) costs.set(instId, (costs.get(instId) ?? 0) + 1);
+          if (port.queries.instrument(instId) !== undefined) costs.set(instId, (costs.get(instId) ?? 0) + 1);
         }
         const takes: Take[] = [...costs].map(([instId, cost]) => ({ key: `${def.path}:user:${String(userId)}:${instId}`, cost }));
         return buckets.take(takes, limit, nowMs);

@@ -6,7 +6,7 @@
 
 import { z } from 'zod';
 import type {
-  AmendOrder, CancelOrder, CancelReason, Engine, OrderType, PlaceOrder, Result, StpMode,
+  AmendOrder, CancelOrder, CancelReason, OrderType, PlaceOrder, Result, StpMode,
 } from '../core/index.js';
 import type { FillRecord, OrderRecord } from '../projections/types.js';
 import {
@@ -15,7 +15,7 @@ import {
 import {
   ApiErrors, Failure, rejectToApi, submitErrorToApi, withParam, type ApiError, type CodeAndMsg, type RejectContext,
 } from './errors.js';
-import { SubmitError, type LogCommand } from '../replica/index.js';
+import { SubmitError, type ExchangeQueries, type LogCommand } from '../replica/index.js';
 import {
   defined, fail, instrument, isSpot, optional, optionalId, optionalMatch, pageFields, parsePage, required, validate,
   type Outcome, type RequestContext, type RouteDef, type Success,
@@ -99,7 +99,7 @@ function sizeLots(inst: Instrument, text: string, name: string): number | Failur
 }
 
 function quoteUnits(inst: Instrument, text: string): number | Failure {
-  const steps = toSteps(text, inst.quote.spec.scale, 1);
+  const steps = toSteps(text, inst.quoteScale, 1);
   if (typeof steps !== 'bigint' || steps === 0n || steps > BigInt(Number.MAX_SAFE_INTEGER)) return fail(ApiErrors.paramError, 'sz');
   return Number(steps);
 }
@@ -126,11 +126,11 @@ function itemInstId(item: unknown): string {
 interface Echo { readonly clOrdId: string; readonly tag: string; readonly reqId: string; readonly ordId: string }
 type Prepared<C> = { readonly cmd: C; readonly echo: Echo } | { readonly error: ApiError; readonly echo: Echo };
 
-function prepareOrder(engine: Engine, userId: number, item: unknown): Prepared<PlaceOrder> {
+function prepareOrder(queries: ExchangeQueries, userId: number, item: unknown): Prepared<PlaceOrder> {
   const echoed: Echo = { clOrdId: echo(item, 'clOrdId', ID_TEXT), tag: echo(item, 'tag', TAG_TEXT), reqId: '', ordId: '' };
   const o = validate(orderItem, item);
   if (o instanceof Failure) return { error: o.error, echo: echoed };
-  const inst = instrument(engine, o.instId);
+  const inst = instrument(queries, o.instId);
   if (inst instanceof Failure) return { error: inst.error, echo: echoed };
   if (isTrue(o.reduceOnly)) return { error: ApiErrors.reduceOnly, echo: echoed };
   const type: OrderType = o.ordType;
@@ -161,11 +161,11 @@ function prepareOrder(engine: Engine, userId: number, item: unknown): Prepared<P
   return { cmd: { ...base, priceTicks: ticks, sizeLots: lots }, echo: echoed };
 }
 
-function prepareCancel(engine: Engine, userId: number, item: unknown): Prepared<CancelOrder> {
+function prepareCancel(queries: ExchangeQueries, userId: number, item: unknown): Prepared<CancelOrder> {
   const echoed: Echo = { clOrdId: echo(item, 'clOrdId', ID_TEXT), tag: '', reqId: '', ordId: echo(item, 'ordId', /^[0-9]{1,16}$/) };
   const c = validate(cancelItem, item);
   if (c instanceof Failure) return { error: c.error, echo: echoed };
-  const inst = instrument(engine, c.instId);
+  const inst = instrument(queries, c.instId);
   if (inst instanceof Failure) return { error: inst.error, echo: echoed };
   const ref = orderRef(c.ordId, c.clOrdId);
   if (ref instanceof Failure) return { error: ref.error, echo: echoed };
@@ -251,8 +251,8 @@ function timestamps(ctx: RequestContext): { ts: string; inTime: string; outTime:
 async function place(ctx: RequestContext, items: readonly unknown[] | Failure): Promise<Outcome> {
   if (items instanceof Failure) return items;
   if (!ctx.takeTrade(items.map(itemInstId))) return new Failure(ApiErrors.rateLimited);
-  const engine = ctx.port.engine;
-  const prepared = items.map((item) => prepareOrder(engine, ctx.userId, item));
+  const queries = ctx.port.queries;
+  const prepared = items.map((item) => prepareOrder(queries, ctx.userId, item));
   const replies = await runItems(ctx, prepared, 'place', (p, result, status) => {
     const orderId = result?.ok === true ? result.orderId : undefined;
     const t = timestamps(ctx);
@@ -267,8 +267,8 @@ async function place(ctx: RequestContext, items: readonly unknown[] | Failure): 
 async function cancel(ctx: RequestContext, items: readonly unknown[] | Failure): Promise<Outcome> {
   if (items instanceof Failure) return items;
   if (!ctx.takeTrade(items.map(itemInstId))) return new Failure(ApiErrors.rateLimited);
-  const engine = ctx.port.engine;
-  const prepared = items.map((item) => prepareCancel(engine, ctx.userId, item));
+  const queries = ctx.port.queries;
+  const prepared = items.map((item) => prepareCancel(queries, ctx.userId, item));
   const replies = await runItems(ctx, prepared, 'cancel', (p, result, status) => {
     const ok = result?.ok === true;
     return {
@@ -280,13 +280,13 @@ async function cancel(ctx: RequestContext, items: readonly unknown[] | Failure):
   return batchReply(replies);
 }
 
-function prepareAmend(engine: Engine, userId: number, body: unknown): Prepared<AmendOrder> {
+function prepareAmend(queries: ExchangeQueries, userId: number, body: unknown): Prepared<AmendOrder> {
   const echoed: Echo = {
     clOrdId: echo(body, 'clOrdId', ID_TEXT), tag: '', reqId: echo(body, 'reqId', ID_TEXT), ordId: echo(body, 'ordId', /^[0-9]{1,16}$/),
   };
   const a = validate(amendBody, body);
   if (a instanceof Failure) return { error: a.error, echo: echoed };
-  const inst = instrument(engine, a.instId);
+  const inst = instrument(queries, a.instId);
   if (inst instanceof Failure) return { error: inst.error, echo: echoed };
   const ref = orderRef(a.ordId, a.clOrdId);
   if (ref instanceof Failure) return { error: ref.error, echo: echoed };
@@ -311,7 +311,7 @@ function prepareAmend(engine: Engine, userId: number, body: unknown): Prepared<A
 async function amend(ctx: RequestContext): Promise<Outcome> {
   if (typeof ctx.body !== 'object' || ctx.body === null || Array.isArray(ctx.body)) return fail(ApiErrors.paramError, 'body');
   if (!ctx.takeTrade([itemInstId(ctx.body)])) return new Failure(ApiErrors.rateLimited);
-  const prepared = [prepareAmend(ctx.port.engine, ctx.userId, ctx.body)];
+  const prepared = [prepareAmend(ctx.port.queries, ctx.userId, ctx.body)];
   const replies = await runItems(ctx, prepared, 'amend', (p, result, status) => {
     const ok = result?.ok === true;
     return {
@@ -334,8 +334,8 @@ const cancelSource: Readonly<Record<CancelReason | '', string>> = {
   post_only_would_take: '31', fok_not_fillable: '13',
 };
 
-export function orderRow(engine: Engine, rec: OrderRecord): Record<string, unknown> | undefined {
-  const inst = engine.instruments.get(rec.instId);
+export function orderRow(queries: ExchangeQueries, rec: OrderRecord): Record<string, unknown> | undefined {
+  const inst = queries.instrument(rec.instId);
   if (inst === undefined) return undefined;
   const market = rec.orderType === 'market';
   const byQuote = market && rec.quoteAmount > 0;
@@ -343,13 +343,13 @@ export function orderRow(engine: Engine, rec: OrderRecord): Record<string, unkno
   return {
     instType: 'SPOT', instId: rec.instId, ccy: '', ordId: String(rec.orderId), clOrdId: rec.clOrdId, tag: '',
     px: market ? '' : pxText(inst, rec.priceTicks),
-    sz: byQuote ? amountText(engine, inst.spec.quote, rec.quoteAmount) : szText(inst, rec.sizeLots),
+    sz: byQuote ? amountText(queries, inst.spec.quote, rec.quoteAmount) : szText(inst, rec.sizeLots),
     ordType: rec.orderType, side: rec.side, posSide: 'net', tdMode: 'cash',
     tgtCcy: market ? (byQuote ? 'quote_ccy' : 'base_ccy') : '',
     accFillSz: szText(inst, rec.filledLots), avgPx: avgPxText(inst, rec.filledLots, rec.filledQuote),
     fillPx: fill === null ? '' : pxText(inst, fill.priceTicks), fillSz: fill === null ? '' : szText(inst, fill.sizeLots),
     fillTime: fill === null ? '' : String(fill.ts), tradeId: fill === null ? '' : String(fill.tradeId),
-    state: rec.state, fee: feeText(engine, rec.feeAsset, rec.fee), feeCcy: rec.feeAsset, rebate: '0', rebateCcy: rec.feeAsset,
+    state: rec.state, fee: feeText(queries, rec.feeAsset, rec.fee), feeCcy: rec.feeAsset, rebate: '0', rebateCcy: rec.feeAsset,
     pnl: '0', lever: '', category: 'normal', reduceOnly: 'false', source: '', stpMode: rec.stpMode === 'none' ? '' : rec.stpMode,
     stpId: '', cancelSource: cancelSource[rec.cancelReason], cancelSourceReason: rec.cancelReason,
     attachAlgoClOrdId: '', algoClOrdId: '', algoId: '', isTpLimit: 'false', quickMgnType: '',
@@ -358,17 +358,17 @@ export function orderRow(engine: Engine, rec: OrderRecord): Record<string, unkno
   };
 }
 
-function orderRows(engine: Engine, records: readonly OrderRecord[]): Record<string, unknown>[] {
+function orderRows(queries: ExchangeQueries, records: readonly OrderRecord[]): Record<string, unknown>[] {
   const rows: Record<string, unknown>[] = [];
   for (const rec of records) {
-    const row = orderRow(engine, rec);
+    const row = orderRow(queries, rec);
     if (row !== undefined) rows.push(row);
   }
   return rows;
 }
 
-function fillRow(engine: Engine, f: FillRecord): Record<string, unknown> | undefined {
-  const inst = engine.instruments.get(f.instId);
+function fillRow(queries: ExchangeQueries, f: FillRecord): Record<string, unknown> | undefined {
+  const inst = queries.instrument(f.instId);
   if (inst === undefined) return undefined;
   const ts = String(f.ts);
   return {
@@ -376,13 +376,13 @@ function fillRow(engine: Engine, f: FillRecord): Record<string, unknown> | undef
     billId: String(f.billId), subType: f.side === 'buy' ? '1' : '2', tag: '', fillPx: pxText(inst, f.priceTicks),
     fillSz: szText(inst, f.sizeLots), fillIdxPx: '', fillPnl: '0', fillPxVol: '', fillPxUsd: '', fillMarkVol: '',
     fillFwdPx: '', fillMarkPx: '', side: f.side, posSide: 'net', execType: f.liquidity === 'maker' ? 'M' : 'T',
-    feeCcy: f.feeAsset, fee: feeText(engine, f.feeAsset, f.fee), ts, fillTime: ts,
+    feeCcy: f.feeAsset, fee: feeText(queries, f.feeAsset, f.fee), ts, fillTime: ts,
   };
 }
 
-function optionalInstId(engine: Engine, instId: string | undefined): string | undefined | Failure {
+function optionalInstId(queries: ExchangeQueries, instId: string | undefined): string | undefined | Failure {
   if (instId === undefined || instId === '') return undefined;
-  const inst = instrument(engine, instId);
+  const inst = instrument(queries, instId);
   return inst instanceof Failure ? inst : inst.instId;
 }
 
@@ -395,16 +395,15 @@ function optionalOrderType(ordType: string | undefined): OrderType | undefined |
 function getOrder(ctx: RequestContext): Outcome {
   const q = validate(orderQuery, ctx.query);
   if (q instanceof Failure) return q;
-  const engine = ctx.port.engine;
-  const inst = instrument(engine, q.instId);
+  const queries = ctx.port.queries;
+  const inst = instrument(queries, q.instId);
   if (inst instanceof Failure) return inst;
   const ref = orderRef(q.ordId, q.clOrdId);
   if (ref instanceof Failure) return ref;
-  const projections = ctx.port.projections;
-  const rec = ref.orderId !== undefined ? projections.order(ctx.userId, ref.orderId) : projections.orderByClOrdId(ctx.userId, ref.clOrdId!);
+  const rec = ref.orderId !== undefined ? queries.order(ctx.userId, ref.orderId) : queries.orderByClOrdId(ctx.userId, ref.clOrdId!);
   if (rec?.instId !== inst.instId) return new Failure(ApiErrors.queryNotFound);
   if (ref.orderId !== undefined && ref.clOrdId !== undefined && rec.clOrdId !== ref.clOrdId) return new Failure(ApiErrors.queryNotFound);
-  const row = orderRow(engine, rec);
+  const row = orderRow(queries, rec);
   return row === undefined ? new Failure(ApiErrors.queryNotFound) : { data: [row] };
 }
 
@@ -412,25 +411,25 @@ function pendingOrders(ctx: RequestContext): Outcome {
   const q = validate(pendingQuery, ctx.query);
   if (q instanceof Failure) return q;
   if (!isSpot(q.instType)) return { data: [] };
-  const engine = ctx.port.engine;
-  const instId = optionalInstId(engine, q.instId);
+  const queries = ctx.port.queries;
+  const instId = optionalInstId(queries, q.instId);
   if (instId instanceof Failure) return instId;
   const orderType = optionalOrderType(q.ordType);
   if (orderType instanceof Failure) return orderType;
   if (q.state !== undefined && q.state !== '' && q.state !== 'live' && q.state !== 'partially_filled') return fail(ApiErrors.paramError, 'state');
   const page = parsePage(q, historyLimitMax, historyLimitMax);
   if (page instanceof Failure) return page;
-  const records = ctx.port.projections.openOrders(ctx.userId, { ...page, ...defined({ instId, orderType }) });
+  const records = ctx.port.queries.openOrders(ctx.userId, { ...page, ...defined({ instId, orderType }) });
   const wanted = q.state === undefined || q.state === '' ? records : records.filter((r) => r.state === q.state);
-  return { data: orderRows(engine, wanted) };
+  return { data: orderRows(queries, wanted) };
 }
 
 function orderHistory(ctx: RequestContext): Outcome {
   const q = validate(historyQuery, ctx.query);
   if (q instanceof Failure) return q;
   if (!isSpot(q.instType)) return { data: [] };
-  const engine = ctx.port.engine;
-  const instId = optionalInstId(engine, q.instId);
+  const queries = ctx.port.queries;
+  const instId = optionalInstId(queries, q.instId);
   if (instId instanceof Failure) return instId;
   const orderType = optionalOrderType(q.ordType);
   if (orderType instanceof Failure) return orderType;
@@ -444,16 +443,16 @@ function orderHistory(ctx: RequestContext): Outcome {
   if (end instanceof Failure) return end;
   const page = parsePage(q, historyLimitMax, historyLimitMax);
   if (page instanceof Failure) return page;
-  const records = ctx.port.projections.orderHistory(ctx.userId, { ...page, ...defined({ instId, orderType, state, begin, end }) });
-  return { data: orderRows(engine, records) };
+  const records = ctx.port.queries.orderHistory(ctx.userId, { ...page, ...defined({ instId, orderType, state, begin, end }) });
+  return { data: orderRows(queries, records) };
 }
 
 function fills(ctx: RequestContext, schema: typeof fillsQuery | typeof fillsHistoryQuery): Outcome {
   const q = validate(schema, ctx.query);
   if (q instanceof Failure) return q;
   if (!isSpot(q.instType)) return { data: [] };
-  const engine = ctx.port.engine;
-  const instId = optionalInstId(engine, q.instId);
+  const queries = ctx.port.queries;
+  const instId = optionalInstId(queries, q.instId);
   if (instId instanceof Failure) return instId;
   const orderId = optionalId(q.ordId, 'ordId');
   if (orderId instanceof Failure) return orderId;
@@ -463,10 +462,10 @@ function fills(ctx: RequestContext, schema: typeof fillsQuery | typeof fillsHist
   if (end instanceof Failure) return end;
   const page = parsePage(q, historyLimitMax, historyLimitMax);
   if (page instanceof Failure) return page;
-  const records = ctx.port.projections.fills(ctx.userId, { ...page, ...defined({ instId, orderId, begin, end }) });
+  const records = ctx.port.queries.fills(ctx.userId, { ...page, ...defined({ instId, orderId, begin, end }) });
   const rows: Record<string, unknown>[] = [];
   for (const f of records) {
-    const row = fillRow(engine, f);
+    const row = fillRow(queries, f);
     if (row !== undefined) rows.push(row);
   }
   return { data: rows };

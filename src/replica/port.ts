@@ -3,8 +3,8 @@
 // local replica), reads state through queries, and finds API keys. The process wiring
 // (src/server) implements it over a Replica; tests implement it over an engine applied at once.
 
-import type { Command, Engine, Result } from '../core/index.js';
-import type { Projections } from '../projections/types.js';
+import type { Command, Result } from '../core/index.js';
+import type { ExchangeQueries } from './queries.js';
 
 /**
  * OKX's API key permissions. Reading is implied by every key, as on OKX; `read_only` alone
@@ -93,8 +93,8 @@ export interface ExchangePort {
    * already applied that signature, or its timestamp is out of the window: nothing applied).
    */
   submit(commands: readonly LogCommand[]): Promise<Result[]>;
-  readonly engine: Engine;
-  readonly projections: Projections;
+  /** Reads of the local replica's state: plain records, never an engine class. */
+  readonly queries: ExchangeQueries;
   readonly keys: KeyStore;
   /** Derives each key's secret and hashes passphrases (the node's key-derivation secret). */
   readonly keyDerivation: KeySecrets;

@@ -18,6 +18,7 @@ import type { Projections } from '../projections/types.js';
 import { decodeBatch, type LogBatch, type Submission } from './codec.js';
 import { LogGuard, type GuardJson, type GuardRefusal } from './guard.js';
 import { MemoryKeyStore } from './keys.js';
+import { LiveQueries, type ExchangeQueries } from './queries.js';
 import type { SnapshotParts, SnapshotStore } from './snapshots.js';
 
 export type ReplicaState = 'starting' | 'serving' | 'catching_up' | 'stopped' | 'failed' | 'diverged';
@@ -134,8 +135,12 @@ export class Replica {
   projections: Projections;
   keys = new MemoryKeyStore();
   guard = new LogGuard();
+  /** What a gateway reads: plain records built from the engine and projections current at each call. */
+  readonly queries: ExchangeQueries = new LiveQueries(() => this.engine, () => this.projections);
   state: ReplicaState = 'starting';
   appliedPosition = 0;
+  /** The engine's sequence number: commands applied in all. */
+  get appliedSeq(): number { return this.engine.seq; }
   lastCheckpoint: Checkpoint = { position: 0, seq: 0, stateHash: '' };
   /** The newest snapshot on disk, and the newest one taken at a checkpoint (what peers may fetch). */
   lastSnapshot: Checkpoint = { position: 0, seq: 0, stateHash: '' };

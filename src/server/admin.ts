@@ -174,17 +174,20 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
         depositId: z.string().min(1).max(128).optional(),
       }), req, reply);
       if (b === undefined) return reply;
-      const asset = port.engine.assetById.get(b.ccy);
+      const asset = port.queries.asset(b.ccy);
       if (asset === undefined) return denied(reply, 404, 'asset_not_found', `no asset ${b.ccy}`);
-      const units = parseDecimal(b.amount, asset.spec.scale);
-      if (units === undefined || units <= 0n) return denied(reply, 400, 'bad_request', `amount must be a positive decimal with at most ${asset.spec.scale} decimals`);
+      const units = parseDecimal(b.amount, asset.scale);
+      if (units === undefined || units <= 0n) return denied(reply, 400, 'bad_request', `amount must be a positive decimal with at most ${asset.scale} decimals`);
       const depositId = b.depositId ?? `dev-${randomUUID()}`;
       return run(port, reply, [{ type: 'CreditDeposit', depositId, userId: b.userId, asset: b.ccy, amount: units.toString() }], () => ({ depositId }));
     });
 
     admin.get('/instruments', () => ({
       ok: true,
-      instruments: [...port.engine.instruments.values()].map((i) => ({ ...i.spec, state: i.state, bids: i.bids.orderCount, asks: i.asks.orderCount })),
+      instruments: port.queries.instruments().map((i) => {
+        const book = port.queries.book(i.instId, 0);
+        return { ...i.spec, state: i.state, bids: book?.bidOrders ?? 0, asks: book?.askOrders ?? 0 };
+      }),
     }));
 
     admin.post('/instruments/state', async (req, reply) => {

@@ -33,7 +33,7 @@ const funding: [asset: string, amount: string][] = [['USDT', '100000000000'], ['
 
 /** Creates the dev market and traders if the exchange is empty; returns the traders' keys. */
 export async function bootstrapDev(port: ExchangePort): Promise<DevCredentials[]> {
-  if (port.engine.assets.length > 0) return [];
+  if (port.queries.assets().length > 0) return [];
   await submitAll(port, [...devAssets, ...devInstruments]);
   const traders: DevCredentials[] = [];
   for (let i = 0; i < 2; i++) {

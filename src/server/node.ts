@@ -207,8 +207,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
   const port: ExchangePort = {
     // A signed request's submission carries its signature, so the log refuses a replay of it.
     submit: (cmds) => submitter.submit(cmds, signedBy()),
-    get engine() { return replica.engine; },
-    get projections() { return replica.projections; },
+    queries: replica.queries,
     get keys() { return replica.keys; },
     keyDerivation,
     now,
@@ -218,7 +217,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
           : replica.state === 'serving' && journal?.writeProblem()?.code === 'failed' ? 'stopped'
             : replica.state === 'failed' ? 'stopped' : replica.state === 'catching_up' ? 'starting' : replica.state,
       appliedPosition: replica.appliedPosition,
-      appliedSeq: replica.engine.seq,
+      appliedSeq: replica.appliedSeq,
       stateHash: replica.lastCheckpoint.stateHash,
       inFlight: submitter.inFlight,
     }),
@@ -239,7 +238,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
       registerMetricsRoute(instance, registry, adminToken);
       registerAdminRoutes(instance, {
         port, token: adminToken, dev: config.dev, remote: config.adminRemote, snapshot: () => replica.snapshotNow(),
-        stateHashNow: () => ({ position: replica.appliedPosition, seq: replica.engine.seq, stateHash: replica.stateHashNow() }),
+        stateHashNow: () => ({ position: replica.appliedPosition, seq: replica.appliedSeq, stateHash: replica.stateHashNow() }),
         details: () => ({
           cloud: config.cloud, log: config.log, lastCheckpoint: replica.lastCheckpoint, lastSnapshot: replica.lastSnapshot,
           logStart: log.bounds().first, installedPeerSnapshot: replica.installedPeerSnapshot,

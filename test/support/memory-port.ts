@@ -1,4 +1,5 @@
-// An ExchangePort for tests: a real Engine and MemoryProjections applied synchronously, API keys
+// An ExchangePort for tests: a real Engine and MemoryProjections applied synchronously (read
+// through the replica's LiveQueries, as a node's port reads them), API keys
 // in the replica's MemoryKeyStore, a clock the test moves by hand, and a switch that makes the
 // next submissions fail as a busy, unavailable or timed-out log would. It also counts the
 // submissions that reached the engine, so tests can prove an invalid request changed nothing.
@@ -11,13 +12,14 @@ import {
   SubmitError, type ExchangePort, type LogCommand, type NodeStatus, type Permission, type SubmitErrorCode,
 } from '../../src/replica/index.js';
 import { MemoryProjections } from '../../src/projections/index.js';
-import { MemoryKeyStore } from '../../src/replica/index.js';
+import { LiveQueries, MemoryKeyStore } from '../../src/replica/index.js';
 import { assets, instruments, T0 } from './scenario.js';
 
 export class MemoryPort implements ExchangePort {
   readonly engine = new Engine();
   readonly projections = new MemoryProjections(this.engine);
   readonly keys = new MemoryKeyStore();
+  readonly queries = new LiveQueries(() => this.engine, () => this.projections);
   /** A fixed derivation secret: tests derive the same key secrets every run. */
   readonly keyDerivation = new KeyDerivation('5e'.repeat(32));
   clockMs = T0;

@@ -1,0 +1,105 @@
+// What a gateway may read from a node: the engine's state as plain records (instruments and
+// their rules, assets, a book to a depth, a user's balances and fees) and the projections'
+// history (orders, fills, trades, candles, tickers, transfers). LiveQueries builds those records
+// from the live engine and projections on each call, so no engine class or level walk leaves
+// the replica, and a change of the engine's layout changes this file, not the API.
+
+import type {
+  AccountView, AssetView, BalanceView, BookLevelView, BookView, Engine, InstrumentView,
+} from '../core/index.js';
+import type { Projections } from '../projections/types.js';
+
+/** The projections' reads (not apply or persistence: those belong to the replica). */
+export type HistoryQueries = Pick<Projections,
+  'order' | 'orderByClOrdId' | 'openOrders' | 'orderHistory' | 'fills' | 'trades' | 'candles' | 'ticker' | 'deposits' | 'withdrawals'>;
+
+export interface ExchangeQueries extends HistoryQueries {
+  /** Every asset, in the order the operator created them. */
+  assets(): readonly AssetView[];
+  asset(asset: string): AssetView | undefined;
+  /** Every instrument, in the order the operator created them. */
+  instruments(): readonly InstrumentView[];
+  instrument(instId: string): InstrumentView | undefined;
+  /** Both sides of a book to `depth` levels each, best first; undefined for an unknown instrument. */
+  book(instId: string, depth: number): BookView | undefined;
+  /** A user's fee rates and balances; undefined for an unknown user. */
+  account(userId: number): AccountView | undefined;
+}
+
+/** The engine's instrument and book side as Engine's fields type them (src/core exports no model class). */
+type EngineInstrument = Engine['instruments'] extends Map<string, infer I> ? I : never;
+type EngineSide = EngineInstrument['bids'];
+
+function instrumentView(inst: EngineInstrument): InstrumentView {
+  return {
+    instId: inst.instId, spec: inst.spec, state: inst.state,
+    priceDecimals: inst.priceDecimals, tickUnits: inst.tickUnits, sizeDecimals: inst.sizeDecimals,
+    lotUnitsDecimal: inst.lotUnitsDecimal, lotBase: inst.lotBase, minLots: inst.minLots, maxLots: inst.maxLots,
+    maxPriceTicks: inst.maxPriceTicks, baseScale: inst.base.spec.scale, quoteScale: inst.quote.spec.scale,
+  };
+}
+
+/** Levels are stored best-last, so walking from the end gives asks ascending, bids descending. */
+function levels(side: EngineSide, depth: number): BookLevelView[] {
+  const rows: BookLevelView[] = [];
+  const stored = side.levels;
+  for (let i = stored.length - 1; i >= 0 && rows.length < depth; i--) {
+    const level = stored[i]!;
+    rows.push({ priceTicks: level.priceTicks, sizeLots: level.totalLots, orders: level.count });
+  }
+  return rows;
+}
+
+/**
+ * The queries over a live engine and its projections. Both are read through functions because
+ * the replica replaces them when it restores a snapshot (its own or a peer's).
+ */
+export class LiveQueries implements ExchangeQueries {
+  constructor(private readonly engine: () => Engine, private readonly projections: () => Projections) {}
+
+  assets(): readonly AssetView[] {
+    return this.engine().assets.map((a) => a.spec);
+  }
+
+  asset(asset: string): AssetView | undefined {
+    return this.engine().assetById.get(asset)?.spec;
+  }
+
+  instruments(): readonly InstrumentView[] {
+    return [...this.engine().instruments.values()].map(instrumentView);
+  }
+
+  instrument(instId: string): InstrumentView | undefined {
+    const inst = this.engine().instruments.get(instId);
+    return inst === undefined ? undefined : instrumentView(inst);
+  }
+
+  book(instId: string, depth: number): BookView | undefined {
+    const inst = this.engine().instruments.get(instId);
+    if (inst === undefined) return undefined;
+    return { asks: levels(inst.asks, depth), bids: levels(inst.bids, depth), askOrders: inst.asks.orderCount, bidOrders: inst.bids.orderCount };
+  }
+
+  account(userId: number): AccountView | undefined {
+    const engine = this.engine();
+    const user = engine.users[userId];
+    if (user === undefined) return undefined;
+    const balances: BalanceView[] = [];
+    for (const asset of engine.assets) {
+      const account = user.accounts[asset.index];
+      if (account !== undefined) balances.push({ asset: asset.id, available: account.available.toBigInt(), held: account.held.toBigInt() });
+    }
+    return { userId, makerFeePpm: user.makerFeePpm, takerFeePpm: user.takerFeePpm, balances };
+  }
+
+  order(...args: Parameters<Projections['order']>): ReturnType<Projections['order']> { return this.projections().order(...args); }
+  orderByClOrdId(...args: Parameters<Projections['orderByClOrdId']>): ReturnType<Projections['orderByClOrdId']> { return this.projections().orderByClOrdId(...args); }
+  openOrders(...args: Parameters<Projections['openOrders']>): ReturnType<Projections['openOrders']> { return this.projections().openOrders(...args); }
+  orderHistory(...args: Parameters<Projections['orderHistory']>): ReturnType<Projections['orderHistory']> { return this.projections().orderHistory(...args); }
+  fills(...args: Parameters<Projections['fills']>): ReturnType<Projections['fills']> { return this.projections().fills(...args); }
+  trades(...args: Parameters<Projections['trades']>): ReturnType<Projections['trades']> { return this.projections().trades(...args); }
+  candles(...args: Parameters<Projections['candles']>): ReturnType<Projections['candles']> { return this.projections().candles(...args); }
+  ticker(...args: Parameters<Projections['ticker']>): ReturnType<Projections['ticker']> { return this.projections().ticker(...args); }
+  deposits(...args: Parameters<Projections['deposits']>): ReturnType<Projections['deposits']> { return this.projections().deposits(...args); }
+  withdrawals(...args: Parameters<Projections['withdrawals']>): ReturnType<Projections['withdrawals']> { return this.projections().withdrawals(...args); }
+}
