@@ -8,10 +8,10 @@ import { z } from 'zod';
 import type { AccountView } from '../core/index.js';
 import type { DepositRecord, WithdrawalRecord } from '../projections/types.js';
 import { amountText, feeRateText, toSteps } from './convert.js';
-import { ApiErrors, Failure, rejectToApi, submitErrorToApi, type RejectContext } from './errors.js';
-import { SubmitError, type ExchangeQueries, type LogCommand } from '../replica/index.js';
+import { ApiErrors, Failure, rejectToApi, type RejectContext } from './errors.js';
+import type { ExchangeQueries, LogCommand } from '../replica/index.js';
 import {
-  defined, fail, instrument, optional, optionalId, optionalMatch, pageFields, parsePage, required, validate,
+  defined, fail, instrument, optional, optionalId, optionalMatch, pageFields, parsePage, required, submit, validate,
   type Outcome, type RequestContext, type RouteDef,
 } from './request.js';
 
@@ -80,14 +80,10 @@ function balanceRows(ctx: RequestContext, ccy: string | undefined): Record<strin
   return rows;
 }
 
+/** Submits one command; its rejection becomes the reply's OKX code for this endpoint. */
 async function submitOne(ctx: RequestContext, command: LogCommand, context: RejectContext): Promise<{ withdrawalId?: number } | Failure> {
-  let results;
-  try {
-    results = await ctx.port.submit([command]);
-  } catch (e) {
-    if (e instanceof SubmitError) return new Failure(submitErrorToApi(e.code));
-    throw e;
-  }
+  const results = await submit(ctx, [command]);
+  if (results instanceof Failure) return results;
   const result = results[0];
   if (result === undefined) return new Failure(ApiErrors.systemError);
   if (!result.ok) {

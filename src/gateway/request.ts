@@ -6,9 +6,10 @@
 import { z } from 'zod';
 import type { Instrument } from './convert.js';
 import { parseId } from './convert.js';
-import { ApiErrors, Failure, withParam, type ApiError } from './errors.js';
+import { ApiErrors, Failure, submitErrorToApi, withParam, type ApiError } from './errors.js';
 import type { LimitScope } from './rate-limit.js';
-import type { ExchangePort, ExchangeQueries } from '../replica/index.js';
+import type { Result } from '../core/index.js';
+import { submitCommands, SubmitError, type ExchangePort, type ExchangeQueries, type LogCommand } from '../replica/index.js';
 
 export interface RequestContext {
   readonly port: ExchangePort;
@@ -112,6 +113,16 @@ export function optionalId(text: string | undefined, name: string): number | und
 
 export function instrument(queries: ExchangeQueries, instId: string): Instrument | Failure {
   return queries.instrument(instId) ?? fail(ApiErrors.instrumentNotFound);
+}
+
+/**
+ * The gateway's one submit path: commands go out as one log record; a refusal of the whole
+ * record (busy, unavailable, timeout, replayed) becomes the reply's OKX code. Each command's own
+ * result (applied or rejected by the engine) is left to the route to map.
+ */
+export async function submit(ctx: RequestContext, commands: readonly LogCommand[]): Promise<Result[] | Failure> {
+  const results = await submitCommands(ctx.port, commands);
+  return results instanceof SubmitError ? new Failure(submitErrorToApi(results.code)) : results;
 }
 
 /** Only spot exists here: any other instType is a valid question with no answers. */

@@ -13,11 +13,11 @@ import {
   amountText, avgPxText, feeText, parseId, pxText, szText, toSteps, type Instrument,
 } from './convert.js';
 import {
-  ApiErrors, Failure, rejectToApi, submitErrorToApi, withParam, type ApiError, type CodeAndMsg, type RejectContext,
+  ApiErrors, Failure, rejectToApi, withParam, type ApiError, type CodeAndMsg, type RejectContext,
 } from './errors.js';
-import { SubmitError, type ExchangeQueries, type LogCommand } from '../replica/index.js';
+import type { ExchangeQueries, LogCommand } from '../replica/index.js';
 import {
-  defined, fail, instrument, isSpot, optional, optionalId, optionalMatch, pageFields, parsePage, required, validate,
+  defined, fail, instrument, isSpot, optional, optionalId, optionalMatch, pageFields, parsePage, required, submit, validate,
   type Outcome, type RequestContext, type RouteDef, type Success,
 } from './request.js';
 
@@ -185,17 +185,6 @@ function orderRef(ordId: string | undefined, clOrdId: string | undefined): { ord
   }
   if (hasCl) ref.clOrdId = clOrdId;
   return ref;
-}
-
-/** Submits commands as one record; a refusal of the whole record becomes the reply's code. */
-async function submit(ctx: RequestContext, commands: readonly LogCommand[]): Promise<Result[] | Failure> {
-  if (commands.length === 0) return [];
-  try {
-    return await ctx.port.submit(commands);
-  } catch (e) {
-    if (e instanceof SubmitError) return new Failure(submitErrorToApi(e.code));
-    throw e;
-  }
 }
 
 interface ItemReply { readonly ok: boolean; readonly row: Record<string, unknown> }

@@ -2,7 +2,7 @@
 // submit errors, queries), the apply loop with snapshots and recovery, the submitter that turns
 // requests into durable applied records, and the record codec.
 export {
-  keyIpsMax, permissions, SubmitError, type ApiKey, type CreateApiKey, type ExchangePort, type KeySecrets, type KeyStore,
+  keyIpsMax, permissions, submitCommands, SubmitError, type ApiKey, type CreateApiKey, type ExchangePort, type KeySecrets, type KeyStore,
   type LogCommand, type NodeStatus, type Permission, type RevokeApiKey, type SubmitErrorCode,
 } from './port.js';
 export { LiveQueries, type ExchangeQueries, type HistoryQueries } from './queries.js';

@@ -102,3 +102,18 @@ export interface ExchangePort {
   now(): number;
   status(): NodeStatus;
 }
+
+/**
+ * Submits through a port and turns a refusal of the whole submission into a value: every
+ * caller (the gateway's routes, the operator routes) submits through this one path and maps a
+ * SubmitError to its own error table. Any other exception is a bug and propagates.
+ */
+export async function submitCommands(port: Pick<ExchangePort, 'submit'>, commands: readonly LogCommand[]): Promise<Result[] | SubmitError> {
+  if (commands.length === 0) return [];
+  try {
+    return await port.submit(commands);
+  } catch (e) {
+    if (e instanceof SubmitError) return e;
+    throw e;
+  }
+}

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { parseDecimal, type Command, type InstrumentState, type Result } from '../core/index.js';
 import { parseBody, RawBody } from '../gateway/body.js';
 import { normalizeIp } from '../gateway/auth.js';
-import { keyIpsMax, permissions, SubmitError, type ApiKey, type ExchangePort, type LogCommand, type Permission } from '../replica/index.js';
+import { keyIpsMax, permissions, submitCommands, SubmitError, type ApiKey, type ExchangePort, type LogCommand, type Permission } from '../replica/index.js';
 import { Failure } from '../gateway/errors.js';
 
 export interface AdminDeps {
@@ -85,14 +85,12 @@ export function newAdminToken(): string {
 
 /** Submits one command and answers with its result, or with the submission error. */
 async function run(port: ExchangePort, reply: FastifyReply, cmds: LogCommand[], extra: (r: Result[]) => Record<string, unknown> = () => ({})): Promise<FastifyReply> {
-  let results: Result[];
-  try {
-    results = await port.submit(cmds);
-  } catch (e) {
+  const results = await submitCommands(port, cmds);
+  if (results instanceof SubmitError) {
     // An unknown outcome is not a failure: retrying a CreateUser or CreateApiKey may duplicate it.
-    if (e instanceof SubmitError && e.code === 'timeout') return denied(reply, 504, 'outcome_unknown', `${e.message}: check before retrying`);
-    if (e instanceof SubmitError && e.code === 'busy') return denied(reply, 503, 'busy', e.message);
-    return denied(reply, 503, 'unavailable', (e as Error).message);
+    if (results.code === 'timeout') return denied(reply, 504, 'outcome_unknown', `${results.message}: check before retrying`);
+    if (results.code === 'busy') return denied(reply, 503, 'busy', results.message);
+    return denied(reply, 503, 'unavailable', results.message);
   }
   for (const r of results) {
     if (!r.ok) return denied(reply, 409, r.reject.code, r.reject.message);
