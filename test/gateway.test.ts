@@ -213,11 +213,8 @@ test('trade/order: conversions are exact, and malformed numbers never reach the 
   const submissions = port.submissions;
   const cases: [Row, string][] = [
     [{ side: 'buy', ordType: 'limit', px: '20000.001', sz: '0.001' }, '51006'],
-    [{ side: 'buy', ordType: 'limit', px: '0', sz: '0.001' }, '51006'],
-    [{ side: 'buy', ordType: 'limit', px: '2000000', sz: '0.001' }, '51006'],
     [{ side: 'buy', ordType: 'limit', px: '20000', sz: '0.00015' }, '51121'],
-    [{ side: 'buy', ordType: 'limit', px: '20000', sz: '0.0005' }, '51020'],
-    [{ side: 'buy', ordType: 'limit', px: '20000', sz: '1001' }, '51203'],
+    [{ side: 'buy', ordType: 'limit', px: '99999999999999999', sz: '0.001' }, '51006'],
     [{ side: 'buy', ordType: 'limit', px: '20000', sz: '1e3' }, '51000'],
     [{ side: 'buy', ordType: 'limit', px: '20000', sz: '-1' }, '51000'],
     [{ side: 'buy', ordType: 'limit', px: '20000', sz: '0' }, '51000'],
@@ -245,6 +242,25 @@ test('trade/order: conversions are exact, and malformed numbers never reach the 
   assert.equal(rows(unknown)[0]!['sMsg'], 'Parameter leverage error');
   assert.equal(port.submissions, submissions);
   assert.equal(stateHash(port.engine), before);
+});
+
+test('trade/order: the instrument\'s limits are decided by the engine alone, with the same OKX codes', async () => {
+  const { app, port, alice } = setup();
+  const cases: [Row, string][] = [
+    [{ side: 'buy', ordType: 'limit', px: '0', sz: '0.001' }, '51006'],
+    [{ side: 'buy', ordType: 'limit', px: '2000000', sz: '0.001' }, '51006'],
+    [{ side: 'buy', ordType: 'limit', px: '20000', sz: '0.0005' }, '51020'],
+    [{ side: 'buy', ordType: 'limit', px: '20000', sz: '1001' }, '51203'],
+    [{ side: 'buy', ordType: 'market', sz: '1001', tgtCcy: 'base_ccy' }, '51203'],
+  ];
+  for (const [fields, code] of cases) {
+    const submissions = port.submissions;
+    const r = await place(app, port, alice, fields);
+    assert.equal(r.body.code, '1', JSON.stringify(fields));
+    assert.equal(rows(r)[0]!['sCode'], code, JSON.stringify(fields));
+    // The gateway parsed it into a well-formed command; the engine refused it (one place decides).
+    assert.equal(port.submissions, submissions + 1, JSON.stringify(fields));
+  }
 });
 
 test('trade/order: an order round-trips with the fields ccxt parses', async () => {

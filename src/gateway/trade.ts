@@ -1,8 +1,9 @@
 // Trade endpoints: place (single and batch), cancel (single and batch), amend, and the order and
-// fill queries. Each order item is validated and converted exactly at the edge (price to ticks,
-// size to lots, quote amounts to minor units), so only well-formed commands reach the log; what
-// depends on state (balance, duplicates, liquidity) is decided by the engine, and its rejection
-// comes back as the item's sCode. A batch is one log record: its items apply in order, together.
+// fill queries. Each order item is parsed and converted exactly at the edge (price to ticks,
+// size to lots, quote amounts to minor units), so only well-formed commands reach the log; the
+// business rules (instrument state, price and size limits, balance, duplicates, liquidity) are
+// decided by the engine alone, and its rejection comes back as the item's sCode. A batch is one
+// log record: its items apply in order, together.
 
 import { z } from 'zod';
 import type {
@@ -81,11 +82,17 @@ const fillsHistoryQuery = z.strictObject({ ...fillFields, instType: required(16)
 
 // ------------------------------------------------------------------------- conversions
 
+// Wire-level parsing only: a decimal becomes a whole number of ticks or lots, or the request is
+// refused with the code OKX gives a malformed or off-step value. The instrument's limits
+// (price band, minimum and maximum size) are business rules the engine alone decides; its
+// rejection comes back with the same OKX code through the one error table (errors.ts).
+
 function priceTicks(inst: Instrument, text: string, name: string): number | Failure {
   const steps = toSteps(text, inst.priceDecimals, inst.tickUnits);
   if (steps === 'malformed') return fail(ApiErrors.paramError, name);
   if (steps === 'notMultiple') return new Failure({ ...ApiErrors.priceOutOfLimit, msg: `${name} must be a multiple of the tick size ${pxText(inst, 1)}.` });
-  if (steps < 1n || steps > BigInt(inst.maxPriceTicks)) return new Failure(ApiErrors.priceOutOfLimit);
+  // Past 2^53 the price is not a command's integer at all; the engine would refuse it as out of limit.
+  if (steps > BigInt(Number.MAX_SAFE_INTEGER)) return new Failure(ApiErrors.priceOutOfLimit);
   return Number(steps);
 }
 
@@ -93,8 +100,8 @@ function sizeLots(inst: Instrument, text: string, name: string): number | Failur
   const steps = toSteps(text, inst.sizeDecimals, inst.lotUnitsDecimal);
   if (steps === 'malformed' || steps === 0n) return fail(ApiErrors.paramError, name);
   if (steps === 'notMultiple') return new Failure({ ...ApiErrors.lotMultiple, msg: `${name} must be a multiple of the lot size ${szText(inst, 1)}.` });
-  if (steps < BigInt(inst.minLots)) return new Failure(ApiErrors.sizeBelowMin);
-  if (steps > BigInt(inst.maxLots)) return new Failure(ApiErrors.sizeAboveMax);
+  // Past 2^53 the size is not a command's integer at all; the engine would refuse it as above the maximum.
+  if (steps > BigInt(Number.MAX_SAFE_INTEGER)) return new Failure(ApiErrors.sizeAboveMax);
   return Number(steps);
 }
 
