@@ -2,7 +2,8 @@
 // that wrote them, concurrent requests are group-committed into fewer records, a submission that
 // reaches the log after its deadline is refused without touching the state, a replica whose
 // snapshot is past the log's end refuses to start, and a replica that stops answers every
-// request still waiting for it at once.
+// request still waiting for it at once. Also: the record codec's bytes, the one log-error table,
+// the submitter's record sizing, and the queries a gateway reads through.
 
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rename, rm, stat, truncate } from 'node:fs/promises';
@@ -14,6 +15,7 @@ import { SubmitError } from '../src/replica/index.js';
 import { FileJournal, LogError, type CommandLog, type FileJournalOptions } from '../src/log/index.js';
 import { MemoryProjections } from '../src/projections/index.js';
 import type { Result } from '../src/core/index.js';
+import { venue } from './support/memory-port.js';
 import {
   classifyLogError, decodeBatch, encodeBatch, encodeRecord, encodeSubmission, RECORD_BYTES_MAX, Replica, SnapshotStore, Submitter, type SubmissionOutcome,
 } from '../src/replica/index.js';
@@ -286,4 +288,34 @@ test('Submitter: submissions sized by their encoded bytes: three that together o
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('Queries: the gateway\'s reads are plain records: instrument rules, a book to a depth best first, balances and fees', () => {
+  const { port, alice } = venue({ makerFeePpm: 100, takerFeePpm: 200 });
+  for (const [side, priceTicks] of [['sell', 2_000_100], ['sell', 2_000_000], ['sell', 2_000_000], ['buy', 1_999_900], ['buy', 1_999_800]] as const) {
+    const [r] = port.applyNow([{ type: 'PlaceOrder', userId: alice.userId, instId: 'BTC-USDT', side, orderType: 'limit', priceTicks, sizeLots: 10 }]);
+    assert.equal(r?.ok, true);
+  }
+  const q = port.queries;
+  assert.deepEqual(q.instruments().map((i) => i.instId), ['BTC-USDT', 'ETH-USDT']);
+  const btc = q.instrument('BTC-USDT')!;
+  assert.deepEqual(
+    [btc.priceDecimals, btc.tickUnits, btc.sizeDecimals, btc.lotUnitsDecimal, btc.minLots, btc.maxLots, btc.baseScale, btc.quoteScale, btc.state],
+    [2, 1, 4, 1, 10, 10_000_000, 8, 6, 'live'],
+  );
+  assert.equal(q.instrument('DOGE-USDT'), undefined);
+  const book = q.book('BTC-USDT', 1)!;
+  assert.deepEqual(book.asks, [{ priceTicks: 2_000_000, sizeLots: 20, orders: 2 }]);
+  assert.deepEqual(book.bids, [{ priceTicks: 1_999_900, sizeLots: 10, orders: 1 }]);
+  assert.deepEqual([book.askOrders, book.bidOrders], [3, 2]);
+  assert.deepEqual(q.book('BTC-USDT', 5)!.asks.map((l) => l.priceTicks), [2_000_000, 2_000_100]);
+  assert.equal(q.book('DOGE-USDT', 5), undefined);
+  const account = q.account(alice.userId)!;
+  assert.deepEqual([account.makerFeePpm, account.takerFeePpm], [100, 200]);
+  const btcBalance = account.balances.find((b) => b.asset === 'BTC')!;
+  // 30 lots of 10_000 satoshi are held by the three asks.
+  assert.deepEqual([btcBalance.available + btcBalance.held, btcBalance.held], [1_000_000_000n, 300_000n]);
+  assert.equal(q.account(999), undefined);
+  assert.equal(q.asset('USDT')?.scale, 6);
+  assert.equal(q.openOrders(alice.userId, { limit: 100 }).length, 5);
 });

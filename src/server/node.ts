@@ -118,6 +118,7 @@ async function openLog(config: ServerConfig, writerId: string, logger: Logger): 
 }
 
 export async function startNode(config: ServerConfig, onFatal: (e: Error) => void): Promise<RunningNode> {
+  // 0. The node's own ground: logger, private data directory, admin token, key-derivation secret, metrics, clock.
   const logger = pino({ level: config.logLevel, base: { node: 'everbook', cloud: config.cloud } });
   // Journal, snapshots, tokens and the key-derivation secret are for this user's eyes only.
   process.umask(0o077);
