@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { Engine, Reject, restore, snapshot, type Event, type Result } from '../core/index.js';
 import { SubmitError, type LogCommand } from './port.js';
 import type { CommandLog, LogRecord, TailHandle } from '../log/index.js';
+import { MemoryProjections } from '../projections/index.js';
 import type { Projections } from '../projections/types.js';
 import { decodeBatch, type LogBatch, type Submission } from './codec.js';
 import { LogGuard, type GuardJson, type GuardRefusal } from './guard.js';
@@ -39,7 +40,8 @@ export interface ReplicaOptions {
   readonly checkpointEveryCommands: number;
   /** Drop log records behind the oldest kept snapshot (the embedded journal; etcd compaction is coordinated by the cluster). */
   readonly compactLog: boolean;
-  readonly createProjections: (engine: Engine, saved: unknown) => Projections;
+  /** Builds the projections over a fresh or restored engine (default: MemoryProjections, from its saved JSON if any). */
+  readonly createProjections?: (engine: Engine, saved: unknown) => Projections;
   readonly logger: Logger;
   /** Called once if the replica stops on a broken invariant, an unreadable record or divergence. */
   readonly onFatal: (error: Error) => void;
@@ -130,6 +132,10 @@ function replicaHashV2(engineBytes: Uint8Array, keysBytes: Uint8Array): string {
 const keysBytes = (keys: MemoryKeyStore): Uint8Array => Buffer.from(JSON.stringify(keys.toJSON()));
 const guardBytes = (guard: LogGuard): Uint8Array => Buffer.from(JSON.stringify(guard.toJSON()));
 
+function memoryProjections(engine: Engine, saved: unknown): Projections {
+  return saved === undefined ? new MemoryProjections(engine) : MemoryProjections.fromJSON(engine, saved);
+}
+
 export class Replica {
   engine = new Engine();
   projections: Projections;
@@ -155,7 +161,7 @@ export class Replica {
   private snapshotting: Promise<void> | undefined;
 
   constructor(private readonly options: ReplicaOptions) {
-    this.projections = options.createProjections(this.engine, undefined);
+    this.projections = (options.createProjections ?? memoryProjections)(this.engine, undefined);
   }
 
   /**
@@ -264,7 +270,7 @@ export class Replica {
       throw new Error('snapshot does not match its own state hash');
     }
     this.engine = restore(parts.engine);
-    this.projections = this.options.createProjections(this.engine, JSON.parse(Buffer.from(parts.projections).toString('utf8')));
+    this.projections = (this.options.createProjections ?? memoryProjections)(this.engine, JSON.parse(Buffer.from(parts.projections).toString('utf8')));
     this.keys = MemoryKeyStore.fromJSON(JSON.parse(Buffer.from(parts.keys).toString('utf8')) as []);
     this.guard = parts.guard === undefined ? LogGuard.startingAt(this.engine.now)
       : LogGuard.fromJSON(JSON.parse(Buffer.from(parts.guard).toString('utf8')) as GuardJson);

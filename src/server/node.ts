@@ -14,7 +14,6 @@ import { Coordinator } from '../cluster/coordinator.js';
 import { createGateway, currentSignature, KeyDerivation, trackSignedRequests } from '../gateway/index.js';
 import type { ExchangePort } from '../replica/index.js';
 import { EtcdLog, FileJournal, LogError, type CommandLog } from '../log/index.js';
-import { MemoryProjections } from '../projections/index.js';
 import { encodeSnapshotFile, Replica, SnapshotStore, Submitter, type SignedBy } from '../replica/index.js';
 import { newAdminToken, registerAdminRoutes } from './admin.js';
 import type { ServerConfig } from './config.js';
@@ -170,7 +169,6 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     snapshots: new SnapshotStore(join(config.dataDir, 'snapshots')),
     checkpointEveryCommands: config.snapshotEveryCommands,
     compactLog: config.log === 'journal' && config.compactLog,
-    createProjections: (engine, saved) => (saved === undefined ? new MemoryProjections(engine) : MemoryProjections.fromJSON(engine, saved)),
     logger,
     onFatal,
     onApplied: (commands) => { applied.inc(commands); },
