@@ -11,7 +11,7 @@ import tseslint from 'typescript-eslint';
  */
 export const importTable = {
   core: [],
-  log: ['core'],
+  log: [],
   projections: ['core'],
   replica: ['core', 'log', 'projections'],
   gateway: ['core', 'replica', 'projections'],
@@ -29,7 +29,7 @@ export const doors = ['core', 'log', 'projections', 'replica', 'gateway'];
  * projections/types.js along: see deepImportsToFix). Delete this block (and its use below) once
  * that branch is merged.
  */
-const breachesRemovedByLayers = [
+export const breachesRemovedByLayers = [
   { files: ['src/replica/codec.ts', 'src/replica/keys.ts', 'src/replica/replica.ts', 'src/replica/submitter.ts'], allow: ['../gateway/port.js'] },
   { files: ['src/server/admin.ts', 'src/server/dev.ts', 'src/server/node.ts'], allow: ['../gateway/port.js'] },
   { files: ['src/gateway/port.ts'], allow: ['../projections/types.js'] },
@@ -39,20 +39,19 @@ const breachesRemovedByLayers = [
  * KNOWN DEEP IMPORTS that part A does not remove, in files this branch may not edit: each is a
  * one-line change to import through the folder's index.ts (whose exports already cover
  * projections' types; gateway/index.ts must add parseBody, RawBody, normalizeIp and Failure).
- * src/replica/port.ts is part A's new file, which imports projections/types.js as well.
+ * src/replica/port.ts and queries.ts are part A's new files, which import projections/types.js as well.
  */
-const deepImportsToFix = [
-  { files: ['src/gateway/trade.ts', 'src/gateway/funding.ts', 'src/replica/replica.ts', 'src/replica/port.ts'], allow: ['../projections/types.js'] },
+export const deepImportsToFix = [
+  { files: ['src/gateway/trade.ts', 'src/gateway/funding.ts', 'src/replica/replica.ts', 'src/replica/port.ts', 'src/replica/queries.ts'], allow: ['../projections/types.js'] },
   { files: ['src/server/admin.ts'], allow: ['../gateway/body.js', '../gateway/auth.js', '../gateway/errors.js'] },
 ];
 
 /** no-restricted-imports patterns for a file in src/<folder>, with the given paths let through. */
 function importPatterns(folder, allow = []) {
   if (importTable[folder].length === 0) {
-    return [
-      { group: ['../*', '../**'], message: `src/${folder} imports nothing outside itself.` },
-      { group: ['node:*', 'fs', 'path', 'crypto', 'os', 'net', 'http'], message: `src/${folder} does no I/O.` },
-    ];
+    const patterns = [{ group: ['../*', '../**'], message: `src/${folder} imports nothing outside itself.` }];
+    if (folder === 'core') patterns.push({ group: ['node:*', 'fs', 'path', 'crypto', 'os', 'net', 'http'], message: 'src/core does no I/O.' });
+    return patterns;
   }
   // Files at the top of src/ belong to no folder, so to no row of the table.
   const patterns = [{ group: ['../*.js', '../*.ts'], message: 'src/ holds folders only; import a folder through the table.' }];

@@ -5,14 +5,21 @@
 // folder of src/ has a row, so a new folder cannot slip past the table.
 
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ESLint } from 'eslint';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const config = await import(pathToFileURL(join(root, 'eslint.config.js')).href) as { importTable: Record<string, readonly string[]>; doors: readonly string[] };
+/** A file let through some imports the table forbids: a known breach, listed in eslint.config.js until it is removed. */
+interface Exception { readonly files: readonly string[]; readonly allow: readonly string[] }
+const config = await import(pathToFileURL(join(root, 'eslint.config.js')).href) as {
+  importTable: Record<string, readonly string[]>;
+  doors: readonly string[];
+  breachesRemovedByLayers: readonly Exception[];
+  deepImportsToFix: readonly Exception[];
+};
 const table = config.importTable;
 const eslint = new ESLint({ cwd: root });
 
@@ -49,13 +56,16 @@ test('Architecture: every folder of src/ has a row in the import table, and a fi
 });
 
 test('Architecture: the lint rules encode the table written in docs/ARCHITECTURE.md, row for row', () => {
+  // The first table headed "| folder | may import |"; each row names its folder as `src/<name>`
+  // and lists the folders it may import by name ("nothing" for none).
   const doc = readFileSync(join(root, 'docs', 'ARCHITECTURE.md'), 'utf8');
-  const rows = [...doc.matchAll(/^\| `src\/([a-z]+)` \| ([^|]+) \| ([^|]+) \|$/gm)];
-  assert.ok(rows.length > 0, 'docs/ARCHITECTURE.md has the import table');
-  const documented = Object.fromEntries(rows.map((r) => [r[1]!, [...r[2]!.matchAll(/`([a-z]+)`/g)].map((m) => m[1]!)]));
+  const start = doc.indexOf('| folder | may import |');
+  assert.ok(start !== -1, 'docs/ARCHITECTURE.md has the import table');
+  const end = doc.indexOf('\n\n', start);
+  const rows = [...doc.slice(start, end === -1 ? undefined : end).matchAll(/^\| `src\/([a-z]+)` \| ([^|]+) \|/gm)];
+  const names = new RegExp(`\\b(${Object.keys(table).join('|')})\\b`, 'g');
+  const documented = Object.fromEntries(rows.map((r) => [r[1]!, [...r[2]!.matchAll(names)].map((m) => m[1]!)]));
   assert.deepEqual(documented, table);
-  const documentedDoors = rows.filter((r) => r[3]!.trim() === '`index.ts`').map((r) => r[1]!);
-  assert.deepEqual(documentedDoors.sort(), [...config.doors].sort());
 });
 
 for (const folder of Object.keys(fileIn)) {
@@ -65,7 +75,7 @@ for (const folder of Object.keys(fileIn)) {
     for (const other of forbidden) {
       const errors = await importErrors(fileIn[folder]!, entry(other));
       assert.equal(errors.length, 1, `src/${folder} importing ${entry(other)}: ${JSON.stringify(errors)}`);
-      assert.match(errors[0]!, folder === 'core' ? /src\/core imports nothing outside itself/ : new RegExp(`src/${folder} may not import src/${other}`));
+      assert.match(errors[0]!, new RegExp(table[folder]!.length === 0 ? `src/${folder} imports nothing outside itself` : `src/${folder} may not import src/${other}`));
     }
   });
 
@@ -101,9 +111,17 @@ test('Architecture: nothing in src/ imports from outside src/ or from a file at 
   }
 });
 
-test('Architecture: a file with a listed exception is let through that one import only', async () => {
-  // src/replica/codec.ts may import the port from the gateway until part A of issue 8 is merged.
-  assert.deepEqual(await importErrors('src/replica/codec.ts', '../gateway/port.js'), []);
-  assert.equal((await importErrors('src/replica/codec.ts', '../gateway/server.js')).length, 1);
+test('Architecture: a file with a listed exception is let through those imports only', async () => {
+  const exceptions = [...config.breachesRemovedByLayers, ...config.deepImportsToFix];
+  for (const { files, allow } of exceptions) {
+    // Files of another branch (listed so the merged tree stays green) are skipped until they exist.
+    for (const file of files.filter((f) => existsSync(join(root, f)))) {
+      for (const path of allow) {
+        assert.deepEqual(await importErrors(file, path), [], `${file} importing ${path}`);
+        const sibling = path.replace(/[^/]+$/, 'not-listed.js');
+        assert.equal((await importErrors(file, sibling)).length, 1, `${file} importing ${sibling}`);
+      }
+    }
+  }
   assert.equal((await importErrors('src/replica/guard.ts', '../gateway/port.js')).length, 1, 'a file without the exception');
 });
