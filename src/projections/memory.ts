@@ -31,57 +31,57 @@ export class MemoryProjections implements Projections {
   }
 
   private applyOne(e: Event): void {
-    const { orders, fills, transfers, trades, candles } = this.views;
+    const views = this.views;
     switch (e.type) {
       case 'OrderAccepted': {
         this.advance(e.ts);
         const inst = this.engine.instruments.get(e.instId);
         if (inst === undefined) broken(`instrument ${e.instId} of order ${e.orderId} is known to the engine`);
         // A buyer receives base and pays its fee in base; a seller receives quote.
-        orders.accept(e, e.side === 'buy' ? inst.spec.base : inst.spec.quote);
+        views.orders.accept(e, e.side === 'buy' ? inst.spec.base : inst.spec.quote);
         return;
       }
       case 'TradeExecuted': {
         this.advance(e.ts);
         const makerSide: Side = e.takerSide === 'buy' ? 'sell' : 'buy';
-        fills.add(orders.fill(e.makerOrderId, e.makerUserId, e.makerFee, 'maker', e), makerSide, e.makerFee, 'maker', e, this.nowMs);
-        fills.add(orders.fill(e.takerOrderId, e.takerUserId, e.takerFee, 'taker', e), e.takerSide, e.takerFee, 'taker', e, this.nowMs);
-        trades.add(e);
-        candles.add(e);
+        views.fills.add(views.orders.fill(e.makerOrderId, e.makerUserId, e.makerFee, 'maker', e), makerSide, e.makerFee, 'maker', e, this.nowMs);
+        views.fills.add(views.orders.fill(e.takerOrderId, e.takerUserId, e.takerFee, 'taker', e), e.takerSide, e.takerFee, 'taker', e, this.nowMs);
+        views.trades.add(e);
+        views.candles.add(e);
         return;
       }
       case 'OrderPartiallyFilled':
       case 'OrderFilled':
         this.advance(e.ts);
-        orders.progressed(e, this.nowMs);
+        views.orders.progressed(e, this.nowMs);
         return;
       case 'OrderCanceled':
         this.advance(e.ts);
-        orders.canceled(e, this.nowMs);
+        views.orders.canceled(e, this.nowMs);
         return;
       case 'OrderAmended':
         this.advance(e.ts);
-        orders.amended(e);
+        views.orders.amended(e);
         return;
       case 'OrderRejected':
         this.advance(e.ts);
         return;
       case 'DepositCredited':
         this.advance(e.ts);
-        transfers.deposited(e);
+        views.transfers.deposited(e);
         return;
       case 'WithdrawalRequested':
         this.advance(e.ts);
-        transfers.withdrawalRequested(e);
+        views.transfers.withdrawalRequested(e);
         return;
       case 'WithdrawalCompleted':
         this.advance(e.ts);
-        transfers.withdrawalCompleted(e);
+        views.transfers.withdrawalCompleted(e);
         return;
       case 'WithdrawalFailed':
       case 'WithdrawalCanceled':
         this.advance(e.ts);
-        transfers.withdrawalEnded(e);
+        views.transfers.withdrawalEnded(e);
         return;
       // Definitions and balances are read from the engine itself.
       case 'UserCreated':

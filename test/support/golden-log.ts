@@ -211,7 +211,8 @@ export function goldenLog(): LogBatch[] {
     { type: 'CancelAll', userId: 2, instId: ETH },
   ]]);
 
-  // Self-trade prevention: each mode, the resting order and the incoming one from the same user.
+  // Self-trade prevention: a user's resting order and its own incoming one; users 2, 3 and 4 carry
+  // their mode from CreateUser (cancel_maker, cancel_taker, cancel_both), user 5 gives it on the order.
   w.tick(200);
   for (const [userId, mode] of [[2, 'cancel_maker'], [3, 'cancel_taker'], [4, 'cancel_both'], [5, 'cancel_maker']] as const) {
     w.record(userId % 2 === 0 ? 'aws' : 'gcp', [[
