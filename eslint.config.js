@@ -1,7 +1,56 @@
-// Lint rules: typescript-eslint's strict type-checked set, plus the one project rule that
-// matters most: src/core imports nothing outside itself (it must stay pure and deterministic).
+// Lint rules: typescript-eslint's strict type-checked set, plus the import table of
+// docs/ARCHITECTURE.md: which folder of src/ may import which, and that a folder with an
+// index.ts is entered through it only. src/core imports nothing outside itself and does no I/O.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+
+/**
+ * The import table: the folders each folder of src/ may import. Everything else in src/ is
+ * forbidden to it; docs/ARCHITECTURE.md shows the same table, and test/architecture.test.ts
+ * shows each rule failing on a forbidden import.
+ */
+export const importTable = {
+  core: [],
+  log: [],
+  projections: ['core'],
+  replica: ['core', 'log', 'projections'],
+  gateway: ['core', 'replica', 'projections'],
+  // The top: each process is wired here, from every folder below.
+  server: ['core', 'log', 'projections', 'replica', 'gateway', 'cluster'],
+  cluster: ['core', 'log', 'replica', 'gateway'],
+  cli: ['server', 'cluster'],
+};
+/** Folders with a door: from outside, only their index.ts may be imported. */
+export const doors = ['core', 'log', 'projections', 'replica', 'gateway'];
+
+/** no-restricted-imports patterns for a file in src/<folder>. */
+function importPatterns(folder) {
+  if (importTable[folder].length === 0) {
+    const patterns = [{ group: ['../*', '../**'], message: `src/${folder} imports nothing outside itself.` }];
+    if (folder === 'core') patterns.push({ group: ['node:*', 'fs', 'path', 'crypto', 'os', 'net', 'http'], message: 'src/core does no I/O.' });
+    return patterns;
+  }
+  // Files at the top of src/ belong to no folder, so to no row of the table.
+  const patterns = [{ group: ['../*.js', '../*.ts'], message: 'src/ holds folders only; import a folder through the table.' }];
+  for (const other of Object.keys(importTable)) {
+    if (other === folder) continue;
+    if (!importTable[folder].includes(other)) {
+      patterns.push({ group: [`../${other}`, `../${other}/**`], message: `src/${folder} may not import src/${other} (the import table in docs/ARCHITECTURE.md).` });
+    } else if (doors.includes(other)) {
+      patterns.push({ group: [`../${other}/**`, `!../${other}/index.js`], message: `Import src/${other} through its index.ts only.` });
+    }
+  }
+  patterns.push({ group: ['../../**'], message: 'src imports nothing outside src.' });
+  return patterns;
+}
+
+/** One config object per folder. */
+const importConfigs = [
+  ...Object.keys(importTable).map((folder) => ({
+    files: [`src/${folder}/**/*.ts`],
+    rules: { 'no-restricted-imports': ['error', { patterns: importPatterns(folder) }] },
+  })),
+];
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'bench/*.mjs', 'scripts/**', 'eslint.config.js'] },
@@ -17,13 +66,10 @@ export default tseslint.config(
       eqeqeq: 'error',
     },
   },
+  ...importConfigs,
   {
     files: ['src/core/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [
-        { group: ['node:*', 'fs', 'path', 'crypto', 'os', 'net', 'http'], message: 'src/core does no I/O.' },
-        { group: ['../*', '!./*'], message: 'src/core imports nothing outside itself.' },
-      ] }],
       'no-restricted-properties': ['error',
         { object: 'Math', property: 'random', message: 'src/core is deterministic.' },
         { object: 'Date', property: 'now', message: 'time comes from the command.' },

@@ -10,7 +10,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KeyDerivation } from '../gateway/key-secrets.js';
+import { KeyDerivation } from '../gateway/index.js';
 import { createNetwork, destroyNetwork, existingNamespaces, namespacesAvailable, netnsPrefix } from './netns.js';
 import { addresses, networkTag, type CloudAddress, type TopologySpec } from './topology.js';
 

@@ -5,7 +5,7 @@
 import { BookSide, type Level } from './book.js';
 import { Balance } from './money.js';
 import type {
-  InstrumentState, OrderState, OrderType, SetAsset, SetInstrument, Side, StpMode,
+  InstrumentState, OrderRecord, OrderState, OrderType, SetAsset, SetInstrument, Side, StpMode,
 } from './types.js';
 
 export class Asset {
@@ -77,7 +77,14 @@ export class User {
   ) {}
 }
 
-export class Order {
+/**
+ * The fields the engine's order shares with the one order record (types.ts); the engine holds
+ * the user and the instrument themselves where the record holds their ids, and no fees.
+ */
+type EngineOrderFields = Pick<OrderRecord,
+  'side' | 'orderType' | 'priceTicks' | 'sizeLots' | 'quoteAmount' | 'clOrdId' | 'stpMode' | 'state' | 'filledLots' | 'filledQuote' | 'createdTs' | 'updatedTs'>;
+
+export class Order implements EngineOrderFields {
   // Book links (Level FIFO) and the user's open-order list.
   prev: Order | null = null;
   next: Order | null = null;

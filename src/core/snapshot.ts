@@ -10,7 +10,7 @@ import { buildInstrument, Engine, rememberClOrdId } from './engine.js';
 import { Asset, DailyWithdrawn, Order, User, Withdrawal, type Instrument } from './model.js';
 import type { Balance } from './money.js';
 import { sha256Hex } from './sha256.js';
-import type { InstrumentState, OrderState, OrderType, SetAsset, SetInstrument, Side, StpMode } from './types.js';
+import type { InstrumentState, OrderRecord, SetAsset, SetInstrument, StpMode } from './types.js';
 
 export const SNAPSHOT_FORMAT = 'everbook-snapshot';
 export const SNAPSHOT_VERSION = 2;
@@ -19,10 +19,12 @@ export class SnapshotError extends Error {
   override readonly name = 'SnapshotError';
 }
 
+/** An open order as the snapshot writes it: the order record's fields (types.ts), plus the funds it holds. */
 type OrderRow = [
-  id: number, userId: number, instId: string, side: Side, orderType: OrderType, priceTicks: number,
-  sizeLots: number, filledLots: number, filledQuote: number, reserved: number, clOrdId: string,
-  stpMode: StpMode, createdTs: number, updatedTs: number, state: OrderState,
+  id: OrderRecord['orderId'], userId: OrderRecord['userId'], instId: OrderRecord['instId'], side: OrderRecord['side'],
+  orderType: OrderRecord['orderType'], priceTicks: OrderRecord['priceTicks'], sizeLots: OrderRecord['sizeLots'],
+  filledLots: OrderRecord['filledLots'], filledQuote: OrderRecord['filledQuote'], reserved: number, clOrdId: OrderRecord['clOrdId'],
+  stpMode: OrderRecord['stpMode'], createdTs: OrderRecord['createdTs'], updatedTs: OrderRecord['updatedTs'], state: OrderRecord['state'],
 ];
 type UserRow = [
   id: number, makerFeePpm: number, takerFeePpm: number, stpMode: StpMode,

@@ -103,26 +103,52 @@ export interface Accepted {
 }
 export type Result = Accepted | Rejected;
 
-// ---------------------------------------------------------------- events
+// ---------------------------------------------------------------- the order record
 
-/** Every event names the command (by its sequence number in the log) that caused it. */
-interface At { readonly seq: number }
-
-export interface OrderView {
-  readonly seq: number;
-  readonly type: 'OrderAccepted';
+/**
+ * An order, declared once for every layer: what it was placed as (the OrderAccepted event
+ * carries these fields), how far it has got, and what the read side adds (fees, the last fill,
+ * why it was canceled). The engine's Order class, the snapshot's order row and the projections'
+ * records are derived from it, so a field changes in one place.
+ */
+export interface OrderRecord {
   readonly orderId: number;
   readonly userId: number;
   readonly instId: string;
   readonly side: Side;
   readonly orderType: OrderType;
-  readonly priceTicks: number;
-  readonly sizeLots: number;
+  priceTicks: number;
+  sizeLots: number;
+  /** Market orders by quote: the quote budget or target (quote minor units); else 0. */
   readonly quoteAmount: number;
   readonly clOrdId: string;
   readonly stpMode: StpMode;
-  readonly ts: number;
+  state: OrderState;
+  filledLots: number;
+  /** Quote minor units traded (for the average price). */
+  filledQuote: number;
+  /** Signed fee total, in the asset this order receives: positive charged, negative rebated. */
+  fee: number;
+  readonly feeAsset: string;
+  cancelReason: CancelReason | '';
+  lastFill: { tradeId: number; priceTicks: number; sizeLots: number; fee: number; liquidity: 'maker' | 'taker'; ts: number } | null;
+  readonly createdTs: number;
+  updatedTs: number;
 }
+
+/** The fields an order is placed with: what OrderAccepted announces. */
+export type OrderPlacedFields = 'orderId' | 'userId' | 'instId' | 'side' | 'orderType' | 'priceTicks' | 'sizeLots' | 'quoteAmount' | 'clOrdId' | 'stpMode';
+
+// ---------------------------------------------------------------- events
+
+/** Every event names the command (by its sequence number in the log) that caused it. */
+interface At { readonly seq: number }
+
+export type OrderView = Readonly<Pick<OrderRecord, OrderPlacedFields>> & {
+  readonly seq: number;
+  readonly type: 'OrderAccepted';
+  readonly ts: number;
+};
 
 export type Event =
   | (At & { readonly type: 'UserCreated'; readonly userId: number; readonly makerFeePpm: number; readonly takerFeePpm: number; readonly stpMode: StpMode })

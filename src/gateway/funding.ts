@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { AccountView } from '../core/index.js';
-import type { DepositRecord, WithdrawalRecord } from '../projections/types.js';
+import type { DepositRecord, WithdrawalRecord } from '../projections/index.js';
 import { amountText, feeRateText, toSteps } from './convert.js';
 import { ApiErrors, Failure, rejectToApi, type RejectContext } from './errors.js';
 import type { ExchangeQueries, LogCommand } from '../replica/index.js';

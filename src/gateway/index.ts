@@ -4,10 +4,11 @@
 export { createGateway, GatewayDefaults, type GatewayOptions } from './server.js';
 export { defaultRateLimits, type RateLimit, type LimitScope } from './rate-limit.js';
 export {
-  ApiErrors, documentedCodes, errorTableMarkdown, rejectMap, rejectOverrides, rejectTableMarkdown, rejectToApi,
+  ApiErrors, documentedCodes, Failure, errorTableMarkdown, rejectMap, rejectOverrides, rejectTableMarkdown, rejectToApi,
   type ApiError, type RejectContext,
 } from './errors.js';
-export { sign } from './auth.js';
+export { normalizeIp, sign } from './auth.js';
+export { parseBody, RawBody } from './body.js';
 export { KeyDerivation } from './key-secrets.js';
 export { currentSignature, signatureDigest, trackSignedRequests, type RequestSignature } from './signed.js';
 export { depositAddress, chainOf } from './funding.js';

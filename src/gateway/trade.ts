@@ -9,7 +9,7 @@ import { z } from 'zod';
 import type {
   AmendOrder, CancelOrder, CancelReason, OrderType, PlaceOrder, Result, StpMode,
 } from '../core/index.js';
-import type { FillRecord, OrderRecord } from '../projections/types.js';
+import type { FillRecord, OrderRecord } from '../projections/index.js';
 import {
   amountText, avgPxText, feeText, parseId, pxText, szText, toSteps, type Instrument,
 } from './convert.js';

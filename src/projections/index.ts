@@ -15,10 +15,5 @@ export {
   type WithdrawalRecord,
   type Page,
 } from './types.js';
-export {
-  MemoryProjections,
-  PROJECTIONS_JSON_VERSION,
-  type ProjectionsJSON,
-  type UserJSON,
-  type InstrumentJSON,
-} from './memory.js';
+export { MemoryProjections } from './memory.js';
+export { PROJECTIONS_JSON_VERSION, type ProjectionsJSON, type UserJSON, type InstrumentJSON } from './saved.js';

@@ -3,7 +3,7 @@
 // Everything is bounded by the retention limits below; everything is a pure function of the
 // event stream, so every replica builds the same projections and they can be snapshotted.
 
-import type { CancelReason, Event, OrderState, OrderType, Side, StpMode } from '../core/index.js';
+import type { Event, OrderRecord, OrderType, Side } from '../core/index.js';
 
 export const Retention = {
   /**
@@ -42,30 +42,8 @@ export const CandleBarsMs = {
 } as const;
 export type CandleBar = keyof typeof CandleBarsMs;
 
-export interface OrderRecord {
-  readonly orderId: number;
-  readonly userId: number;
-  readonly instId: string;
-  readonly side: Side;
-  readonly orderType: OrderType;
-  priceTicks: number;
-  sizeLots: number;
-  /** Market orders by quote: the quote budget or target (quote minor units); else 0. */
-  readonly quoteAmount: number;
-  readonly clOrdId: string;
-  readonly stpMode: StpMode;
-  state: OrderState;
-  filledLots: number;
-  /** Quote minor units traded (for the average price). */
-  filledQuote: number;
-  /** Signed fee total, in the asset this order receives: positive charged, negative rebated. */
-  fee: number;
-  readonly feeAsset: string;
-  cancelReason: CancelReason | '';
-  lastFill: { tradeId: number; priceTicks: number; sizeLots: number; fee: number; liquidity: 'maker' | 'taker'; ts: number } | null;
-  readonly createdTs: number;
-  updatedTs: number;
-}
+/** The order record is declared once, in the core's types; the projections build and serve it. */
+export type { OrderRecord };
 
 export interface FillRecord {
   /**

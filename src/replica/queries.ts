@@ -7,7 +7,7 @@
 import type {
   AccountView, AssetView, BalanceView, BookLevelView, BookView, Engine, InstrumentView,
 } from '../core/index.js';
-import type { Projections } from '../projections/types.js';
+import type { Projections } from '../projections/index.js';
 
 /** The projections' reads (not apply or persistence: those belong to the replica). */
 export type HistoryQueries = Pick<Projections,

@@ -15,7 +15,7 @@ import { Engine, Reject, restore, snapshot, type Event, type Result } from '../c
 import { SubmitError, type LogCommand } from './port.js';
 import type { CommandLog, LogRecord, TailHandle } from '../log/index.js';
 import { MemoryProjections } from '../projections/index.js';
-import type { Projections } from '../projections/types.js';
+import type { Projections } from '../projections/index.js';
 import { decodeBatch, type LogBatch, type Submission } from './codec.js';
 import { LogGuard, type GuardJson, type GuardRefusal } from './guard.js';
 import { MemoryKeyStore } from './keys.js';

@@ -7,10 +7,8 @@ import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { parseDecimal, type Command, type InstrumentState, type Result } from '../core/index.js';
-import { parseBody, RawBody } from '../gateway/body.js';
-import { normalizeIp } from '../gateway/auth.js';
 import { keyIpsMax, permissions, submitCommands, SubmitError, type ApiKey, type ExchangePort, type LogCommand, type Permission } from '../replica/index.js';
-import { Failure } from '../gateway/errors.js';
+import { Failure, normalizeIp, parseBody, RawBody } from '../gateway/index.js';
 
 export interface AdminDeps {
   readonly port: ExchangePort;
