@@ -6,10 +6,10 @@
 // its passphrase checked against a keyed hash (key-secrets.ts); a verified key is then held to
 // its IP allowlist and its permissions (OKX 50110, 50120).
 
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { ApiErrors, Failure, withParam } from './errors.js';
-import type { ApiKey, KeySecrets, KeyStore, Permission } from '../replica/index.js';
+import type { ApiKey, KeySecrets, KeyStore, Permission, SignedBy } from '../replica/index.js';
 
 /** ISO-8601 UTC with optional milliseconds, as OKX and ccxt send it: 2020-12-08T09:08:57.715Z. */
 const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
@@ -76,4 +76,17 @@ export function authorize(key: ApiKey, ip: string, needs: Permission): Failure |
 /** An IPv4 client seen through a dual-stack socket (::ffff:10.0.0.1) is matched as 10.0.0.1. */
 export function normalizeIp(ip: string): string {
   return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice('::ffff:'.length) : ip;
+}
+
+/**
+ * What a signed submission carries into the log, so that the log guard (src/replica/guard.ts)
+ * applies each signed request once in every cloud: a digest of its OK-ACCESS-SIGN (SHA-256,
+ * first 16 bytes, base64url) and its OK-ACCESS-TIMESTAMP in ms. Only for a request that
+ * authenticate() accepted, whose headers are therefore well formed.
+ */
+export function signedBy(headers: IncomingHttpHeaders): SignedBy {
+  return {
+    d: createHash('sha256').update(header(headers, 'ok-access-sign')).digest().subarray(0, 16).toString('base64url'),
+    ts: Date.parse(header(headers, 'ok-access-timestamp')),
+  };
 }

@@ -10,5 +10,4 @@ export {
 export { normalizeIp, sign } from './auth.js';
 export { parseBody, RawBody } from './body.js';
 export { KeyDerivation } from './key-secrets.js';
-export { currentSignature, signatureDigest, trackSignedRequests, type RequestSignature } from './signed.js';
 export { depositAddress, chainOf } from './funding.js';

@@ -9,7 +9,7 @@ import { parseId } from './convert.js';
 import { ApiErrors, Failure, submitErrorToApi, withParam, type ApiError } from './errors.js';
 import type { LimitScope } from './rate-limit.js';
 import type { Result } from '../core/index.js';
-import { submitCommands, SubmitError, type ExchangePort, type ExchangeQueries, type LogCommand } from '../replica/index.js';
+import { submitCommands, SubmitError, type ExchangePort, type ExchangeQueries, type LogCommand, type SignedBy } from '../replica/index.js';
 
 export interface RequestContext {
   readonly port: ExchangePort;
@@ -19,6 +19,8 @@ export interface RequestContext {
   readonly body: unknown;
   /** The authenticated user (private routes), else 0. */
   readonly userId: number;
+  /** The authenticated request's signature (private routes), carried into the log against replays. */
+  readonly signedBy: SignedBy | undefined;
   readonly nowMs: number;
   /** Charges the trade rate limit (per user and instrument); false means over the limit. */
   takeTrade(instIds: readonly string[]): boolean;
@@ -121,7 +123,7 @@ export function instrument(queries: ExchangeQueries, instId: string): Instrument
  * result (applied or rejected by the engine) is left to the route to map.
  */
 export async function submit(ctx: RequestContext, commands: readonly LogCommand[]): Promise<Result[] | Failure> {
-  const results = await submitCommands(ctx.port, commands);
+  const results = await submitCommands(ctx.port, commands, ctx.signedBy);
   return results instanceof SubmitError ? new Failure(submitErrorToApi(results.code)) : results;
 }
 

@@ -9,12 +9,12 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { authenticate, authorize } from './auth.js';
+import { authenticate, authorize, signedBy } from './auth.js';
 import { parseBody, RawBody } from './body.js';
 import { ApiErrors, Failure, type ApiError } from './errors.js';
 import { fundingRoutes } from './funding.js';
 import { marketRoutes } from './market.js';
-import type { ExchangePort, Permission } from '../replica/index.js';
+import type { ExchangePort, Permission, SignedBy } from '../replica/index.js';
 import { defaultRateLimits, failedAuthLimitDefault, TokenBuckets, type RateLimit, type Take } from './rate-limit.js';
 import type { RequestContext, RouteDef } from './request.js';
 import { tradeRoutes } from './trade.js';
@@ -226,6 +226,7 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
     const raw = request.body instanceof RawBody ? request.body.text : '';
     const limit = limits[`${def.method} ${def.path}`];
     let userId = 0;
+    let signature: SignedBy | undefined;
     if (def.auth) {
       // An IP over its failed-authentication budget is refused before its guess is checked.
       const failedKey = `authfail:ip:${request.ip}`;
@@ -238,6 +239,7 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
       const refused = authorize(key, request.ip, routePermission(def));
       if (refused !== undefined) return sendError(request, reply, refused.error);
       userId = key.userId;
+      signature = signedBy(request.headers);
     }
     if (limit !== undefined && def.scope !== 'userInst') {
       const key = def.scope === 'ip' ? `ip:${request.ip}` : `user:${String(userId)}`;
@@ -249,7 +251,7 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
       if (body instanceof Failure) return sendError(request, reply, body.error);
     }
     const ctx: RequestContext = {
-      port, query: request.query, body, userId, nowMs,
+      port, query: request.query, body, userId, signedBy: signature, nowMs,
       takeTrade: (instIds) => {
         if (limit === undefined) return true;
         const costs = new Map<string, number>();

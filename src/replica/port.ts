@@ -5,6 +5,7 @@
 
 import type { Command, Result } from '../core/index.js';
 import type { ExchangeQueries } from './queries.js';
+import type { SignedBy } from './guard.js';
 
 /**
  * OKX's API key permissions. Reading is implied by every key, as on OKX; `read_only` alone
@@ -89,10 +90,10 @@ export interface ExchangePort {
    * Submits commands as one log record. Resolves with one result per command once the record is
    * durable and applied. Rejects with SubmitError: 'busy' (over the in-flight bound: nothing was
    * written), 'unavailable' (the log refused: nothing was acknowledged), 'timeout' (outcome
-   * unknown: it may still apply), 'replayed' (the request being served is signed and the log
-   * already applied that signature, or its timestamp is out of the window: nothing applied).
+   * unknown: it may still apply), 'replayed' (`signedBy`, the signed request's signature, was
+   * already applied by the log, or its timestamp is out of the window: nothing applied).
    */
-  submit(commands: readonly LogCommand[]): Promise<Result[]>;
+  submit(commands: readonly LogCommand[], signedBy?: SignedBy): Promise<Result[]>;
   /** Reads of the local replica's state: plain records, never an engine class. */
   readonly queries: ExchangeQueries;
   readonly keys: KeyStore;
@@ -108,10 +109,10 @@ export interface ExchangePort {
  * caller (the gateway's routes, the operator routes) submits through this one path and maps a
  * SubmitError to its own error table. Any other exception is a bug and propagates.
  */
-export async function submitCommands(port: Pick<ExchangePort, 'submit'>, commands: readonly LogCommand[]): Promise<Result[] | SubmitError> {
+export async function submitCommands(port: Pick<ExchangePort, 'submit'>, commands: readonly LogCommand[], signedBy?: SignedBy): Promise<Result[] | SubmitError> {
   if (commands.length === 0) return [];
   try {
-    return await port.submit(commands);
+    return await port.submit(commands, signedBy);
   } catch (e) {
     if (e instanceof SubmitError) return e;
     throw e;

@@ -11,10 +11,10 @@ import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { Coordinator } from '../cluster/coordinator.js';
-import { createGateway, currentSignature, KeyDerivation, trackSignedRequests } from '../gateway/index.js';
+import { createGateway, KeyDerivation } from '../gateway/index.js';
 import type { ExchangePort } from '../replica/index.js';
 import { EtcdLog, FileJournal, LogError, type CommandLog } from '../log/index.js';
-import { encodeSnapshotFile, Replica, SnapshotStore, Submitter, type SignedBy } from '../replica/index.js';
+import { encodeSnapshotFile, Replica, SnapshotStore, Submitter } from '../replica/index.js';
 import { newAdminToken, registerAdminRoutes } from './admin.js';
 import type { ServerConfig } from './config.js';
 import { bootstrapDev, type DevCredentials } from './dev.js';
@@ -86,12 +86,6 @@ async function loadKeyDerivation(config: ServerConfig): Promise<KeyDerivation> {
  * the node turns serving again by itself once space is freed, without waiting for traffic.
  */
 const SPACE_PROBE_INTERVAL_MS = 1_000;
-
-/** The signed request being served, as its submission carries it. */
-function signedBy(): SignedBy | undefined {
-  const s = currentSignature();
-  return s === undefined ? undefined : { d: s.digest, ts: s.timestampMs };
-}
 
 /** Per cloud, its newest record time and how far ahead it was; and this node's clock against the log's time. */
 function clockStatus(replica: Replica, now: () => number): Record<string, unknown> {
@@ -205,7 +199,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
   // 5. The port the gateway sees.
   const port: ExchangePort = {
     // A signed request's submission carries its signature, so the log refuses a replay of it.
-    submit: (cmds) => submitter.submit(cmds, signedBy()),
+    submit: (cmds, signedBy) => submitter.submit(cmds, signedBy),
     queries: replica.queries,
     get keys() { return replica.keys; },
     keyDerivation,
@@ -257,8 +251,6 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
           return reply.type('application/octet-stream').send(Buffer.concat(encodeSnapshotFile(parts)));
         });
       }
-      // Signed requests' signatures reach the submit path (port.submit above) for replay protection.
-      trackSignedRequests(instance);
     },
   });
   await app.listen({ host: config.host, port: config.port });
