@@ -34,15 +34,8 @@ export interface CreateApiKey {
 export interface RevokeApiKey { readonly type: 'RevokeApiKey'; readonly apiKey: string }
 export type LogCommand = Command | CreateApiKey | RevokeApiKey;
 
-export interface ApiKey {
-  readonly apiKey: string;
-  readonly userId: number;
-  readonly passphraseHash: string;
-  readonly label: string;
-  readonly perms: readonly Permission[];
-  readonly ips: readonly string[];
-  readonly createdTs: number;
-}
+/** A key as the store holds it: what its creation carried, and when it was applied. */
+export type ApiKey = Omit<CreateApiKey, 'type'> & { readonly createdTs: number };
 
 export interface KeyStore {
   get(apiKey: string): ApiKey | undefined;
