@@ -15,6 +15,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const config = await import(pathToFileURL(join(root, 'eslint.config.js')).href) as {
   importTable: Record<string, readonly string[]>;
   doors: readonly string[];
+  engineOnly: readonly string[];
 };
 const table = config.importTable;
 const eslint = new ESLint({ cwd: root });
@@ -111,4 +112,17 @@ test('Architecture: nothing in src/ imports from outside src/ or from a file at 
 test('Architecture: the breach this table was written against stays closed: the replica may not import the gateway', async () => {
   assert.equal((await importErrors('src/replica/submitter.ts', '../gateway/index.js')).length, 1);
   assert.equal((await importErrors('src/replica/replica.ts', '../gateway/port.js')).length, 1);
+});
+
+test('Architecture: the gateway and the server never see the engine: its class and whole-state functions are the replica\'s', async () => {
+  for (const file of ['src/gateway/market.ts', 'src/server/admin.ts']) {
+    for (const name of config.engineOnly) {
+      const [result] = await eslint.lintText(`import { ${name} } from '../core/index.js';\nexport const x = ${name};\n`, { filePath: join(root, file) });
+      assert.equal(result?.messages.filter((m) => m.ruleId === 'no-restricted-imports').length, 1, `${file} importing ${name}`);
+    }
+    const [allowed] = await eslint.lintText(`import { parseDecimal } from '../core/index.js';\nexport const x = parseDecimal;\n`, { filePath: join(root, file) });
+    assert.deepEqual(allowed?.messages.filter((m) => m.ruleId === 'no-restricted-imports'), [], `${file} importing parseDecimal`);
+  }
+  const [replica] = await eslint.lintText(`import { Engine } from '../core/index.js';\nexport const x = Engine;\n`, { filePath: join(root, 'src/replica/queries.ts') });
+  assert.deepEqual(replica?.messages.filter((m) => m.ruleId === 'no-restricted-imports'), [], 'the replica drives the engine');
 });
