@@ -15,7 +15,7 @@ import {
 } from '../src/replica/index.js';
 import { snapshot } from '../src/core/index.js';
 import { loadConfig } from '../src/server/config.js';
-import { okx } from './support/okx-client.js';
+import { okx, sign } from './support/okx-client.js';
 import { kill, startServer, type ServerProcess } from './support/server-process.js';
 
 const T = 1_800_000_000_000;
@@ -211,6 +211,31 @@ test('Guard: a real server: the same signed withdrawal sent twice applies once; 
   const fresh = await okx(server.url, 'POST', '/api/v5/asset/withdrawal', withdrawal, alice);
   assert.equal(fresh.code, '0', 'the same body signed afresh is a new request, and is accepted');
   assert.equal(await history(), before + 2);
+});
+
+test('Guard: a real server: one signature in its four Base64 spellings (the last character carries two ignored bits) applies once', async () => {
+  const alice = server.traders[0]!;
+  const history = async (): Promise<number> => (await okx(server.url, 'GET', '/api/v5/asset/withdrawal-history?ccy=USDT', undefined, alice)).data.length;
+  const before = await history();
+  const ts = new Date().toISOString();
+  const body = JSON.stringify(withdrawal);
+  const signature = sign(alice.secretKey, ts, 'POST', '/api/v5/asset/withdrawal', body);
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  const last = alphabet.indexOf(signature[42]!);
+  const spellings = [0, 1, 2, 3].map((low) => `${signature.slice(0, 42)}${alphabet[(last & ~3) | low]!}=`);
+  const codes: string[] = [];
+  for (const spelling of spellings) {
+    const r = await fetch(`${server.url}/api/v5/asset/withdrawal`, {
+      method: 'POST', body, signal: AbortSignal.timeout(10_000),
+      headers: {
+        'content-type': 'application/json', 'OK-ACCESS-KEY': alice.apiKey, 'OK-ACCESS-PASSPHRASE': alice.passphrase,
+        'OK-ACCESS-TIMESTAMP': ts, 'OK-ACCESS-SIGN': spelling,
+      },
+    });
+    codes.push(((await r.json()) as { code: string }).code);
+  }
+  assert.deepEqual(codes.sort(), ['0', '50102', '50102', '50102'], 'every spelling verifies, and only the first applies');
+  assert.equal(await history(), before + 1, 'one withdrawal, not four');
 });
 
 test('Guard: a real server: the same signed order sent twice is placed once; re-signed, its clOrdId still protects it', async () => {

@@ -246,6 +246,27 @@ test('Journal: recovery: a flipped byte in the last complete record refuses to o
   assert.deepEqual(await readFile(file), damaged, 'a refused open cuts nothing');
 });
 
+test('Journal: recovery: a last record whose length field was damaged upward refuses to open (the length sits outside the checksum)', { timeout: testTimeoutMs }, async (t) => {
+  const directory = await freshDirectory(t);
+  await writeRecords(directory, ['alpha', 'bravo', 'charlie']);
+  const file = await onlySegment(directory);
+  const fullBytes = (await readFile(file)).length;
+  const lastRecordOffset = fullBytes - (headerBytes + 'charlie'.length);
+  // One bit in the length's second byte: the record now claims 256 bytes more than the file holds,
+  // so it looks like a write cut short, yet every byte of it is there and was acknowledged.
+  const contents = await readFile(file);
+  contents[lastRecordOffset + 1] = contents[lastRecordOffset + 1]! ^ 0x01;
+  await writeFile(file, contents);
+
+  await assert.rejects(FileJournal.open(directory), (error: unknown) => {
+    assert.ok(error instanceof JournalCorruptError);
+    assert.equal(error.offsetBytes, lastRecordOffset);
+    assert.match(error.message, /length \d+ is damaged: the checksum holds/);
+    return true;
+  });
+  assert.deepEqual(await readFile(file), contents, 'a refused open cuts nothing');
+});
+
 test('Journal: recovery: a zero-filled tail (the size grew before the data landed) is a torn write and is cut', { timeout: testTimeoutMs }, async (t) => {
   const directory = await freshDirectory(t);
   await writeRecords(directory, ['alpha', 'bravo']);

@@ -80,13 +80,15 @@ export function normalizeIp(ip: string): string {
 
 /**
  * What a signed submission carries into the log, so that the log guard (src/replica/guard.ts)
- * applies each signed request once in every cloud: a digest of its OK-ACCESS-SIGN (SHA-256,
- * first 16 bytes, base64url) and its OK-ACCESS-TIMESTAMP in ms. Only for a request that
- * authenticate() accepted, whose headers are therefore well formed.
+ * applies each signed request once in every cloud: a digest of its signature (SHA-256, first 16
+ * bytes, base64url) and its OK-ACCESS-TIMESTAMP in ms. Only for a request that authenticate()
+ * accepted, whose headers are therefore well formed. The digest covers the decoded HMAC bytes,
+ * not the header text: the last Base64 character of a 32-byte digest carries two bits decoding
+ * ignores, so one signature has four spellings that all verify, and they must count as one.
  */
 export function signedBy(headers: IncomingHttpHeaders): SignedBy {
   return {
-    d: createHash('sha256').update(header(headers, 'ok-access-sign')).digest().subarray(0, 16).toString('base64url'),
+    d: createHash('sha256').update(Buffer.from(header(headers, 'ok-access-sign'), 'base64')).digest().subarray(0, 16).toString('base64url'),
     ts: Date.parse(header(headers, 'ok-access-timestamp')),
   };
 }

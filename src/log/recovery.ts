@@ -12,6 +12,7 @@
 
 import { readdir, readFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { JournalCorruptError } from './errors.js';
 import { decodeRecordAt, readPosition, recordHeaderBytes } from './record-format.js';
 import { emptySegment, noteRecord, parseSegmentFileName, type Segment } from './segment.js';
@@ -107,6 +108,12 @@ function scanSegment(contents: Buffer, segment: Segment, recordBytesMax: number)
     const decoded = decodeRecordAt(contents, offsetBytes, recordBytesMax);
     switch (decoded.kind) {
       case 'incomplete':
+        // The length sits outside the checksum: a complete last record whose length was damaged
+        // upward looks incomplete. If the checksum holds over everything to the end of the file,
+        // the record was written whole (and may have been acknowledged): corruption, not a tear.
+        if (wholeWithDamagedLength(contents, offsetBytes)) {
+          return { offsetBytes, fault: `length ${contents.readUInt32LE(offsetBytes)} is damaged: the checksum holds over the ${contents.length - offsetBytes} bytes to the end of the file`, torn: false };
+        }
         return {
           offsetBytes,
           fault: `torn record: ${contents.length - offsetBytes} of at least ${decoded.frameBytes} bytes present`,
@@ -164,4 +171,10 @@ function findValidRecordAfter(
     if (decoded.kind === 'record') return { offsetBytes, position: decoded.position };
   }
   return null;
+}
+
+/** Whether the bytes from `offsetBytes` to the end of the file are one whole record but for its length field. */
+function wholeWithDamagedLength(contents: Buffer, offsetBytes: number): boolean {
+  if (contents.length - offsetBytes < recordHeaderBytes) return false;
+  return contents.readUInt32LE(offsetBytes + 4) === crc32(contents.subarray(offsetBytes + 8));
 }
