@@ -14,9 +14,10 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Registry } from 'prom-client';
-import { createGateway, sign, type GatewayOptions } from '../src/gateway/index.js';
+import { createGateway, Failure, normalizeIp, sign, type GatewayOptions } from '../src/gateway/index.js';
 import type { LogCommand } from '../src/replica/index.js';
 import { TokenBuckets } from '../src/gateway/rate-limit.js';
+import { authorize } from '../src/gateway/auth.js';
 import { ConfigError, loadConfig } from '../src/server/config.js';
 import { addTrader, venue, type KeyOptions, type MemoryPort, type Trader } from './support/memory-port.js';
 import { okx, type Credentials } from './support/okx-client.js';
@@ -328,4 +329,14 @@ describe('a real node: keys at rest, CLI, revoke', () => {
     assert.equal((await stat(dataDir)).mode & 0o777, 0o700, dataDir);
     for (const e of entries) assert.equal(e.mode.toString(8), e.dir ? '700' : '600', e.path);
   });
+});
+
+test('IP allowlist: an address matches whichever way it was spelled at creation (case, leading zeros, IPv4-mapped)', () => {
+  assert.equal(normalizeIp('2001:0DB8:0000::0001'), '2001:db8::1');
+  assert.equal(normalizeIp('::FFFF:10.0.0.1'), '10.0.0.1');
+  assert.equal(normalizeIp('10.0.0.1'), '10.0.0.1');
+  const key = { apiKey: 'k', userId: 1, passphraseHash: '', label: '', perms: ['read_only', 'trade'] as const, ips: ['2001:0DB8::0001', '::ffff:10.0.0.1'].map(normalizeIp), createdTs: 0 };
+  assert.equal(authorize(key, '2001:db8::1', 'trade'), undefined, 'Node reports the canonical form');
+  assert.equal(authorize(key, '::ffff:10.0.0.1', 'trade'), undefined, 'an IPv4 client on a dual-stack socket');
+  assert.ok(authorize(key, '2001:db8::2', 'trade') instanceof Failure);
 });

@@ -8,6 +8,7 @@
 
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { isIP } from 'node:net';
 import { ApiErrors, Failure, withParam } from './errors.js';
 import type { ApiKey, KeySecrets, KeyStore, Permission, SignedBy } from '../replica/index.js';
 
@@ -75,7 +76,11 @@ export function authorize(key: ApiKey, ip: string, needs: Permission): Failure |
 
 /** An IPv4 client seen through a dual-stack socket (::ffff:10.0.0.1) is matched as 10.0.0.1. */
 export function normalizeIp(ip: string): string {
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice('::ffff:'.length) : ip;
+  const lower = ip.toLowerCase();
+  if (lower.startsWith('::ffff:') && lower.includes('.')) return lower.slice('::ffff:'.length);
+  // An IPv6 address has many spellings (case, leading zeros, where :: stands); the WHATWG URL
+  // parser writes the one canonical form (RFC 5952), the form Node reports a peer's address in.
+  return isIP(lower) === 6 ? new URL(`http://[${lower}]/`).hostname.slice(1, -1) : lower;
 }
 
 /**
