@@ -142,6 +142,22 @@ test('Guard: clock: a cloud that is the only writer moves time freely, after a m
   assert.equal(state.guard.logTs, T + 125_000);
 });
 
+test('Guard: clock: a cloud idle for 20 s that writes heartbeat records still bounds a fast cloud, so its first command after the quiet spell applies', () => {
+  const fastWrites = (from: number, to: number): LogBatch[] =>
+    Array.from({ length: (to - from) / 1_000 + 1 }, (_, i) => record('fast', from + i * 1_000 + 2_000));
+  const heartbeat = (ts: number): LogBatch => ({ ts, origin: 'gw-aws', cloud: 'aws', items: [] });
+  const quietSpell = (withHeartbeats: boolean): LogBatch[] => [
+    record('aws', T),
+    ...fastWrites(T, T + 20_000).flatMap((r, i) => (withHeartbeats && i % 2 === 0 ? [heartbeat(T + i * 1_000), r] : [r])),
+    record('aws', T + 20_000),
+  ];
+  const idle = replayTwice(quietSpell(false)).outcomes;
+  assert.equal(idle.at(-1), 'command_expired', 'without heartbeats the idle cloud no longer bounds the fast one (the limit documented in OPERATIONS.md)');
+  const { state, outcomes } = replayTwice(quietSpell(true));
+  assert.equal(outcomes.at(-1), 'ok', 'with heartbeats it still counts, and its command applies');
+  assert.ok(state.guard.logTs <= T + 20_000 + CLOCK_AHEAD_MAX_MS);
+});
+
 test('Guard: clock: a slow cloud hurts only its own commands', () => {
   const { outcomes } = replayTwice([
     record('aws', T),

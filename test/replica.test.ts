@@ -319,3 +319,26 @@ test('Queries: the gateway\'s reads are plain records: instrument rules, a book 
   assert.equal(q.asset('USDT')?.scale, 6);
   assert.equal(q.openOrders(alice.userId, { limit: 100 }).length, 5);
 });
+
+test('Submitter: a heartbeat is an empty record naming its cloud, written only when nothing went out for the idle time', { timeout: 30_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'everbook-replica-'));
+  try {
+    const n = await node(dir);
+    await n.submitter.submit([{ type: 'CreateUser' }]);
+    assert.equal(await n.submitter.heartbeat(60_000), false, 'a record just went out: no heartbeat');
+    const before = n.journal.bounds().last;
+    assert.equal(await n.submitter.heartbeat(0), true);
+    assert.equal(n.journal.bounds().last, before + 1, 'one record written');
+    const [written] = await n.journal.read(before + 1, 1);
+    const batch = decodeBatch(written!.payload);
+    assert.deepEqual(batch.items, [], 'no submissions');
+    assert.equal(batch.cloud, 'local');
+    // Applied in order: once a later submission is applied, so is the heartbeat before it.
+    await n.submitter.submit([{ type: 'CreateUser' }]);
+    assert.ok(n.replica.appliedPosition >= before + 2);
+    assert.ok((n.replica.guard.clocks().get('local')?.lastTs ?? 0) >= batch.ts, 'the guard counts the cloud as writing');
+    await n.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

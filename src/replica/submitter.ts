@@ -86,6 +86,8 @@ export class Submitter {
   /** Records written and submissions they carried, for metrics. */
   records = 0;
   submissions = 0;
+  /** This node's clock when it last wrote a record, submissions or heartbeat. */
+  private lastWriteMs = Number.NEGATIVE_INFINITY;
 
   /** Record bytes left for submissions once the envelope (version, time, origin, cloud) is counted. */
   private readonly itemBytesMax: number;
@@ -131,6 +133,22 @@ export class Submitter {
     }
   }
 
+  /**
+   * Writes a record with no submissions (this cloud and its time only) unless this node wrote one
+   * within `idleMs`. The log guard bounds a fast cloud's clock only by the clouds that wrote
+   * within CLOCK_PEERS_WINDOW_MS, so a cluster node keeps writing while it has nothing to say:
+   * then a cloud that was idle is still counted, and its first commands after a quiet spell are
+   * not aged into command_expired by another cloud's fast clock. Resolves whether it wrote one;
+   * a log error is the caller's to log (nothing waits on a heartbeat).
+   */
+  async heartbeat(idleMs: number): Promise<boolean> {
+    const now = this.options.now();
+    if (this.appending || this.queue.length > 0 || this.replica.state !== 'serving' || now - this.lastWriteMs < idleMs) return false;
+    this.lastWriteMs = now;
+    await this.log.append([encodeRecord({ ts: now, origin: this.origin, cloud: this.options.cloud }, [])]);
+    return true;
+  }
+
   /** Writes everything queued as one record (within the record bounds), then whatever queued meanwhile. */
   private async flush(): Promise<void> {
     this.appending = true;
@@ -156,6 +174,7 @@ export class Submitter {
           const position = await this.log.append([encodeRecord(header, group.map((q) => q.json))]);
           this.records += 1;
           this.submissions += group.length;
+          this.lastWriteMs = header.ts;
           // A log that hands out a position the replica had already applied lost records (a
           // restored or wiped log): this record would never be applied here. Stop rather than go
           // on; the replica answers the waiting requests "outcome unknown".

@@ -14,7 +14,7 @@ import { Coordinator } from '../cluster/coordinator.js';
 import { createGateway, KeyDerivation } from '../gateway/index.js';
 import type { ExchangePort } from '../replica/index.js';
 import { EtcdLog, FileJournal, LogError, type CommandLog } from '../log/index.js';
-import { encodeSnapshotFile, Replica, SnapshotStore, Submitter } from '../replica/index.js';
+import { CLOCK_PEERS_WINDOW_MS, encodeSnapshotFile, Replica, SnapshotStore, Submitter } from '../replica/index.js';
 import { newAdminToken, registerAdminRoutes } from './admin.js';
 import type { ServerConfig } from './config.js';
 import { bootstrapDev, type DevCredentials } from './dev.js';
@@ -86,6 +86,13 @@ async function loadKeyDerivation(config: ServerConfig): Promise<KeyDerivation> {
  * the node turns serving again by itself once space is freed, without waiting for traffic.
  */
 const SPACE_PROBE_INTERVAL_MS = 1_000;
+
+/**
+ * A cluster node that wrote nothing for this long writes an empty heartbeat record, so that the
+ * log guard always counts it among the active clouds (a quarter of CLOCK_PEERS_WINDOW_MS: three
+ * heartbeats may be lost or slow before it stops counting). One small etcd write per idle node.
+ */
+const HEARTBEAT_IDLE_MS = CLOCK_PEERS_WINDOW_MS / 4;
 
 /** Per cloud, its newest record time and how far ahead it was; and this node's clock against the log's time. */
 function clockStatus(replica: Replica, now: () => number): Record<string, unknown> {
@@ -181,6 +188,10 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     inFlightMax: config.inFlightMax, applyTimeoutMs: config.applyTimeoutMs, commandTtlMs: config.commandTtlMs, now, cloud: config.cloud,
     onLogError: watchJournal,
   });
+  const heartbeats = config.log === 'etcd' ? setInterval(() => {
+    submitter.heartbeat(HEARTBEAT_IDLE_MS).catch((e: unknown) => { logger.debug({ err: (e as Error).message }, 'heartbeat record not written'); });
+  }, HEARTBEAT_IDLE_MS / 2) : undefined;
+  heartbeats?.unref();
   new Gauge({ name: 'everbook_submissions_in_flight', help: 'Submissions queued, appended or waiting to apply', registers: [registry], collect() { this.set(submitter.inFlight); } });
   new Gauge({ name: 'everbook_applied_position', help: 'Last log position applied', registers: [registry], collect() { this.set(replica.appliedPosition); } });
   new Gauge({ name: 'everbook_seen_signatures', help: 'Signed requests the log guard remembers (replay protection), against its bound', registers: [registry], collect() { this.set(replica.guard.seenSize); } });
@@ -266,6 +277,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
   const close = (): Promise<void> => {
     closing ??= (async () => {
       clearInterval(spaceProbe);
+      clearInterval(heartbeats);
       await app.close();
       await replica.stop();
       if (replica.state !== 'failed' && replica.state !== 'diverged') await replica.snapshotNow();
