@@ -87,7 +87,12 @@ test('Cluster: recovery: a cloud behind the compacted log fetches a verified pee
     const back = await admin<Status>(lost, tokens[2]!, 'GET', '/status');
     assert.ok(back.installedPeerSnapshot !== undefined && back.installedPeerSnapshot > atLoss.appliedPosition,
       `the returning node started from a peer snapshot past where it stopped (${String(back.installedPeerSnapshot)})`);
-    const hashes = await Promise.all(all.map((c, i) => admin<{ stateHash: string }>(c, tokens[i]!, 'GET', '/state-hash')));
+    // Idle nodes keep writing heartbeat records: compare hashes read at one and the same position.
+    let hashes: { stateHash: string; position: number }[] = [];
+    await until('every replica reports its state hash at one position', async () => {
+      hashes = await Promise.all(all.map((c, i) => admin<{ stateHash: string; position: number }>(c, tokens[i]!, 'GET', '/state-hash')));
+      return hashes.every((h) => h.position === hashes[0]!.position);
+    });
     assert.equal(new Set(hashes.map((h) => h.stateHash)).size, 1, 'every replica has the same state hash');
   } finally {
     if (previous.live === undefined) delete process.env.EVERBOOK_PEER_LIVE_MS;

@@ -3,7 +3,8 @@
 // in the log twice (each gateway's (origin, request id) is unique); every acknowledged order,
 // cancel, deposit and withdrawal request took effect exactly once, with the identity the client
 // was told; no definite refusal a client saw took effect later; the ledger balances. The drill
-// compares the replay's state hash with every replica's.
+// compares the replay's state hash with every replica's, each at the position that replica
+// reported (idle cluster nodes keep writing heartbeat records, so the log's end moves on).
 
 import { audit, type Event } from '../core/index.js';
 import type { CommandLog } from '../log/index.js';
@@ -15,6 +16,8 @@ export interface CheckReport {
   readonly commands: number;
   readonly replayHash: string;
   readonly replayPosition: number;
+  /** The replay's state hash at each position asked for (that the log reached). */
+  readonly replayHashesAt: ReadonlyMap<number, string>;
   /** Acknowledged operations not found (exactly once) in the log: the RPO, in operations. */
   readonly lost: string[];
   /** Acknowledged results the log contradicts (a different order id, an applied rejection). */
@@ -23,7 +26,8 @@ export interface CheckReport {
   readonly ok: boolean;
 }
 
-export async function checkLog(log: CommandLog, acks: readonly DrillAck[]): Promise<CheckReport> {
+export async function checkLog(log: CommandLog, acks: readonly DrillAck[], hashAt: readonly number[] = []): Promise<CheckReport> {
+  const replayHashesAt = new Map<number, string>();
   const state = emptyState();
   const events: Event[] = [];
   const accepted = new Map<string, number[]>();   // `${userId}:${clOrdId}` -> order ids
@@ -64,6 +68,7 @@ export async function checkLog(log: CommandLog, acks: readonly DrillAck[]): Prom
       events.length = 0;
       records += 1;
       position = record.position;
+      if (hashAt.includes(position)) replayHashesAt.set(position, replicaStateHash(state));
     }
   }
 
@@ -96,7 +101,7 @@ export async function checkLog(log: CommandLog, acks: readonly DrillAck[]): Prom
   }
   const auditFailures = audit(state.engine);
   return {
-    records, commands, replayHash: replicaStateHash(state), replayPosition: position, lost, contradicted, auditFailures,
+    records, commands, replayHash: replicaStateHash(state), replayPosition: position, replayHashesAt, lost, contradicted, auditFailures,
     ok: lost.length === 0 && contradicted.length === 0 && auditFailures.length === 0,
   };
 }

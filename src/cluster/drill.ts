@@ -128,8 +128,11 @@ async function stopClients(clients: ChildProcess[]): Promise<void> {
   })));
 }
 
-/** Waits until every node serves at one and the same position, then compares their state hashes. */
-async function quiesce(all: CloudAddress[], tokens: string[], timeoutMs: number): Promise<{ position: number; hashes: string[] }> {
+/**
+ * Waits until every node serves at one and the same position, then reads each one's state hash
+ * with the position it is at (heartbeat records may have moved it on meanwhile).
+ */
+async function quiesce(all: CloudAddress[], tokens: string[], timeoutMs: number): Promise<{ position: number; hashes: { stateHash: string; position: number }[] }> {
   let position = -1;
   await until('every replica at the same position', timeoutMs, async () => {
     const statuses = await Promise.all(all.map((c, i) => adminGet<NodeStatusReply>(c, tokens[i]!, '/status')));
@@ -138,7 +141,7 @@ async function quiesce(all: CloudAddress[], tokens: string[], timeoutMs: number)
     position = statuses[0]!.appliedPosition;
     return positions.size === 1;
   });
-  const hashes = await Promise.all(all.map(async (c, i) => (await adminGet<{ stateHash: string; position: number }>(c, tokens[i]!, '/state-hash'))?.stateHash ?? 'unreachable'));
+  const hashes = await Promise.all(all.map(async (c, i) => (await adminGet<{ stateHash: string; position: number }>(c, tokens[i]!, '/state-hash')) ?? { stateHash: 'unreachable', position: -1 }));
   return { position, hashes };
 }
 
@@ -231,8 +234,8 @@ async function checkCluster(all: CloudAddress[], tokens: string[], acks: readonl
   const endpoints = all.map((c) => c.etcdClientUrl);
   const log = await EtcdLog.open({ hosts: endpoints, prefix: 'everbook', writerId: `drill-checker-${String(process.pid)}-${String(Date.now())}` });
   try {
-    const check = await checkLog(log, acks);
-    return { check, hashesAgree: hashes.every((h) => h === check.replayHash) };
+    const check = await checkLog(log, acks, hashes.map((h) => h.position));
+    return { check, hashesAgree: hashes.every((h) => h.stateHash === check.replayHashesAt.get(h.position)) };
   } finally {
     await log.close();
   }
