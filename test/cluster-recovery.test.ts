@@ -12,20 +12,11 @@ import pino from 'pino';
 import { FailoverClient } from '../src/cluster/client.js';
 import { Coordinator } from '../src/cluster/coordinator.js';
 import { adminTokens, devTraders } from '../src/cluster/drill.js';
-import { alive, clusterDown, clusterUp, nodeServing, saveClusterState, startEtcd, startNodeProcess } from '../src/cluster/launcher.js';
+import { alive, clusterDown, clusterUp, nodeServing, saveClusterState, startEtcd, startNodeProcess, waitFor } from '../src/cluster/launcher.js';
 import { addresses, freeTopology, type CloudAddress } from '../src/cluster/topology.js';
 import type { CommandLog } from '../src/log/index.js';
 import type { Replica } from '../src/replica/index.js';
 
-
-async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what} did not happen within ${timeoutMs} ms`);
-}
 
 interface Status { state: string; appliedPosition: number; logStart: number; installedPeerSnapshot?: number; peers: { cloud: string; ts: number }[] }
 
@@ -60,13 +51,13 @@ test('Cluster: recovery: a cloud behind the compacted log fetches a verified pee
     const atLoss = await admin<Status>(all[0]!, tokens[0]!, 'GET', '/status');
     for (const p of state.processes.filter((q) => q.cloud === lost.cloud.name)) if (alive(p.pid, p.marker)) process.kill(p.pid, 'SIGKILL');
     for (let n = 20; n < 60; n++) await place(n);
-    await until('the down cloud no longer counted as live', async () => {
+    await waitFor('the down cloud no longer counted as live', async () => {
       const s = await admin<Status>(all[0]!, tokens[0]!, 'GET', '/status');
       const peer = s.peers.find((p) => p.cloud === lost.cloud.name);
       return peer === undefined || Date.now() - peer.ts > 2_000;
     });
     let seen = '';
-    await until('the shared log compacted past where the lost cloud stopped', async () => {
+    await waitFor('the shared log compacted past where the lost cloud stopped', async () => {
       // Whichever live node compacted sees the log's new start (the other learns it later).
       const s = await Promise.all([0, 1].map((i) => admin<Status>(all[i]!, tokens[i]!, 'GET', '/status')));
       seen = JSON.stringify({ atLoss: atLoss.appliedPosition, logStart: s.map((x) => x.logStart), peers: s[0]!.peers });
@@ -78,9 +69,9 @@ test('Cluster: recovery: a cloud behind the compacted log fetches a verified pee
     rest.push(startEtcd(state, lost, 'existing'), startNodeProcess(state, lost, false));
     state.processes = rest;
     await saveClusterState(state);
-    await until('the returning node serving', () => nodeServing(lost), 90_000);
+    await waitFor('the returning node serving', () => nodeServing(lost), 90_000);
     for (let n = 60; n < 70; n++) await place(n);
-    await until('all three at one position', async () => {
+    await waitFor('all three at one position', async () => {
       const s = await Promise.all(all.map((c, i) => admin<Status>(c, tokens[i]!, 'GET', '/status')));
       return s.every((x) => x.state === 'serving' && x.appliedPosition === s[0]!.appliedPosition);
     });
@@ -89,7 +80,7 @@ test('Cluster: recovery: a cloud behind the compacted log fetches a verified pee
       `the returning node started from a peer snapshot past where it stopped (${String(back.installedPeerSnapshot)})`);
     // Idle nodes keep writing heartbeat records: compare hashes read at one and the same position.
     let hashes: { stateHash: string; position: number }[] = [];
-    await until('every replica reports its state hash at one position', async () => {
+    await waitFor('every replica reports its state hash at one position', async () => {
       hashes = await Promise.all(all.map((c, i) => admin<{ stateHash: string; position: number }>(c, tokens[i]!, 'GET', '/state-hash')));
       return hashes.every((h) => h.position === hashes[0]!.position);
     });

@@ -9,19 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { adminTokens } from '../src/cluster/drill.js';
-import { clusterDown, clusterUp } from '../src/cluster/launcher.js';
+import { clusterDown, clusterUp, waitFor } from '../src/cluster/launcher.js';
 import { addresses, freeTopology, type CloudAddress } from '../src/cluster/topology.js';
 import { okx, type Credentials } from './support/okx-client.js';
-
-/** Polls a condition every 100 ms, at most timeoutMs. */
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what} did not happen within ${timeoutMs} ms`);
-}
 
 async function admin(c: CloudAddress, token: string, path: string, body: unknown): Promise<Record<string, unknown>> {
   const r = await fetch(`${c.apiUrl}/admin/v1${path}`, {
@@ -49,11 +39,11 @@ test('Cluster: keys: created through one cloud, a key verifies in every cloud; r
 
     const created = await admin(all[0]!, tokens[0]!, '/keys', { userId: 1, label: 'cross-cloud' });
     const creds: Credentials = { apiKey: String(created['apiKey']), secretKey: String(created['secret']), passphrase: String(created['password']) };
-    for (const c of all) await until(`${c.cloud.name} accepts the new key`, async () => (await balanceCode(c, creds)) === '0');
+    for (const c of all) await waitFor(`${c.cloud.name} accepts the new key`, async () => (await balanceCode(c, creds)) === '0');
 
     await admin(all[1]!, tokens[1]!, '/keys/revoke', { apiKey: creds.apiKey });
     assert.equal(await balanceCode(all[1]!, creds), '50111', 'refused where the revoke was acknowledged, at once');
-    for (const c of all) await until(`${c.cloud.name} refuses the revoked key`, async () => (await balanceCode(c, creds)) === '50111');
+    for (const c of all) await waitFor(`${c.cloud.name} refuses the revoked key`, async () => (await balanceCode(c, creds)) === '50111');
   } finally {
     await clusterDown(dir, { removeData: true }).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
