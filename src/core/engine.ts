@@ -9,6 +9,7 @@
 
 import { BookSide, type Level } from './book.js';
 import { invariant, Reject, type Rejection } from './codes.js';
+import { EventPool, type Writable } from './event-pool.js';
 import { Limits } from './limits.js';
 import { Account, Asset, DailyWithdrawn, Instrument, Order, User, Withdrawal } from './model.js';
 import { OrderIndex } from './order-index.js';
@@ -27,8 +28,36 @@ const ORDER_TYPES: readonly string[] = ['limit', 'post_only', 'ioc', 'fok', 'mar
 const INSTRUMENT_STATES: readonly string[] = ['live', 'suspended', 'cancel_only', 'post_only'];
 const DAY_MS = 86_400_000;
 
+/**
+ * Finished order objects kept for reuse, at most. Orders rest and end at about the same rate, so
+ * the free list stays short; the bound only caps what a mass cancel leaves behind.
+ */
+const recycledOrdersMax = 65_536;
+
 /** Why matching stopped. */
 const enum Stop { Complete, NoLiquidity, SelfTrade }
+
+type TradeExecuted = Writable<Extract<Event, { type: 'TradeExecuted' }>>;
+type OrderProgress = Writable<Extract<Event, { type: 'OrderFilled' | 'OrderPartiallyFilled' }>>;
+type OrderAccepted = Writable<Extract<Event, { type: 'OrderAccepted' }>>;
+type OrderCanceled = Writable<Extract<Event, { type: 'OrderCanceled' }>>;
+type BalanceChanged = Writable<Extract<Event, { type: 'BalanceChanged' }>>;
+
+// The shapes of the recycled events. Fields are in the order the events have always had, so an
+// event serialises to the same JSON whether it is fresh or recycled.
+const blankTrade = (): TradeExecuted => ({
+  type: 'TradeExecuted', seq: 0, tradeId: 0, instId: '', priceTicks: 0, sizeLots: 0, quoteAmount: 0, takerSide: 'buy',
+  makerOrderId: 0, makerUserId: 0, makerFee: 0, takerOrderId: 0, takerUserId: 0, takerFee: 0, ts: 0,
+});
+const blankProgress = (): OrderProgress => ({ type: 'OrderFilled', seq: 0, orderId: 0, userId: 0, filledLots: 0, remainingLots: 0, ts: 0 });
+const blankAccepted = (): OrderAccepted => ({
+  type: 'OrderAccepted', seq: 0, orderId: 0, userId: 0, instId: '', side: 'buy', orderType: 'limit', priceTicks: 0, sizeLots: 0,
+  quoteAmount: 0, clOrdId: '', stpMode: 'none', ts: 0,
+});
+const blankCanceled = (): OrderCanceled => ({
+  type: 'OrderCanceled', seq: 0, orderId: 0, userId: 0, instId: '', reason: 'user', filledLots: 0, remainingLots: 0, ts: 0,
+});
+const blankBalance = (): BalanceChanged => ({ type: 'BalanceChanged', seq: 0, userId: 0, asset: '', available: 0, held: 0 });
 
 const rejected = new Map<Rejection, Result>(
   Object.values(Reject).map((reject) => [reject, Object.freeze({ ok: false, reject })]),
@@ -59,7 +88,21 @@ export class Engine {
   readonly deposits = new Map<string, { readonly userId: number; readonly asset: string; readonly amount: string }>();
 
   private out: Event[] = [];
+  /** Accounts the current command changed, in the order it first changed them: touched[0, touchedCount). */
   private readonly touched: Account[] = [];
+  private touchedCount = 0;
+  // The matching path's events, recycled once the caller has released them (event-pool.ts).
+  private readonly tradeEvents = new EventPool(blankTrade);
+  private readonly progressEvents = new EventPool(blankProgress);
+  private readonly acceptedEvents = new EventPool(blankAccepted);
+  private readonly canceledEvents = new EventPool(blankCanceled);
+  private readonly balanceEvents = new EventPool(blankBalance);
+  /**
+   * Objects of orders that have left the engine for good (filled, canceled, or never rested).
+   * Only placeOrder takes from it, before anything else happens in the command, so an order that
+   * ended earlier in the same command is never rewritten while its caller still reads it.
+   */
+  private readonly freeOrders: Order[] = [];
 
   /**
    * Applies one command at log time `ts` (ms). Appends the events it causes to `events` and
@@ -70,8 +113,21 @@ export class Engine {
     if (ts > this.now) this.now = ts;
     this.out = events;
     const result = this.dispatch(cmd);
-    if (this.touched.length > 0) this.emitBalances();
+    if (this.touchedCount > 0) this.emitBalances();
     return result;
+  }
+
+  /**
+   * Tells the engine that nothing reads the events it has appended so far any more (the replica
+   * calls it once a record's events have reached every consumer), so their objects may be
+   * rewritten by later commands. A caller that keeps events never calls it.
+   */
+  releaseEvents(): void {
+    this.tradeEvents.release();
+    this.progressEvents.release();
+    this.acceptedEvents.release();
+    this.canceledEvents.release();
+    this.balanceEvents.release();
   }
 
   private dispatch(cmd: Command): Result {
@@ -176,18 +232,32 @@ export class Engine {
     const account = this.account(user, isBuy ? inst.quote : inst.base);
     if (!account.available.covers(reserve)) return this.rejectOrder(c, orderId, Reject.insufficientBalance);
 
-    const order = new Order(orderId, user, inst, c.side, type, priceTicks, sizeLots, quoteAmount, clOrdId, stp, this.now);
+    const free = this.freeOrders.pop();
+    const order = free === undefined
+      ? new Order(orderId, user, inst, c.side, type, priceTicks, sizeLots, quoteAmount, clOrdId, stp, this.now)
+      : free.reuse(orderId, user, inst, c.side, type, priceTicks, sizeLots, quoteAmount, clOrdId, stp, this.now);
     // Its client order id is used even if the order is killed below: OKX counts a canceled order's.
     if (clOrdId !== '') rememberClOrdId(user, clOrdId);
-    this.out.push({
-      type: 'OrderAccepted', seq: this.seq, orderId, userId: user.id, instId: inst.instId, side: c.side,
-      orderType: type, priceTicks, sizeLots, quoteAmount, clOrdId, stpMode: stp, ts: this.now,
-    });
+    const accepted = this.acceptedEvents.take();
+    accepted.seq = this.seq;
+    accepted.orderId = orderId;
+    accepted.userId = user.id;
+    accepted.instId = inst.instId;
+    accepted.side = c.side;
+    accepted.orderType = type;
+    accepted.priceTicks = priceTicks;
+    accepted.sizeLots = sizeLots;
+    accepted.quoteAmount = quoteAmount;
+    accepted.clOrdId = clOrdId;
+    accepted.stpMode = stp;
+    accepted.ts = this.now;
+    this.out.push(accepted);
     // OKX accepts a post-only order that would take, and an FOK that cannot fill in full, then
     // cancels it at once (cancelSource 31 and 13): the balance is checked as for any order, but
     // nothing is held, traded or charged.
     if (killed !== undefined) {
       this.cancelUnrested(order, killed);
+      this.recycle(order);
       return { ok: true, orderId, clOrdId, state: order.state, filledLots: 0 };
     }
     this.hold(account, reserve);
@@ -195,14 +265,17 @@ export class Engine {
 
     // A quote-target market order is complete when what is left cannot buy one more lot.
     const stop = this.take(order, opposite);
+    let rested = false;
     if (stop === Stop.Complete && (quoteAmount === 0 || order.filledLots > 0)) {
       this.finish(order, 'filled');
     } else if (stop === Stop.NoLiquidity && (type === 'limit' || type === 'post_only')) {
       this.rest(order);
+      rested = true;
     } else {
       const band = type === 'market' && stop === Stop.NoLiquidity && opposite.best() !== undefined;
       this.cancelUnrested(order, stop === Stop.SelfTrade ? 'stp' : band ? 'market_band' : 'unfilled');
     }
+    if (!rested) this.recycle(order);
     return { ok: true, orderId, clOrdId, state: order.state, filledLots: order.filledLots };
   }
 
@@ -273,13 +346,21 @@ export class Engine {
     const stop = this.match(taker, opposite);
     if (taker.filledLots !== filledBefore) {
       const complete = stop === Stop.Complete;
-      this.out.push({
-        type: complete ? 'OrderFilled' : 'OrderPartiallyFilled', seq: this.seq, orderId: taker.id,
-        userId: taker.user.id, filledLots: taker.filledLots,
-        remainingLots: taker.quoteAmount > 0 || complete ? 0 : taker.sizeLots - taker.filledLots, ts: this.now,
-      });
+      this.emitProgress(taker, taker.quoteAmount > 0 || complete ? 0 : taker.sizeLots - taker.filledLots, complete);
     }
     return stop;
+  }
+
+  private emitProgress(order: Order, remainingLots: number, filled: boolean): void {
+    const e = this.progressEvents.take();
+    e.type = filled ? 'OrderFilled' : 'OrderPartiallyFilled';
+    e.seq = this.seq;
+    e.orderId = order.id;
+    e.userId = order.user.id;
+    e.filledLots = order.filledLots;
+    e.remainingLots = remainingLots;
+    e.ts = this.now;
+    this.out.push(e);
   }
 
   /** Executes one fill between a resting maker and the taker, moving every unit through the ledger. */
@@ -313,24 +394,30 @@ export class Engine {
     taker.filledQuote += quoteAmount;
     level.totalLots -= lots;
 
-    const seq = this.seq;
-    const ts = this.now;
-    this.out.push({
-      type: 'TradeExecuted', seq, tradeId: this.nextTradeId++, instId: inst.instId, priceTicks: price,
-      sizeLots: lots, quoteAmount, takerSide: taker.side, makerOrderId: maker.id, makerUserId: maker.user.id,
-      makerFee: takerBuys ? sellerFee : buyerFee, takerOrderId: taker.id, takerUserId: taker.user.id,
-      takerFee: takerBuys ? buyerFee : sellerFee, ts,
-    });
+    const e = this.tradeEvents.take();
+    e.seq = this.seq;
+    e.tradeId = this.nextTradeId++;
+    e.instId = inst.instId;
+    e.priceTicks = price;
+    e.sizeLots = lots;
+    e.quoteAmount = quoteAmount;
+    e.takerSide = taker.side;
+    e.makerOrderId = maker.id;
+    e.makerUserId = maker.user.id;
+    e.makerFee = takerBuys ? sellerFee : buyerFee;
+    e.takerOrderId = taker.id;
+    e.takerUserId = taker.user.id;
+    e.takerFee = takerBuys ? buyerFee : sellerFee;
+    e.ts = this.now;
+    this.out.push(e);
     const makerLeft = maker.sizeLots - maker.filledLots;
-    this.out.push({
-      type: makerLeft === 0 ? 'OrderFilled' : 'OrderPartiallyFilled', seq, orderId: maker.id,
-      userId: maker.user.id, filledLots: maker.filledLots, remainingLots: makerLeft, ts,
-    });
+    this.emitProgress(maker, makerLeft, makerLeft === 0);
     if (makerLeft === 0) {
       maker.state = 'filled';
       invariant(maker.reserved === 0, 'a filled maker holds nothing');
       (maker.side === 'buy' ? inst.bids : inst.asks).remove(maker);
       this.unlist(maker);
+      this.recycle(maker);
     } else {
       maker.state = 'partially_filled';
     }
@@ -364,11 +451,7 @@ export class Engine {
 
   private cancelUnrested(order: Order, reason: CancelReason): void {
     this.finish(order, 'canceled');
-    this.out.push({
-      type: 'OrderCanceled', seq: this.seq, orderId: order.id, userId: order.user.id, instId: order.inst.instId,
-      reason, filledLots: order.filledLots,
-      remainingLots: order.quoteAmount > 0 ? 0 : order.sizeLots - order.filledLots, ts: this.now,
-    });
+    this.emitCanceled(order, reason, order.quoteAmount > 0 ? 0 : order.sizeLots - order.filledLots);
   }
 
   private cancelResting(order: Order, reason: CancelReason): void {
@@ -376,10 +459,26 @@ export class Engine {
     (order.side === 'buy' ? order.inst.bids : order.inst.asks).remove(order);
     this.unlist(order);
     this.finish(order, 'canceled');
-    this.out.push({
-      type: 'OrderCanceled', seq: this.seq, orderId: order.id, userId: order.user.id, instId: order.inst.instId,
-      reason, filledLots: order.filledLots, remainingLots, ts: this.now,
-    });
+    this.emitCanceled(order, reason, remainingLots);
+    this.recycle(order);
+  }
+
+  /** Keeps the object of an order that has left the book, the indexes and its user's list, for reuse. */
+  private recycle(order: Order): void {
+    if (this.freeOrders.length < recycledOrdersMax) this.freeOrders.push(order);
+  }
+
+  private emitCanceled(order: Order, reason: CancelReason, remainingLots: number): void {
+    const e = this.canceledEvents.take();
+    e.seq = this.seq;
+    e.orderId = order.id;
+    e.userId = order.user.id;
+    e.instId = order.inst.instId;
+    e.reason = reason;
+    e.filledLots = order.filledLots;
+    e.remainingLots = remainingLots;
+    e.ts = this.now;
+    this.out.push(e);
   }
 
   /** Removes a resting order from the user's open list and the id indexes (not from the book). */
@@ -444,33 +543,29 @@ export class Engine {
     if (inst === undefined) return no(Reject.instrumentNotFound);
     const order = this.findOrder(c);
     if (order === undefined) return no(Reject.orderNotFound);
-    const failed = (r: Rejection): Result => {
-      if (c.cancelOnFail === true && order.inst.state !== 'suspended') this.cancelResting(order, 'amend_failed');
-      return no(r);
-    };
-    if (inst.state === 'suspended') return failed(Reject.instrumentSuspended);
-    if (inst.state === 'cancel_only') return failed(Reject.instrumentCancelOnly);
+    if (inst.state === 'suspended') return this.amendFailed(c, order, Reject.instrumentSuspended);
+    if (inst.state === 'cancel_only') return this.amendFailed(c, order, Reject.instrumentCancelOnly);
     const newPrice = c.newPriceTicks ?? order.priceTicks;
     const newSize = c.newSizeLots ?? order.sizeLots;
-    if (newPrice === order.priceTicks && newSize === order.sizeLots) return failed(Reject.amendNothing);
-    if (!Number.isSafeInteger(newPrice) || newPrice < 1 || newPrice > inst.maxPriceTicks) return failed(Reject.priceInvalid);
+    if (newPrice === order.priceTicks && newSize === order.sizeLots) return this.amendFailed(c, order, Reject.amendNothing);
+    if (!Number.isSafeInteger(newPrice) || newPrice < 1 || newPrice > inst.maxPriceTicks) return this.amendFailed(c, order, Reject.priceInvalid);
     const sizeReject = this.checkSize(inst, newSize);
-    if (sizeReject !== undefined) return failed(sizeReject);
-    if (newSize <= order.filledLots) return failed(Reject.amendSizeNotAboveFilled);
+    if (sizeReject !== undefined) return this.amendFailed(c, order, sizeReject);
+    if (newSize <= order.filledLots) return this.amendFailed(c, order, Reject.amendSizeNotAboveFilled);
 
     const isBuy = order.side === 'buy';
     const side = isBuy ? inst.bids : inst.asks;
     const opposite = isBuy ? inst.asks : inst.bids;
     const best = opposite.best();
     const crosses = best !== undefined && (isBuy ? newPrice >= best.priceTicks : newPrice <= best.priceTicks);
-    if (crosses && order.orderType === 'post_only') return failed(Reject.postOnlyWouldTake);
-    if (crosses && inst.state === 'post_only') return failed(Reject.instrumentPostOnly);
+    if (crosses && order.orderType === 'post_only') return this.amendFailed(c, order, Reject.postOnlyWouldTake);
+    if (crosses && inst.state === 'post_only') return this.amendFailed(c, order, Reject.instrumentPostOnly);
 
     const remaining = newSize - order.filledLots;
     const reserve = isBuy ? newPrice * remaining * inst.quotePerTickLot : remaining * inst.lotBase;
     const account = this.account(order.user, isBuy ? inst.quote : inst.base);
     const extra = reserve - order.reserved;
-    if (extra > 0 && !account.available.covers(extra)) return failed(Reject.insufficientBalance);
+    if (extra > 0 && !account.available.covers(extra)) return this.amendFailed(c, order, Reject.insufficientBalance);
 
     // Only a pure size reduction keeps the order's place in the queue.
     const priorityKept = newPrice === order.priceTicks && newSize < order.sizeLots;
@@ -494,11 +589,23 @@ export class Engine {
       // A repriced order is a new arrival: it may trade as a taker before it rests again.
       this.unlist(order);
       const stop = this.take(order, opposite);
-      if (stop === Stop.Complete) this.finish(order, 'filled');
-      else if (stop === Stop.SelfTrade) this.cancelUnrested(order, 'stp');
-      else this.rest(order);
+      if (stop === Stop.Complete) {
+        this.finish(order, 'filled');
+        this.recycle(order);
+      } else if (stop === Stop.SelfTrade) {
+        this.cancelUnrested(order, 'stp');
+        this.recycle(order);
+      } else {
+        this.rest(order);
+      }
     }
     return { ok: true, orderId: order.id, clOrdId: order.clOrdId, state: order.state, filledLots: order.filledLots };
+  }
+
+  /** An amendment refused: the order stays as it was, or is canceled when the amendment asked for that. */
+  private amendFailed(c: AmendOrder, order: Order, r: Rejection): Result {
+    if (c.cancelOnFail === true && order.inst.state !== 'suspended') this.cancelResting(order, 'amend_failed');
+    return no(r);
   }
 
   // ------------------------------------------------------------------ users, assets, instruments
@@ -717,7 +824,8 @@ export class Engine {
   private touch(account: Account): void {
     if (account.touchedSeq !== this.seq) {
       account.touchedSeq = this.seq;
-      this.touched.push(account);
+      // Slots are overwritten, never emptied: clearing the array would free its storage each command.
+      this.touched[this.touchedCount++] = account;
     }
   }
 
@@ -749,13 +857,17 @@ export class Engine {
 
   private emitBalances(): void {
     const seq = this.seq;
-    for (const account of this.touched) {
-      this.out.push({
-        type: 'BalanceChanged', seq, userId: account.user.id, asset: account.asset.id,
-        available: account.available.value(), held: account.held.value(),
-      });
+    for (let i = 0; i < this.touchedCount; i++) {
+      const account = this.touched[i]!;
+      const e = this.balanceEvents.take();
+      e.seq = seq;
+      e.userId = account.user.id;
+      e.asset = account.asset.id;
+      e.available = account.available.value();
+      e.held = account.held.value();
+      this.out.push(e);
     }
-    this.touched.length = 0;
+    this.touchedCount = 0;
   }
 }
 

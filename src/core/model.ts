@@ -100,21 +100,56 @@ export class Order implements EngineOrderFields {
   state: OrderState = 'live';
   updatedTs: number;
 
+  // Writable only so that the engine can recycle a finished order's object (reuse()); for the
+  // life of one order they never change.
   constructor(
-    readonly id: number,
-    readonly user: User,
-    readonly inst: Instrument,
-    readonly side: Side,
-    readonly orderType: OrderType,
+    public id: number,
+    public user: User,
+    public inst: Instrument,
+    public side: Side,
+    public orderType: OrderType,
     public priceTicks: number,
     public sizeLots: number,
     /** Market orders by quote: the quote budget (buy) or target (sell); else 0. */
-    readonly quoteAmount: number,
-    readonly clOrdId: string,
-    readonly stpMode: StpMode,
-    readonly createdTs: number,
+    public quoteAmount: number,
+    public clOrdId: string,
+    public stpMode: StpMode,
+    public createdTs: number,
   ) {
     this.updatedTs = createdTs;
+  }
+
+  /**
+   * Turns the object of an order that has left the engine for good into a new order, every field
+   * as the constructor sets it. The engine recycles order objects so that resting orders are not
+   * copied by the garbage collector and dead ones do not pile up in the old generation.
+   */
+  reuse(
+    id: number, user: User, inst: Instrument, side: Side, orderType: OrderType, priceTicks: number, sizeLots: number,
+    quoteAmount: number, clOrdId: string, stpMode: StpMode, createdTs: number,
+  ): this {
+    this.prev = null;
+    this.next = null;
+    this.level = null;
+    this.userPrev = null;
+    this.userNext = null;
+    this.filledLots = 0;
+    this.filledQuote = 0;
+    this.reserved = 0;
+    this.state = 'live';
+    this.updatedTs = createdTs;
+    this.id = id;
+    this.user = user;
+    this.inst = inst;
+    this.side = side;
+    this.orderType = orderType;
+    this.priceTicks = priceTicks;
+    this.sizeLots = sizeLots;
+    this.quoteAmount = quoteAmount;
+    this.clOrdId = clOrdId;
+    this.stpMode = stpMode;
+    this.createdTs = createdTs;
+    return this;
   }
 
   remainingLots(): number { return this.sizeLots - this.filledLots; }

@@ -45,7 +45,10 @@ export interface ReplicaOptions {
   readonly logger: Logger;
   /** Called once if the replica stops on a broken invariant, an unreadable record or divergence. */
   readonly onFatal: (error: Error) => void;
-  /** Called after each applied record, for metrics and streams. */
+  /**
+   * Called after each applied record, for metrics and streams. The events are valid during the
+   * call only: the engine recycles their objects afterwards, so a consumer that keeps one copies it.
+   */
   readonly onApplied?: (commands: number, events: readonly Event[]) => void;
   /** Called at every checkpoint, in log order, so the cluster can publish and compare hashes. */
   readonly onCheckpoint?: (checkpoint: Checkpoint) => void;
@@ -312,7 +315,9 @@ export class Replica {
       this.appliedPosition = record.position;
       this.projections.apply(events);
       this.options.onApplied?.(commands, events);
+      // Every consumer has read the record's events: the engine may rewrite their objects.
       events.length = 0;
+      this.engine.releaseEvents();
       for (const [key, outcome] of applied) {
         const waiter = this.waiters.get(key);
         if (waiter !== undefined) {
