@@ -519,6 +519,17 @@ test('submission failures: busy 50013, unavailable 50001 with HTTP 503, timeout 
   }
 });
 
+test('handler timeout: an order whose outcome does not arrive in time is answered 50004 (outcome unknown), once', async () => {
+  const { app, port, alice } = setup({ rateLimits: false, handlerTimeoutMs: 200, bodyTimeoutMs: 100 });
+  let submitted = 0;
+  port.submit = () => { submitted += 1; return new Promise(() => undefined); };
+  const started = Date.now();
+  const r = await place(app, port, alice, { side: 'buy', ordType: 'limit', px: '100', sz: '0.01' });
+  assert.deepEqual([r.body.code, r.status], ['50004', 200]);
+  assert.ok(Date.now() - started >= 190, 'not before the handler timeout');
+  assert.equal(submitted, 1);
+});
+
 test('rate limits: HTTP 429 with 50011, keyed per IP, per user, and per user and instrument', async () => {
   const { app, port, alice, bob } = setup({ rateLimits: true });
   for (let i = 0; i < 10; i++) assert.equal((await call(app, port, undefined, 'GET', '/api/v5/public/time')).body.code, '0');

@@ -28,10 +28,14 @@ export function duplicateKey(text: string): string | undefined {
     const c = text[i];
     if (c === '"') {
       let end = i + 1;
-      while (end < text.length && text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
+      let escaped = false;
+      while (end < text.length && text[end] !== '"') {
+        if (text[end] === '\\') { escaped = true; end += 2; } else end += 1;
+      }
       const keys = open[open.length - 1];
       if (expectKey && keys !== undefined) {
-        const key = JSON.parse(text.slice(i, end + 1)) as string;
+        // A key without escapes is its own text; only one with escapes needs decoding.
+        const key = escaped ? JSON.parse(text.slice(i, end + 1)) as string : text.slice(i + 1, end);
         if (keys.has(key)) return key;
         keys.add(key);
         expectKey = false;

@@ -14,8 +14,16 @@ export const keySecretHexMin = 32;
 const SECRET_LABEL = 'everbook api-secret v1\0';
 const PASSPHRASE_LABEL = 'everbook passphrase v1\0';
 
+/**
+ * Derived secrets kept in memory, at most (the oldest entry is dropped first). They
+ * sign requests for their keys, so they are exactly as secret as the root they come from, which
+ * this process holds anyway; caching them saves one HMAC per signed request.
+ */
+export const derivedSecretsCachedMax = 10_000;
+
 export class KeyDerivation {
   private readonly root: Buffer;
+  private readonly secrets = new Map<string, string>();
 
   constructor(rootHex: string) {
     const text = rootHex.trim();
@@ -31,7 +39,12 @@ export class KeyDerivation {
 
   /** The key's HMAC secret, formatted as OKX formats one: 32 upper-case hex characters. */
   secretFor(apiKey: string): string {
-    return createHmac('sha256', this.root).update(SECRET_LABEL + apiKey).digest().subarray(0, 16).toString('hex').toUpperCase();
+    const cached = this.secrets.get(apiKey);
+    if (cached !== undefined) return cached;
+    const secret = createHmac('sha256', this.root).update(SECRET_LABEL + apiKey).digest().subarray(0, 16).toString('hex').toUpperCase();
+    if (this.secrets.size >= derivedSecretsCachedMax) this.secrets.delete(this.secrets.keys().next().value!);
+    this.secrets.set(apiKey, secret);
+    return secret;
   }
 
   /** What the log keeps of a passphrase: a hash keyed by the derivation secret and the key. */
