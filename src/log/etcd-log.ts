@@ -22,6 +22,7 @@ import {
   WatchInterrupted,
   writeOnce,
   type WatchStream,
+  type Written,
 } from './etcd-client.js';
 import { LogError, LogCompactedError } from './errors.js';
 
@@ -37,6 +38,8 @@ const grpcMessageBytesMax = 2 ** 31 - 1;
 const prefixLengthMax = 128;
 const writerIdLengthMax = 64;
 const kvKeyLengthMax = 256;
+/** An append is hedged after this many times the recent mean append latency (within bounds). */
+const hedgeLatencyFactor = 4;
 
 export interface EtcdLogOptions {
   /** Client URLs of the etcd members, one per cloud, e.g. `http://10.1.0.5:2379`. */
@@ -65,6 +68,14 @@ export interface EtcdLogOptions {
   readonly retryBackoffMsMax?: number;
   /** Appends waiting for etcd at once; beyond it append rejects as busy. */
   readonly appendsInFlightMax?: number;
+  /**
+   * An append unanswered after a few times the recent append latency, but at least hedgeAfterMsMin
+   * and at most hedgeAfterMsMax, is sent again (the same create-only write), and again after each
+   * such delay, with at most hedgeAttemptsMax attempts out at once.
+   */
+  readonly hedgeAfterMsMin?: number;
+  readonly hedgeAfterMsMax?: number;
+  readonly hedgeAttemptsMax?: number;
   /** Records one read() returns at most, and one page of a tail's catch-up. */
   readonly readPageRecordsMax?: number;
   /** A tail that has had no answer from etcd for this long ends with unavailable. */
@@ -85,6 +96,9 @@ export const etcdLogDefaults = {
   retryBackoffMsMin: 25,
   retryBackoffMsMax: 500,
   appendsInFlightMax: 256,
+  hedgeAfterMsMin: 100,
+  hedgeAfterMsMax: 400,
+  hedgeAttemptsMax: 4,
   readPageRecordsMax: 64,
   tailUnavailableMsMax: 60_000,
   deleteBatchKeysMax: 100,
@@ -148,6 +162,8 @@ export class EtcdLog implements CommandLog {
   #last: number;
   /** Highest etcd revision any answer has shown; never above the cluster's current revision. */
   #revisionSeen: number;
+  /** Recent mean time an append took to answer, for the hedge delay. */
+  #appendLatencyMs = 0;
 
   readonly #appends = new Set<Promise<number>>();
   readonly #tails = new Map<ActiveTail, Promise<void>>();
@@ -249,26 +265,114 @@ export class EtcdLog implements CommandLog {
     return null;
   }
 
-  /** Writes the key create-only, repeating the same write after transient failures. */
-  async #store(key: Buffer, value: Buffer): Promise<number> {
-    let attempts = 0;
-    try {
-      const written = await withRetries(this.#limits, () => {
+  /**
+   * Writes the key create-only until one attempt answers. An attempt still unanswered after the
+   * hedge delay is joined by another identical one (a hedge), at most hedgeAttemptsMax at once:
+   * when the leader dies, the write this member forwarded to it is dropped without an answer, and
+   * the hedge is what reaches the new leader as soon as there is one, instead of waiting out the
+   * call deadline. The key is create-only, so however many attempts commit, one record is stored;
+   * the others find it and answer with its revision. A failed attempt is repeated after a backoff.
+   * Everything stops after retryMsMax.
+   */
+  #store(key: Buffer, value: Buffer): Promise<number> {
+    const limits = this.#limits;
+    const stats = this.#stats;
+    const startedAt = Date.now();
+    const hedgeAfterMs = this.#hedgeAfterMs();
+    return new Promise<number>((resolve, reject) => {
+      let attempts = 0;
+      let outstanding = 0;
+      let settled = false;
+      let backoffMs = limits.retryBackoffMsMin;
+      let lastError: unknown = null;
+      /** An attempt failed in a way repeating cannot fix: no new attempts. */
+      let definite = false;
+      let timer: NodeJS.Timeout | undefined;
+
+      const finish = (error: unknown, written: Written | null): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (written !== null) {
+          stats.appendsStored += 1;
+          if (written.existed) stats.appendsFoundStored += 1;
+          this.#noteAppendLatency(Date.now() - startedAt);
+          resolve(written.revision);
+          return;
+        }
+        if (error instanceof LogError && error.code === 'writer_conflict') {
+          reject(error);
+          return;
+        }
+        // Any transient failure may have been a write that etcd committed but could not confirm.
+        const uncertain = attempts > 1 || isTransient(error);
+        if (uncertain) stats.appendsOutcomeUnknown += 1;
+        const detail = `${key.toString()} after ${attempts} attempts in ${Date.now() - startedAt} ms: ${messageOf(error)}`;
+        reject(new LogError(uncertain ? 'outcome_unknown' : 'rejected', detail, { cause: error }));
+      };
+
+      // Arms the one timer: the next hedge while attempts are out, the next retry when none is.
+      const arm = (delayMs: number): void => {
+        clearTimeout(timer);
+        const leftMs = limits.retryMsMax - (Date.now() - startedAt);
+        if (leftMs <= 0 || delayMs > leftMs) {
+          if (outstanding === 0) finish(lastError ?? new LogError('unavailable', 'no attempt left'), null);
+          return;
+        }
+        timer = setTimeout(() => {
+          if (settled) return;
+          if (outstanding < limits.hedgeAttemptsMax) launch();
+          else arm(hedgeAfterMs);
+        }, delayMs);
+      };
+
+      const launch = (): void => {
         attempts += 1;
-        if (attempts > 1) this.#stats.appendRetries += 1;
-        return writeOnce(this.#client, key, value);
-      });
-      this.#stats.appendsStored += 1;
-      if (written.existed) this.#stats.appendsFoundStored += 1;
-      return written.revision;
-    } catch (error: unknown) {
-      if (error instanceof LogError && error.code === 'writer_conflict') throw error;
-      // Any transient failure may have been a write that etcd committed but could not confirm.
-      const uncertain = attempts > 1 || (error instanceof LogError && error.code === 'unavailable');
-      if (uncertain) this.#stats.appendsOutcomeUnknown += 1;
-      const detail = `${key.toString()} after ${attempts} attempts: ${messageOf(error)}`;
-      throw new LogError(uncertain ? 'outcome_unknown' : 'rejected', detail, { cause: error });
-    }
+        outstanding += 1;
+        if (attempts > 1) stats.appendRetries += 1;
+        writeOnce(this.#client, key, value).then((written) => {
+          outstanding -= 1;
+          finish(null, written);
+        }, (error: unknown) => {
+          outstanding -= 1;
+          if (settled) return;
+          if (!isTransient(error)) {
+            // No more attempts: repeating cannot help. A hedge still out may yet answer.
+            lastError = error;
+            definite = true;
+            clearTimeout(timer);
+            if (outstanding === 0 || (error instanceof LogError && error.code === 'writer_conflict')) finish(error, null);
+            return;
+          }
+          if (definite) {
+            if (outstanding === 0) finish(lastError, null);
+            return;
+          }
+          lastError = error;
+          if (outstanding === 0) {
+            arm(backoffMs);
+            backoffMs = Math.min(2 * backoffMs, limits.retryBackoffMsMax);
+          }
+        });
+        arm(hedgeAfterMs);
+      };
+
+      launch();
+    });
+  }
+
+  /**
+   * How long an append may go unanswered before it is hedged: a few times the recent append
+   * latency (so a loaded but healthy cluster is not sent every write twice), within bounds.
+   */
+  #hedgeAfterMs(): number {
+    const limits = this.#limits;
+    return Math.min(limits.hedgeAfterMsMax, Math.max(limits.hedgeAfterMsMin, Math.round(hedgeLatencyFactor * this.#appendLatencyMs)));
+  }
+
+  #noteAppendLatency(ms: number): void {
+    // An exponentially weighted mean over about the last ten appends.
+    this.#appendLatencyMs += (ms - this.#appendLatencyMs) / 10;
   }
 
   /**
@@ -681,6 +785,7 @@ function resolveLimits(options: EtcdLogOptions): Limits {
   assert(limits.readPageRecordsMax * (limits.recordBytesMax + kibibyte) + mebibyte <= grpcMessageBytesMax,
     'a page of readPageRecordsMax records of recordBytesMax must fit one gRPC message');
   assert(limits.retryBackoffMsMin <= limits.retryBackoffMsMax, 'retryBackoffMsMin <= retryBackoffMsMax');
+  assert(limits.hedgeAfterMsMin <= limits.hedgeAfterMsMax, 'hedgeAfterMsMin <= hedgeAfterMsMax');
   assert(limits.kvValueBytesMax + requestHeadroomBytes <= limits.etcdRequestBytesMax, 'kvValueBytesMax fits one request');
   return limits;
 }
