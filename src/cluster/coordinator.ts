@@ -36,6 +36,9 @@ export interface CoordinatorOptions {
   readonly probeMs: number;
 }
 
+/** Logged when the node finds itself cut off (the drill looks for it in the node's log). */
+export const ISOLATED_MESSAGE = 'cut off from the etcd quorum: refusing writes (50001) until it answers again';
+
 /** Quorum probes unanswered at once, at most (each ends by its deadline, isolatedAfterMs). */
 const PROBES_OUTSTANDING_MAX = 16;
 
@@ -66,6 +69,8 @@ export class Coordinator {
   private timer: NodeJS.Timeout | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
   private probesOutstanding = 0;
+  /** isolated() as the last probe tick saw it, so that each change is logged once. */
+  private wasIsolated = false;
   private replica: Replica | undefined;
   private log: CommandLog | undefined;
   /** My recent checkpoints, re-compared on each heartbeat until every cloud has published. */
@@ -118,6 +123,7 @@ export class Coordinator {
    * quorum, that it still leads, so an answer proves this cloud reaches a quorum.
    */
   private probe(): void {
+    this.logIsolation();
     if (this.probesOutstanding >= PROBES_OUTSTANDING_MAX) return;
     this.probesOutstanding += 1;
     const sentAtMs = Date.now();
@@ -158,6 +164,18 @@ export class Coordinator {
    */
   isolated(): boolean {
     return Date.now() - this.lastContactMs > this.options.isolatedAfterMs;
+  }
+
+  /** Logs each change of isolated() (checked every probeMs, so the line may lag the change by that). */
+  private logIsolation(): void {
+    const isolated = this.isolated();
+    if (isolated === this.wasIsolated) return;
+    this.wasIsolated = isolated;
+    if (isolated) {
+      this.options.logger.error({ lastContactMs: this.lastContactMs }, ISOLATED_MESSAGE);
+    } else {
+      this.options.logger.warn('in contact with the etcd quorum again: taking writes');
+    }
   }
 
   async replicas(): Promise<ReplicaHeartbeat[]> {
