@@ -39,7 +39,7 @@ const prefixLengthMax = 128;
 const writerIdLengthMax = 64;
 const kvKeyLengthMax = 256;
 /** An append is hedged after this many times the recent mean append latency (within bounds). */
-const hedgeLatencyFactor = 4;
+const hedgeLatencyFactor = 3;
 
 export interface EtcdLogOptions {
   /** Client URLs of the etcd members, one per cloud, e.g. `http://10.1.0.5:2379`. */
@@ -96,8 +96,8 @@ export const etcdLogDefaults = {
   retryBackoffMsMin: 25,
   retryBackoffMsMax: 500,
   appendsInFlightMax: 256,
-  hedgeAfterMsMin: 100,
-  hedgeAfterMsMax: 400,
+  hedgeAfterMsMin: 50,
+  hedgeAfterMsMax: 250,
   hedgeAttemptsMax: 4,
   readPageRecordsMax: 64,
   tailUnavailableMsMax: 60_000,

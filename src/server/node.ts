@@ -103,7 +103,7 @@ function clockStatus(replica: Replica, now: () => number): Record<string, unknow
 
 /**
  * The deadline of one etcd call. A write forwarded to a leader that just died gets no answer;
- * the etcd log hedges it (sends it again) after 100-400 ms instead of waiting this out.
+ * the etcd log hedges it (sends it again) after 50-250 ms instead of waiting this out.
  */
 const ETCD_CALL_DEADLINE_MS = 1_000;
 
