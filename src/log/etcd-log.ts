@@ -71,11 +71,13 @@ export interface EtcdLogOptions {
   /**
    * An append unanswered after a few times the recent append latency, but at least hedgeAfterMsMin
    * and at most hedgeAfterMsMax, is sent again (the same create-only write), and again after each
-   * such delay, with at most hedgeAttemptsMax attempts out at once.
+   * such delay, with at most hedgeAttemptsMax attempts out at once for one append.
    */
   readonly hedgeAfterMsMin?: number;
   readonly hedgeAfterMsMax?: number;
   readonly hedgeAttemptsMax?: number;
+  /** Hedge attempts out at once over all appends: the most extra work hedging adds to etcd. */
+  readonly hedgesInFlightMax?: number;
   /** Records one read() returns at most, and one page of a tail's catch-up. */
   readonly readPageRecordsMax?: number;
   /** A tail that has had no answer from etcd for this long ends with unavailable. */
@@ -98,7 +100,10 @@ export const etcdLogDefaults = {
   appendsInFlightMax: 256,
   hedgeAfterMsMin: 50,
   hedgeAfterMsMax: 250,
-  hedgeAttemptsMax: 4,
+  // With a 1 s call deadline and hedges 50-250 ms apart, attempts stuck on a dead leader never
+  // use up an append's allowance before the new leader is there.
+  hedgeAttemptsMax: 24,
+  hedgesInFlightMax: 64,
   readPageRecordsMax: 64,
   tailUnavailableMsMax: 60_000,
   deleteBatchKeysMax: 100,
@@ -164,6 +169,10 @@ export class EtcdLog implements CommandLog {
   #revisionSeen: number;
   /** Recent mean time an append took to answer, for the hedge delay. */
   #appendLatencyMs = 0;
+  /** Hedge attempts out now, over every append (bounded by hedgesInFlightMax). */
+  #hedgesOutstanding = 0;
+  /** The appends waiting for etcd: each one's "hedge now if you have waited a while". */
+  readonly #pending = new Set<() => void>();
 
   readonly #appends = new Set<Promise<number>>();
   readonly #tails = new Map<ActiveTail, Promise<void>>();
@@ -267,12 +276,15 @@ export class EtcdLog implements CommandLog {
 
   /**
    * Writes the key create-only until one attempt answers. An attempt still unanswered after the
-   * hedge delay is joined by another identical one (a hedge), at most hedgeAttemptsMax at once:
-   * when the leader dies, the write this member forwarded to it is dropped without an answer, and
-   * the hedge is what reaches the new leader as soon as there is one, instead of waiting out the
-   * call deadline. The key is create-only, so however many attempts commit, one record is stored;
-   * the others find it and answer with its revision. A failed attempt is repeated after a backoff.
-   * Everything stops after retryMsMax.
+   * hedge delay is joined by another identical one (a hedge), and again after each further
+   * delay: when the leader dies, the writes this member forwarded to it get no answer until their
+   * deadline, and a hedge is what reaches the new leader. As soon as any append of this log is
+   * answered, every other append already past its hedge delay is hedged at once: the cluster has
+   * a leader again, so follow it now rather than at the next tick. Attempts are
+   * bounded per append (hedgeAttemptsMax) and over the whole log (hedgesInFlightMax). The key is
+   * create-only, so however many attempts commit, one record is stored; the others find it and
+   * answer with its revision. A failed attempt is repeated after a backoff. Everything stops
+   * after retryMsMax.
    */
   #store(key: Buffer, value: Buffer): Promise<number> {
     const limits = this.#limits;
@@ -288,16 +300,20 @@ export class EtcdLog implements CommandLog {
       /** An attempt failed in a way repeating cannot fix: no new attempts. */
       let definite = false;
       let timer: NodeJS.Timeout | undefined;
+      let launchedAt = startedAt;
 
       const finish = (error: unknown, written: Written | null): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        this.#pending.delete(kick);
         if (written !== null) {
           stats.appendsStored += 1;
           if (written.existed) stats.appendsFoundStored += 1;
           this.#noteAppendLatency(Date.now() - startedAt);
           resolve(written.revision);
+          // The cluster answers: whoever has waited a while, try again now.
+          for (const other of [...this.#pending]) other();
           return;
         }
         if (error instanceof LogError && error.code === 'writer_conflict') {
@@ -311,6 +327,10 @@ export class EtcdLog implements CommandLog {
         reject(new LogError(uncertain ? 'outcome_unknown' : 'rejected', detail, { cause: error }));
       };
 
+      const timeLeft = (): boolean => Date.now() - startedAt < limits.retryMsMax;
+      const mayHedge = (): boolean => !settled && !definite && timeLeft()
+        && outstanding < limits.hedgeAttemptsMax && this.#hedgesOutstanding < limits.hedgesInFlightMax;
+
       // Arms the one timer: the next hedge while attempts are out, the next retry when none is.
       const arm = (delayMs: number): void => {
         clearTimeout(timer);
@@ -321,20 +341,27 @@ export class EtcdLog implements CommandLog {
         }
         timer = setTimeout(() => {
           if (settled) return;
-          if (outstanding < limits.hedgeAttemptsMax) launch();
+          if (outstanding === 0 || mayHedge()) launch();
           else arm(hedgeAfterMs);
         }, delayMs);
       };
 
       const launch = (): void => {
+        launchedAt = Date.now();
         attempts += 1;
+        const hedge = outstanding > 0;
         outstanding += 1;
+        if (hedge) this.#hedgesOutstanding += 1;
         if (attempts > 1) stats.appendRetries += 1;
-        writeOnce(this.#client, key, value).then((written) => {
+        const done = (): void => {
           outstanding -= 1;
+          if (hedge) this.#hedgesOutstanding -= 1;
+        };
+        writeOnce(this.#client, key, value).then((written) => {
+          done();
           finish(null, written);
         }, (error: unknown) => {
-          outstanding -= 1;
+          done();
           if (settled) return;
           if (!isTransient(error)) {
             // No more attempts: repeating cannot help. A hedge still out may yet answer.
@@ -357,6 +384,16 @@ export class EtcdLog implements CommandLog {
         arm(hedgeAfterMs);
       };
 
+      /**
+       * Another append was just answered: hedge now if this one is late (waited its hedge delay)
+       * and its newest attempt is not itself fresh.
+       */
+      const kick = (): void => {
+        const now = Date.now();
+        if (now - startedAt >= hedgeAfterMs && now - launchedAt >= limits.hedgeAfterMsMin && outstanding > 0 && mayHedge()) launch();
+      };
+
+      this.#pending.add(kick);
       launch();
     });
   }
