@@ -54,14 +54,14 @@ export interface SubmitterOptions {
  */
 export const RECORDS_IN_FLIGHT_MAX = 8;
 
-
-
 interface Queued {
   readonly item: Submission;
   /** The submission's JSON, as the record carries it, and its size in bytes (with a separating comma). */
   readonly json: string;
   readonly bytes: number;
   readonly appended: (error: SubmitError | undefined) => void;
+  /** Its request was already answered "outcome unknown" (deadline passed): it is not written. */
+  abandoned: boolean;
 }
 
 /**
@@ -146,11 +146,17 @@ export class Submitter {
       // latest, so that its client fails over at once. (Past the deadline the log's time refuses
       // the submission should its record still land.)
       const answerByMs = Math.min(this.options.applyTimeoutMs, this.options.commandTtlMs);
+      let queued: Queued | undefined;
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => { reject(new SubmitError('timeout', 'not applied in time, outcome unknown')); }, answerByMs);
+        timer = setTimeout(() => {
+          // If it is still queued, it is never written, so it can never apply.
+          if (queued !== undefined) queued.abandoned = true;
+          reject(new SubmitError('timeout', 'not applied in time, outcome unknown'));
+        }, answerByMs);
       });
       const appended = new Promise<SubmitError | undefined>((resolve) => {
-        this.queue.push({ item, json, bytes, appended: resolve });
+        queued = { item, json, bytes, appended: resolve, abandoned: false };
+        this.queue.push(queued);
         this.scheduleFlush();
       });
       const appendError = await Promise.race([appended, timeout]);
@@ -202,13 +208,18 @@ export class Submitter {
       const group: Queued[] = [];
       let bytes = 0;
       let commands = 0;
-      while (this.queue.length > 0) {
-        const next = this.queue[0]!;
+      let taken = 0;
+      for (; taken < this.queue.length; taken++) {
+        const next = this.queue[taken]!;
+        if (next.abandoned) continue;
         if (group.length > 0 && (bytes + next.bytes > this.itemBytesMax || commands + next.item.cmds.length > RECORD_COMMANDS_MAX)) break;
-        group.push(this.queue.shift()!);
+        group.push(next);
         bytes += next.bytes;
         commands += next.item.cmds.length;
       }
+      // One splice per record: shifting a long queue one by one costs its length each time.
+      this.queue.splice(0, taken);
+      if (group.length === 0) continue;
       this.recordsInFlight += 1;
       void this.appendGroup(group).finally(() => {
         this.recordsInFlight -= 1;
