@@ -104,7 +104,7 @@ test('Cluster: divergence: a replica whose checkpoint hash is in the minority st
     const logger = pino({ level: 'silent' });
     const coordinator = (cloud: string): Coordinator => new Coordinator({
       endpoints, prefix: 'divergence-test/cluster', cloud, apiUrl: 'http://127.0.0.1:1', clusterToken: 'x'.repeat(16),
-      logger, heartbeatMs: 60_000, liveMs: 60_000, callTimeoutMs: 2_000, compact: false, isolatedAfterMs: 60_000,
+      logger, heartbeatMs: 60_000, liveMs: 60_000, callTimeoutMs: 2_000, compact: false, isolatedAfterMs: 60_000, probeMs: 60_000,
     });
     // Three replicas publish the checkpoint at position 100; one of them computed another hash.
     const verdicts = new Map<string, string>();

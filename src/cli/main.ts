@@ -33,8 +33,10 @@ local multicloud deployment (etcd from Debian's etcd-server; as root each cloud 
   everbook cluster up [--topology FILE] [--dir DIR] [--netns true|false]
   everbook cluster status [--dir DIR]
   everbook cluster down [--dir DIR] [--purge]
-  everbook drill [--dir DIR] [--kinds kill,partition,clock] [--clouds a,b] [--outage-ms N] [--workers N] [--clock-offset-ms N]
-                 runs outage trials against the running cluster, checks them and prints the RTO table;
+  everbook drill [--dir DIR] [--kinds kill,partition,clock] [--clouds a,b|leader] [--rounds N] [--outage-ms N] [--workers N] [--clock-offset-ms N]
+                 runs outage trials against the running cluster, checks them and prints the RTO table
+                 and a JSON line of the RTO spread (min, median, max); --clouds leader takes out the
+                 cloud holding the etcd leader at each trial; --rounds repeats the trials;
                  a clock trial runs the cloud's node N ms ahead (default 2000) and prints the clock table
 
 the node subcommands take --data-dir DIR (default ${settings.dataDir.default}, or $${settings.dataDir.env}); cluster and drill take --dir DIR (default .everbook/cluster).
@@ -87,6 +89,8 @@ async function start(args: string[]): Promise<void> {
 }
 
 const CLUSTER_DIR = '.everbook/cluster';
+/** Rounds of drill trials one run takes at most (each round takes every chosen cloud out once per kind). */
+const DRILL_ROUNDS_MAX = 100;
 
 async function cluster(command: string, argv: string[]): Promise<void> {
   const sub = command === 'cluster' ? argv[0] : 'drill';
@@ -94,7 +98,7 @@ async function cluster(command: string, argv: string[]): Promise<void> {
     args: command === 'cluster' ? argv.slice(1) : argv,
     options: {
       dir: { type: 'string' }, topology: { type: 'string' }, netns: { type: 'string' }, purge: { type: 'boolean' },
-      kinds: { type: 'string' }, clouds: { type: 'string' }, 'outage-ms': { type: 'string' }, workers: { type: 'string' },
+      kinds: { type: 'string' }, clouds: { type: 'string' }, rounds: { type: 'string' }, 'outage-ms': { type: 'string' }, workers: { type: 'string' },
       'clock-offset-ms': { type: 'string' },
     },
     strict: true,
@@ -138,19 +142,25 @@ async function cluster(command: string, argv: string[]): Promise<void> {
     }
     case 'drill': {
       const state = await loadState(dir);
-      const { clockTable, runDrill, rtoTable } = await import('../cluster/drill.js');
+      const { clockTable, runDrill, rtoSummary, rtoTable } = await import('../cluster/drill.js');
       const kinds = (values.kinds ?? (state.namespaces ? 'kill,partition' : 'kill')).split(',');
       for (const kind of kinds) if (kind !== 'kill' && kind !== 'partition' && kind !== 'clock') throw new ConfigError(`--kinds takes kill, partition and clock, not "${kind}"`);
       const clouds = values.clouds?.split(',') ?? state.topology.clouds.map((c) => c.name);
       const offsetMs = Number(values['clock-offset-ms'] ?? 2_000);
       if (!Number.isSafeInteger(offsetMs)) throw new ConfigError('--clock-offset-ms must be a whole number of ms');
-      const trials = (kinds as ('kill' | 'partition' | 'clock')[]).flatMap((kind) => clouds.map((cloud) => ({ cloud, kind })));
+      const rounds = Number(values.rounds ?? 1);
+      if (!Number.isSafeInteger(rounds) || rounds < 1 || rounds > DRILL_ROUNDS_MAX) throw new ConfigError(`--rounds takes 1 to ${DRILL_ROUNDS_MAX}`);
+      const round = (kinds as ('kill' | 'partition' | 'clock')[]).flatMap((kind) => clouds.map((cloud) => ({ cloud, kind })));
+      const trials = Array.from({ length: rounds }, () => round).flat();
       const reports = await runDrill(state, {
         trials, outageMs: Number(values['outage-ms'] ?? 4_000), workersPerCloud: Number(values.workers ?? 3), stepTimeoutMs: 60_000,
         clockOffsetMs: offsetMs,
         log: (line) => { console.error(line); },
       });
-      if (reports.some((r) => r.kind !== 'clock')) console.log(rtoTable(reports));
+      if (reports.some((r) => r.kind !== 'clock')) {
+        console.log(rtoTable(reports));
+        console.log(rtoSummary(reports));
+      }
       if (reports.some((r) => r.kind === 'clock')) console.log(clockTable(reports));
       if (!reports.every((r) => r.check.ok && r.hashesAgree)) {
         console.log(JSON.stringify(reports.map((r) => ({ cloud: r.cloud, kind: r.kind, lost: r.check.lost, contradicted: r.check.contradicted, audit: r.check.auditFailures })), null, 2));

@@ -27,9 +27,20 @@ export interface CoordinatorOptions {
   readonly callTimeoutMs: number;
   /** Compact the shared log behind the live replicas' snapshots (checked on every heartbeat). */
   readonly compact: boolean;
-  /** With no heartbeat through to a quorum for this long, the node counts as cut off. */
+  /**
+   * With nothing through to a quorum for this long (no heartbeat, probe or log append sent since
+   * then has been answered), the node counts as cut off.
+   */
   readonly isolatedAfterMs: number;
+  /** How often a quorum probe (a linearizable read on this cloud's own member) is sent. */
+  readonly probeMs: number;
 }
+
+/** Logged when the node finds itself cut off (the drill looks for it in the node's log). */
+export const ISOLATED_MESSAGE = 'cut off from the etcd quorum: refusing writes (50001) until it answers again';
+
+/** Quorum probes unanswered at once, at most (each ends by its deadline, isolatedAfterMs). */
+const PROBES_OUTSTANDING_MAX = 16;
 
 export interface ReplicaHeartbeat {
   readonly cloud: string;
@@ -53,13 +64,23 @@ const pad = (n: number): string => String(n).padStart(20, '0');
 
 export class Coordinator {
   private readonly client: Etcd3;
+  /** Talks to this cloud's member only: what the log talks to, so what decides whether this node can write. */
+  private readonly probeClient: Etcd3;
   private timer: NodeJS.Timeout | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private probesOutstanding = 0;
+  /** isolated() as the last probe tick saw it, so that each change is logged once. */
+  private wasIsolated = false;
   private replica: Replica | undefined;
   private log: CommandLog | undefined;
   /** My recent checkpoints, re-compared on each heartbeat until every cloud has published. */
   private readonly pending: ReplicaCheckpoint[] = [];
   peers: ReplicaHeartbeat[] = [];
-  /** When a heartbeat last reached a quorum (a linearizable write). */
+  /**
+   * The send time of the newest call a quorum answered (heartbeat, probe, log append): the
+   * cluster was reachable at or after it. Send times, not answer times, so that a call that
+   * hung and then completed cannot make contact look fresher than it was.
+   */
   private lastContactMs = Date.now();
 
   constructor(private readonly options: CoordinatorOptions) {
@@ -69,6 +90,13 @@ export class Coordinator {
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + options.callTimeoutMs }),
       // No circuit breaker: its 5 s open state would hide a failover that etcd finishes in 1-2 s.
       faultHandling: { host: () => noop },
+    });
+    this.probeClient = new Etcd3({
+      hosts: options.endpoints.slice(0, 1),
+      dialTimeout: options.isolatedAfterMs,
+      defaultCallOptions: () => ({ deadline: Date.now() + options.isolatedAfterMs }),
+      // The probe is repeated on its own schedule: no retries, no circuit breaker.
+      faultHandling: { host: () => noop, global: noop },
     });
   }
 
@@ -81,6 +109,28 @@ export class Coordinator {
     this.log = log;
     this.timer = setInterval(() => { void this.heartbeat(); }, this.options.heartbeatMs);
     this.timer.unref();
+    this.probeTimer = setInterval(() => { this.probe(); }, this.options.probeMs);
+    this.probeTimer.unref();
+  }
+
+  /** Counts a call the quorum answered, by the time it was sent. */
+  noteContact(sentAtMs: number): void {
+    if (sentAtMs > this.lastContactMs) this.lastContactMs = sentAtMs;
+  }
+
+  /**
+   * A linearizable read of one key: etcd answers it only after its leader has confirmed, with a
+   * quorum, that it still leads, so an answer proves this cloud reaches a quorum.
+   */
+  private probe(): void {
+    this.logIsolation();
+    if (this.probesOutstanding >= PROBES_OUTSTANDING_MAX) return;
+    this.probesOutstanding += 1;
+    const sentAtMs = Date.now();
+    this.probeClient.kv.range({ key: Buffer.from(this.key('probe')), count_only: true }).then(
+      () => { this.noteContact(sentAtMs); },
+      () => undefined,
+    ).finally(() => { this.probesOutstanding -= 1; });
   }
 
   async heartbeat(): Promise<void> {
@@ -91,8 +141,9 @@ export class Coordinator {
       checkpoint: r.lastCheckpoint, snapshot: r.lastCheckpointSnapshot, ts: Date.now(),
     };
     try {
+      const sentAtMs = Date.now();
       await this.client.put(this.key('replicas', this.options.cloud)).value(JSON.stringify(beat));
-      this.lastContactMs = Date.now();
+      this.noteContact(sentAtMs);
       this.peers = await this.replicas();
       // Re-published too: a put that failed earlier (etcd unreachable) must not skip the comparison.
       for (const cp of [...this.pending]) {
@@ -106,11 +157,25 @@ export class Coordinator {
   }
 
   /**
-   * True when no heartbeat has reached a quorum for `isolatedAfterMs`: this cloud is cut off,
-   * its replica may be behind, and its gateway should serve nothing rather than stale state.
+   * True when nothing sent in the last `isolatedAfterMs` has been answered by a quorum: this
+   * cloud is cut off, its replica may be behind, and its gateway should serve nothing rather than
+   * stale state (new writes get 50001 at once, and the clients go to another cloud). Probes go
+   * out every probeMs, so a healthy node always has an answered one within a few milliseconds.
    */
   isolated(): boolean {
     return Date.now() - this.lastContactMs > this.options.isolatedAfterMs;
+  }
+
+  /** Logs each change of isolated() (checked every probeMs, so the line may lag the change by that). */
+  private logIsolation(): void {
+    const isolated = this.isolated();
+    if (isolated === this.wasIsolated) return;
+    this.wasIsolated = isolated;
+    if (isolated) {
+      this.options.logger.error({ lastContactMs: this.lastContactMs }, ISOLATED_MESSAGE);
+    } else {
+      this.options.logger.warn('in contact with the etcd quorum again: taking writes');
+    }
   }
 
   async replicas(): Promise<ReplicaHeartbeat[]> {
@@ -244,6 +309,8 @@ export class Coordinator {
 
   close(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
+    if (this.probeTimer !== undefined) clearInterval(this.probeTimer);
     this.client.close();
+    this.probeClient.close();
   }
 }

@@ -13,8 +13,11 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { noop } from 'cockatiel';
+import { Etcd3 } from 'etcd3';
 import { EtcdLog } from '../log/index.js';
 import { checkLog, type CheckReport } from './checker.js';
+import { ISOLATED_MESSAGE } from './coordinator.js';
 import type { Credentials } from './client.js';
 import type { DrillAck, DrillClientConfig } from './drill-client.js';
 import { alive, nodeServing, saveClusterState, startEtcd, startNodeProcess, stopProcess, waitFor, type ClusterState } from './launcher.js';
@@ -26,6 +29,9 @@ const drillClientPath = join(dirname(fileURLToPath(import.meta.url)), 'drill-cli
 export type OutageKind = 'kill' | 'partition';
 /** An outage, or 'clock': the cloud's node runs with its clock offset by clockOffsetMs. */
 export type TrialKind = OutageKind | 'clock';
+
+/** A trial's cloud may be named, or LEADER: whichever cloud holds the etcd leader when the trial starts. */
+export const LEADER = 'leader';
 
 export interface DrillOptions {
   readonly trials: readonly { readonly cloud: string; readonly kind: TrialKind }[];
@@ -55,6 +61,19 @@ export interface TrialReport {
   readonly kind: TrialKind;
   /** Outage start to the first acknowledged operation at a surviving cloud. */
   readonly rtoMs: number;
+  /** The cut cloud held the etcd leader when the outage began. */
+  readonly leader: boolean;
+  /**
+   * Partitions: outage start to the cut cloud's node logging that it refuses writes (it refuses
+   * from the moment it finds itself cut off; the line is written at its next probe tick, so it
+   * may lag by up to 100 ms). Null when none was found.
+   */
+  readonly refusingAfterMs?: number | null;
+  /**
+   * Partitions: outage start to the link command returning. The cut took effect in between, so
+   * refusingAfterMs minus this is the least the node can have taken to refuse.
+   */
+  readonly cutInForceAfterMs?: number;
   /** The longest time any client outside the cut cloud went without an acknowledgement. */
   readonly longestGapMs: number;
   /** Heal to the healed cloud's replica serving at the others' position. */
@@ -152,7 +171,8 @@ export async function runDrill(state: ClusterState, options: DrillOptions): Prom
   const tokens = await adminTokens(state);
   const reports: TrialReport[] = [];
   for (const trial of options.trials) {
-    const index = all.findIndex((c) => c.cloud.name === trial.cloud);
+    const leaderAt = await leaderIndex(all, options.stepTimeoutMs);
+    const index = trial.cloud === LEADER ? leaderAt : all.findIndex((c) => c.cloud.name === trial.cloud);
     if (index === -1) throw new Error(`no cloud ${trial.cloud} in the topology`);
     if (trial.kind === 'partition' && !state.namespaces) throw new Error('a partition needs network namespaces (run as root)');
     if (trial.kind === 'clock') {
@@ -175,12 +195,16 @@ export async function runDrill(state: ClusterState, options: DrillOptions): Prom
       } else {
         await setCloudLink(networkTag(state.topology), index, false);
       }
-      say(`${trial.kind} ${cut.cloud.name} at ${new Date(t0).toISOString()}`);
+      // The cut is in force from here at the latest (starting `ip` in the fabric's namespace can
+      // take a few hundred ms on a loaded machine).
+      const tCut = Date.now();
+      say(`${trial.kind} ${cut.cloud.name} at ${new Date(t0).toISOString()} (in force after ${tCut - t0} ms)`);
       const survivors = new Set(all.filter((c) => c !== cut).map((c) => c.apiUrl));
       // RTO: to the first acknowledgement, at a surviving cloud, of an operation sent after the outage began.
       const recovered = (a: DrillAck): boolean => a.ok && a.s >= t0 && survivors.has(a.endpoint);
       await until('an acknowledgement at a surviving cloud', options.stepTimeoutMs, () => acks.some(recovered));
       const rtoMs = Math.min(...acks.filter(recovered).map((a) => a.t)) - t0;
+      const cutNodeLog = state.processes.find((p) => p.cloud === cut.cloud.name && p.role === 'node')?.log;
       await new Promise((r) => setTimeout(r, Math.max(0, t0 + options.outageMs - Date.now())));
 
       // Heal, and wait for the healed cloud to catch up with the others.
@@ -201,13 +225,15 @@ export async function runDrill(state: ClusterState, options: DrillOptions): Prom
 
       const { check, hashesAgree } = await checkCluster(all, tokens, acks, options.stepTimeoutMs);
       const longestGapMs = longestGap(acks, all.filter((a) => a !== cut), options.workersPerCloud);
+      const refusingAfterMs = trial.kind === 'partition' && cutNodeLog !== undefined ? await isolatedLoggedAfter(cutNodeLog, t0) : undefined;
       const report: TrialReport = {
-        cloud: cut.cloud.name, kind: trial.kind, rtoMs, longestGapMs, catchUpMs,
+        cloud: cut.cloud.name, kind: trial.kind, rtoMs, leader: index === leaderAt,
+        ...(refusingAfterMs !== undefined && { refusingAfterMs, cutInForceAfterMs: tCut - t0 }), longestGapMs, catchUpMs,
         acknowledged: acks.filter((a) => a.ok).length, failedOps: acks.filter((a) => !a.ok).length,
         check, hashesAgree, rpo: check.lost.length,
       };
       reports.push(report);
-      say(`trial ${trial.kind} ${cut.cloud.name}: RTO ${rtoMs} ms, longest gap ${longestGapMs} ms, catch-up ${catchUpMs} ms, ${report.acknowledged} acknowledged, RPO ${report.rpo}, hashes ${hashesAgree ? 'agree' : 'DIFFER'}, check ${check.ok ? 'ok' : 'FAILED'}`);
+      say(`trial ${trial.kind} ${cut.cloud.name}${index === leaderAt ? ' (etcd leader)' : ''}: RTO ${rtoMs} ms,${refusingAfterMs === undefined ? '' : ` refusing writes after ${refusingAfterMs ?? 'never'} ms (cut in force after ${tCut - t0} ms),`} longest gap ${longestGapMs} ms, catch-up ${catchUpMs} ms, ${report.acknowledged} acknowledged, RPO ${report.rpo}, hashes ${hashesAgree ? 'agree' : 'DIFFER'}, check ${check.ok ? 'ok' : 'FAILED'}`);
     } finally {
       await stopClients(clients);
       if (trial.kind === 'partition') await setCloudLink(networkTag(state.topology), index, true).catch(() => undefined);
@@ -304,7 +330,7 @@ async function clockTrial(
     await stopClients(clients);
     const { check, hashesAgree } = await checkCluster(all, tokens, acks, options.stepTimeoutMs);
     const report: TrialReport = {
-      cloud: skewed.cloud.name, kind: 'clock', rtoMs: 0, longestGapMs: longestGap(acks.filter((a) => a.s >= t0 && a.t <= t1), all.filter((a) => a !== skewed), options.workersPerCloud),
+      cloud: skewed.cloud.name, kind: 'clock', rtoMs: 0, leader: false, longestGapMs: longestGap(acks.filter((a) => a.s >= t0 && a.t <= t1), all.filter((a) => a !== skewed), options.workersPerCloud),
       catchUpMs, acknowledged: acks.filter((a) => a.ok).length, failedOps: acks.filter((a) => !a.ok).length, check, hashesAgree, rpo: check.lost.length, clock,
     };
     say(`trial clock ${skewed.cloud.name}: ${report.acknowledged} acknowledged, RPO ${report.rpo}, hashes ${hashesAgree ? 'agree' : 'DIFFER'}, check ${check.ok ? 'ok' : 'FAILED'}`);
@@ -323,6 +349,74 @@ export function clockTable(reports: readonly TrialReport[]): string {
 }
 
 export function rtoTable(reports: readonly TrialReport[]): string {
-  const rows = reports.filter((r) => r.kind !== 'clock').map((r) => `| ${r.kind} | ${r.cloud} | ${r.rtoMs} | ${r.longestGapMs} | ${r.catchUpMs} | ${r.acknowledged} | ${r.rpo} | ${r.hashesAgree && r.check.ok ? 'ok' : 'FAILED'} |`);
-  return ['| outage | cloud | RTO ms | longest gap ms | catch-up ms | acknowledged | RPO | check |', '|---|---|---|---|---|---|---|---|', ...rows].join('\n');
+  const rows = reports.filter((r) => r.kind !== 'clock').map((r) => `| ${r.kind} | ${r.cloud}${r.leader ? ' (leader)' : ''} | ${r.rtoMs} | ${r.refusingAfterMs ?? '-'} | ${r.longestGapMs} | ${r.catchUpMs} | ${r.acknowledged} | ${r.rpo} | ${r.hashesAgree && r.check.ok ? 'ok' : 'FAILED'} |`);
+  return ['| outage | cloud | RTO ms | refusing after ms | longest gap ms | catch-up ms | acknowledged | RPO | check |', '|---|---|---|---|---|---|---|---|---|', ...rows].join('\n');
+}
+
+/** min, median and max of some figures (the median of an even count is the lower middle one). */
+function spread(values: readonly number[]): { n: number; min: number; median: number; max: number } | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return { n: sorted.length, min: sorted[0]!, median: sorted[Math.floor((sorted.length - 1) / 2)]!, max: sorted.at(-1)! };
+}
+
+/**
+ * The drill's figures as one JSON line: RTO over all outage trials, over leader kills (the etcd
+ * leader's cloud killed), over the other kills and over partitions; and, for partitions, how soon
+ * the cut node refused writes.
+ */
+export function rtoSummary(reports: readonly TrialReport[]): string {
+  const outages = reports.filter((r) => r.kind !== 'clock');
+  const rto = (keep: (r: TrialReport) => boolean): ReturnType<typeof spread> => spread(outages.filter(keep).map((r) => r.rtoMs));
+  return JSON.stringify({
+    drill: 'rto', trials: outages.length,
+    rto_ms_all: rto(() => true),
+    rto_ms_leader_killed: rto((r) => r.kind === 'kill' && r.leader),
+    rto_ms_other_killed: rto((r) => r.kind === 'kill' && !r.leader),
+    rto_ms_partition: rto((r) => r.kind === 'partition'),
+    refusing_after_ms_partition: spread(outages.flatMap((r) => (typeof r.refusingAfterMs === 'number' ? [r.refusingAfterMs] : []))),
+    refusing_after_cut_in_force_ms_partition: spread(outages.flatMap((r) => (typeof r.refusingAfterMs === 'number' ? [r.refusingAfterMs - (r.cutInForceAfterMs ?? 0)] : []))),
+    partitions_never_refusing: outages.filter((r) => r.kind === 'partition' && r.refusingAfterMs === null).length,
+    rpo_total: outages.reduce((sum, r) => sum + r.rpo, 0),
+    checks_failed: outages.filter((r) => !(r.check.ok && r.hashesAgree)).length,
+  });
+}
+
+/** Which cloud's etcd member leads now (asked of every member, in a loop bounded in time). */
+async function leaderIndex(all: readonly CloudAddress[], timeoutMs: number): Promise<number> {
+  let found = -1;
+  await until('an etcd leader', timeoutMs, async () => {
+    for (const [index, c] of all.entries()) {
+      const client = new Etcd3({
+        hosts: [c.etcdClientUrl], dialTimeout: 1_000, defaultCallOptions: () => ({ deadline: Date.now() + 1_000 }),
+        faultHandling: { host: () => noop, global: noop },
+      });
+      try {
+        const status = await client.maintenance.status();
+        if (status.leader !== '0' && status.leader === status.header.member_id) found = index;
+      } catch {
+        // A member down or cut off: ask the next one.
+      } finally {
+        client.close();
+      }
+      if (found !== -1) return true;
+    }
+    return false;
+  });
+  return found;
+}
+
+/** ms from `from` to the first line at or after it in which the node says it is cut off; null if none. */
+async function isolatedLoggedAfter(nodeLog: string, from: number): Promise<number | null> {
+  const text = await readFile(nodeLog, 'utf8').catch(() => '');
+  for (const line of text.split('\n')) {
+    if (!line.includes(ISOLATED_MESSAGE)) continue;
+    try {
+      const { time } = JSON.parse(line) as { time?: number };
+      if (typeof time === 'number' && time >= from) return time - from;
+    } catch {
+      // Not a JSON log line.
+    }
+  }
+  return null;
 }

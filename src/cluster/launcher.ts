@@ -104,6 +104,9 @@ export function etcdCommand(c: CloudAddress, all: readonly CloudAddress[], dataD
     '--initial-cluster', all.map((a) => `${a.cloud.name}=${a.etcdPeerUrl}`).join(','),
     '--initial-cluster-state', state, '--initial-cluster-token', 'everbook',
     '--heartbeat-interval', String(etcdTiming.heartbeatMs), '--election-timeout', String(etcdTiming.electionMs),
+    // A member that was cut off campaigns alone, raising its term; without a pre-vote it forces
+    // a needless second election (writes stop again) the moment it rejoins.
+    '--pre-vote',
     '--logger', 'zap', '--log-level', 'warn',
   ];
 }

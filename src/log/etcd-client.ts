@@ -97,8 +97,10 @@ export function isTransient(error: unknown): boolean {
   if (error instanceof WatchInterrupted) return true;
   if (isRecoverableError(error as Error)) return true;
   const message = error instanceof Error ? error.message : '';
+  // A member between leaders drops a proposal at once ('raft proposal dropped', not mapped to a
+  // gRPC code by etcd 3.4): nothing was written, and the next attempt finds the new leader.
   return message.includes('etcdserver: too many requests') || message.includes('etcdserver: no leader')
-    || message.includes('etcdserver: leader changed');
+    || message.includes('etcdserver: leader changed') || message.includes('raft proposal dropped');
 }
 
 /** A watch stream ended or was cancelled by the server for a reason worth reconnecting over. */

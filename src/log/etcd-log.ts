@@ -22,6 +22,7 @@ import {
   WatchInterrupted,
   writeOnce,
   type WatchStream,
+  type Written,
 } from './etcd-client.js';
 import { LogError, LogCompactedError } from './errors.js';
 
@@ -37,6 +38,8 @@ const grpcMessageBytesMax = 2 ** 31 - 1;
 const prefixLengthMax = 128;
 const writerIdLengthMax = 64;
 const kvKeyLengthMax = 256;
+/** An append is hedged after this many times the recent mean append latency (within bounds). */
+const hedgeLatencyFactor = 3;
 
 export interface EtcdLogOptions {
   /** Client URLs of the etcd members, one per cloud, e.g. `http://10.1.0.5:2379`. */
@@ -65,6 +68,16 @@ export interface EtcdLogOptions {
   readonly retryBackoffMsMax?: number;
   /** Appends waiting for etcd at once; beyond it append rejects as busy. */
   readonly appendsInFlightMax?: number;
+  /**
+   * An append unanswered after a few times the recent append latency, but at least hedgeAfterMsMin
+   * and at most hedgeAfterMsMax, is sent again (the same create-only write), and again after each
+   * such delay, with at most hedgeAttemptsMax attempts out at once for one append.
+   */
+  readonly hedgeAfterMsMin?: number;
+  readonly hedgeAfterMsMax?: number;
+  readonly hedgeAttemptsMax?: number;
+  /** Hedge attempts out at once over all appends: the most extra work hedging adds to etcd. */
+  readonly hedgesInFlightMax?: number;
   /** Records one read() returns at most, and one page of a tail's catch-up. */
   readonly readPageRecordsMax?: number;
   /** A tail that has had no answer from etcd for this long ends with unavailable. */
@@ -85,6 +98,12 @@ export const etcdLogDefaults = {
   retryBackoffMsMin: 25,
   retryBackoffMsMax: 500,
   appendsInFlightMax: 256,
+  hedgeAfterMsMin: 50,
+  hedgeAfterMsMax: 250,
+  // With a 1 s call deadline and hedges 50-250 ms apart, attempts stuck on a dead leader never
+  // use up an append's allowance before the new leader is there.
+  hedgeAttemptsMax: 24,
+  hedgesInFlightMax: 64,
   readPageRecordsMax: 64,
   tailUnavailableMsMax: 60_000,
   deleteBatchKeysMax: 100,
@@ -148,6 +167,12 @@ export class EtcdLog implements CommandLog {
   #last: number;
   /** Highest etcd revision any answer has shown; never above the cluster's current revision. */
   #revisionSeen: number;
+  /** Recent mean time an append took to answer, for the hedge delay. */
+  #appendLatencyMs = 0;
+  /** Hedge attempts out now, over every append (bounded by hedgesInFlightMax). */
+  #hedgesOutstanding = 0;
+  /** The appends waiting for etcd: each one's "hedge now if you have waited a while". */
+  readonly #pending = new Set<() => void>();
 
   readonly #appends = new Set<Promise<number>>();
   readonly #tails = new Map<ActiveTail, Promise<void>>();
@@ -249,26 +274,142 @@ export class EtcdLog implements CommandLog {
     return null;
   }
 
-  /** Writes the key create-only, repeating the same write after transient failures. */
-  async #store(key: Buffer, value: Buffer): Promise<number> {
-    let attempts = 0;
-    try {
-      const written = await withRetries(this.#limits, () => {
+  /**
+   * Writes the key create-only until one attempt answers. An attempt still unanswered after the
+   * hedge delay is joined by another identical one (a hedge), and again after each further
+   * delay: when the leader dies, the writes this member forwarded to it get no answer until their
+   * deadline, and a hedge is what reaches the new leader. As soon as any append of this log is
+   * answered, every other append already past its hedge delay is hedged at once: the cluster has
+   * a leader again, so follow it now rather than at the next tick. Attempts are
+   * bounded per append (hedgeAttemptsMax) and over the whole log (hedgesInFlightMax). The key is
+   * create-only, so however many attempts commit, one record is stored; the others find it and
+   * answer with its revision. A failed attempt is repeated after a backoff. Everything stops
+   * after retryMsMax.
+   */
+  #store(key: Buffer, value: Buffer): Promise<number> {
+    const limits = this.#limits;
+    const stats = this.#stats;
+    const startedAt = Date.now();
+    const hedgeAfterMs = this.#hedgeAfterMs();
+    return new Promise<number>((resolve, reject) => {
+      let attempts = 0;
+      let outstanding = 0;
+      let settled = false;
+      let backoffMs = limits.retryBackoffMsMin;
+      let lastError: unknown = null;
+      /** An attempt failed in a way repeating cannot fix: no new attempts. */
+      let definite = false;
+      let timer: NodeJS.Timeout | undefined;
+      let launchedAt = startedAt;
+
+      const finish = (error: unknown, written: Written | null): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.#pending.delete(kick);
+        if (written !== null) {
+          stats.appendsStored += 1;
+          if (written.existed) stats.appendsFoundStored += 1;
+          this.#noteAppendLatency(Date.now() - startedAt);
+          resolve(written.revision);
+          // The cluster answers: whoever has waited a while, try again now.
+          for (const other of [...this.#pending]) other();
+          return;
+        }
+        if (error instanceof LogError && error.code === 'writer_conflict') {
+          reject(error);
+          return;
+        }
+        // Any transient failure may have been a write that etcd committed but could not confirm.
+        const uncertain = attempts > 1 || isTransient(error);
+        if (uncertain) stats.appendsOutcomeUnknown += 1;
+        const detail = `${key.toString()} after ${attempts} attempts in ${Date.now() - startedAt} ms: ${messageOf(error)}`;
+        reject(new LogError(uncertain ? 'outcome_unknown' : 'rejected', detail, { cause: error }));
+      };
+
+      const timeLeft = (): boolean => Date.now() - startedAt < limits.retryMsMax;
+      const mayHedge = (): boolean => !settled && !definite && timeLeft()
+        && outstanding < limits.hedgeAttemptsMax && this.#hedgesOutstanding < limits.hedgesInFlightMax;
+
+      // Arms the one timer: the next hedge while attempts are out, the next retry when none is.
+      const arm = (delayMs: number): void => {
+        clearTimeout(timer);
+        const leftMs = limits.retryMsMax - (Date.now() - startedAt);
+        if (leftMs <= 0 || delayMs > leftMs) {
+          if (outstanding === 0) finish(lastError ?? new LogError('unavailable', 'no attempt left'), null);
+          return;
+        }
+        timer = setTimeout(() => {
+          if (settled) return;
+          if (outstanding === 0 || mayHedge()) launch();
+          else arm(hedgeAfterMs);
+        }, delayMs);
+      };
+
+      const launch = (): void => {
+        launchedAt = Date.now();
         attempts += 1;
-        if (attempts > 1) this.#stats.appendRetries += 1;
-        return writeOnce(this.#client, key, value);
-      });
-      this.#stats.appendsStored += 1;
-      if (written.existed) this.#stats.appendsFoundStored += 1;
-      return written.revision;
-    } catch (error: unknown) {
-      if (error instanceof LogError && error.code === 'writer_conflict') throw error;
-      // Any transient failure may have been a write that etcd committed but could not confirm.
-      const uncertain = attempts > 1 || (error instanceof LogError && error.code === 'unavailable');
-      if (uncertain) this.#stats.appendsOutcomeUnknown += 1;
-      const detail = `${key.toString()} after ${attempts} attempts: ${messageOf(error)}`;
-      throw new LogError(uncertain ? 'outcome_unknown' : 'rejected', detail, { cause: error });
-    }
+        const hedge = outstanding > 0;
+        outstanding += 1;
+        if (hedge) this.#hedgesOutstanding += 1;
+        if (attempts > 1) stats.appendRetries += 1;
+        const done = (): void => {
+          outstanding -= 1;
+          if (hedge) this.#hedgesOutstanding -= 1;
+        };
+        writeOnce(this.#client, key, value).then((written) => {
+          done();
+          finish(null, written);
+        }, (error: unknown) => {
+          done();
+          if (settled) return;
+          if (!isTransient(error)) {
+            // No more attempts: repeating cannot help. A hedge still out may yet answer.
+            lastError = error;
+            definite = true;
+            clearTimeout(timer);
+            if (outstanding === 0 || (error instanceof LogError && error.code === 'writer_conflict')) finish(error, null);
+            return;
+          }
+          if (definite) {
+            if (outstanding === 0) finish(lastError, null);
+            return;
+          }
+          lastError = error;
+          if (outstanding === 0) {
+            arm(backoffMs);
+            backoffMs = Math.min(2 * backoffMs, limits.retryBackoffMsMax);
+          }
+        });
+        arm(hedgeAfterMs);
+      };
+
+      /**
+       * Another append was just answered: hedge now if this one is late (waited its hedge delay)
+       * and its newest attempt is not itself fresh.
+       */
+      const kick = (): void => {
+        const now = Date.now();
+        if (now - startedAt >= hedgeAfterMs && now - launchedAt >= limits.hedgeAfterMsMin && outstanding > 0 && mayHedge()) launch();
+      };
+
+      this.#pending.add(kick);
+      launch();
+    });
+  }
+
+  /**
+   * How long an append may go unanswered before it is hedged: a few times the recent append
+   * latency (so a loaded but healthy cluster is not sent every write twice), within bounds.
+   */
+  #hedgeAfterMs(): number {
+    const limits = this.#limits;
+    return Math.min(limits.hedgeAfterMsMax, Math.max(limits.hedgeAfterMsMin, Math.round(hedgeLatencyFactor * this.#appendLatencyMs)));
+  }
+
+  #noteAppendLatency(ms: number): void {
+    // An exponentially weighted mean over about the last ten appends.
+    this.#appendLatencyMs += (ms - this.#appendLatencyMs) / 10;
   }
 
   /**
@@ -681,6 +822,7 @@ function resolveLimits(options: EtcdLogOptions): Limits {
   assert(limits.readPageRecordsMax * (limits.recordBytesMax + kibibyte) + mebibyte <= grpcMessageBytesMax,
     'a page of readPageRecordsMax records of recordBytesMax must fit one gRPC message');
   assert(limits.retryBackoffMsMin <= limits.retryBackoffMsMax, 'retryBackoffMsMin <= retryBackoffMsMax');
+  assert(limits.hedgeAfterMsMin <= limits.hedgeAfterMsMax, 'hedgeAfterMsMin <= hedgeAfterMsMax');
   assert(limits.kvValueBytesMax + requestHeadroomBytes <= limits.etcdRequestBytesMax, 'kvValueBytesMax fits one request');
   return limits;
 }

@@ -1,6 +1,11 @@
-// Turns requests into durable, applied log records. Group commit: while one append is in
-// flight, new submissions queue; when it completes they all go out as the next record, so
-// throughput grows with load and order of arrival is order in the log (per connection too).
+// Turns requests into durable, applied log records. Group commit, pipelined: up to
+// recordsInFlightMax records are in the log's hands at once; submissions that arrive meanwhile
+// fill the next record, which goes out as soon as a slot is free. A record therefore holds what
+// arrived during one append's share of the window: one submission when the load is light, up to
+// the record bounds under heavy load, so the record size follows the load. The log decides the
+// order of records that are in flight together (the file journal keeps the order of the calls;
+// etcd orders them by commit); a submission made after another was acknowledged always lands
+// after it, and every request is answered only once its record is durable and applied.
 // The number of submissions in flight is bounded: past the bound a request is refused as busy
 // at once rather than queued. A log error that proves nothing was written (a refusal, a full
 // disk) is a definite failure; any other failure after the append began is "outcome unknown",
@@ -33,7 +38,21 @@ export interface SubmitterOptions {
   readonly cloud: string;
   /** Told of every log error an append met, after it is classified (the node watches the journal's disk). */
   readonly onLogError?: (error: unknown) => void;
+  /**
+   * Told, after each append the log confirmed, when it was sent: the log reached its quorum at
+   * or after that time (the cluster coordinator counts it as contact).
+   */
+  readonly onAppended?: (sentAtMs: number) => void;
+  /** Records handed to the log and not yet answered, at most (default RECORDS_IN_FLIGHT_MAX). */
+  readonly recordsInFlightMax?: number;
 }
+
+/**
+ * Records in the log's hands at once. One etcd write takes a few milliseconds, most of it
+ * waiting (consensus, fsync): with several in flight, the next record fills and goes out while
+ * the previous ones are committed.
+ */
+export const RECORDS_IN_FLIGHT_MAX = 8;
 
 interface Queued {
   readonly item: Submission;
@@ -41,6 +60,8 @@ interface Queued {
   readonly json: string;
   readonly bytes: number;
   readonly appended: (error: SubmitError | undefined) => void;
+  /** Its request was already answered "outcome unknown" (deadline passed): it is not written. */
+  abandoned: boolean;
 }
 
 /**
@@ -81,7 +102,10 @@ export class Submitter {
   readonly origin = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
   private rid = 0;
   private readonly queue: Queued[] = [];
-  private appending = false;
+  /** Records handed to the log and not yet answered. */
+  private recordsInFlight = 0;
+  private flushScheduled = false;
+  private readonly recordsInFlightMax: number;
   inFlight = 0;
   /** Records written and submissions they carried, for metrics. */
   records = 0;
@@ -94,6 +118,8 @@ export class Submitter {
 
   constructor(private readonly log: CommandLog, private readonly replica: Replica, private readonly options: SubmitterOptions) {
     this.itemBytesMax = RECORD_BYTES_MAX - recordEnvelopeBytes(this.origin, options.cloud);
+    this.recordsInFlightMax = options.recordsInFlightMax ?? RECORDS_IN_FLIGHT_MAX;
+    if (!Number.isSafeInteger(this.recordsInFlightMax) || this.recordsInFlightMax < 1) throw new Error('recordsInFlightMax must be a positive integer');
   }
 
   /** Submits commands; `sig` (a signed request's digest and timestamp) makes a replay of the request refused. */
@@ -115,14 +141,26 @@ export class Submitter {
     this.inFlight += 1;
     let timer: NodeJS.Timeout | undefined;
     try {
-      const appendError = await new Promise<SubmitError | undefined>((resolve) => {
-        this.queue.push({ item, json, bytes, appended: resolve });
-        if (!this.appending) void this.flush();
-      });
-      if (appendError !== undefined) throw appendError;
+      // One bound on the whole wait, append and apply: a request in flight when the log stops
+      // answering (this cloud cut off) is answered "outcome unknown" by its deadline at the
+      // latest, so that its client fails over at once. (Past the deadline the log's time refuses
+      // the submission should its record still land.)
+      const answerByMs = Math.min(this.options.applyTimeoutMs, this.options.commandTtlMs);
+      let queued: Queued | undefined;
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => { reject(new SubmitError('timeout', 'not applied in time, outcome unknown')); }, this.options.applyTimeoutMs);
+        timer = setTimeout(() => {
+          // If it is still queued, it is never written, so it can never apply.
+          if (queued !== undefined) queued.abandoned = true;
+          reject(new SubmitError('timeout', 'not applied in time, outcome unknown'));
+        }, answerByMs);
       });
+      const appended = new Promise<SubmitError | undefined>((resolve) => {
+        queued = { item, json, bytes, appended: resolve, abandoned: false };
+        this.queue.push(queued);
+        this.scheduleFlush();
+      });
+      const appendError = await Promise.race([appended, timeout]);
+      if (appendError !== undefined) throw appendError;
       const { outcome } = await Promise.race([applied, timeout]);
       if ('refused' in outcome) throw guardRefusal(outcome.refused);
       return outcome;
@@ -143,52 +181,78 @@ export class Submitter {
    */
   async heartbeat(idleMs: number): Promise<boolean> {
     const now = this.options.now();
-    if (this.appending || this.queue.length > 0 || this.replica.state !== 'serving' || now - this.lastWriteMs < idleMs) return false;
+    if (this.recordsInFlight > 0 || this.queue.length > 0 || this.replica.state !== 'serving' || now - this.lastWriteMs < idleMs) return false;
     this.lastWriteMs = now;
+    const sentAtMs = Date.now();
     await this.log.append([encodeRecord({ ts: now, origin: this.origin, cloud: this.options.cloud }, [])]);
+    this.options.onAppended?.(sentAtMs);
     return true;
   }
 
-  /** Writes everything queued as one record (within the record bounds), then whatever queued meanwhile. */
-  private async flush(): Promise<void> {
-    this.appending = true;
-    try {
-      while (this.queue.length > 0) {
-        const group: Queued[] = [];
-        let bytes = 0;
-        let commands = 0;
-        while (this.queue.length > 0) {
-          const next = this.queue[0]!;
-          if (group.length > 0 && (bytes + next.bytes > this.itemBytesMax || commands + next.item.cmds.length > RECORD_COMMANDS_MAX)) break;
-          group.push(this.queue.shift()!);
-          bytes += next.bytes;
-          commands += next.item.cmds.length;
-        }
-        let error: SubmitError | undefined;
-        try {
-          // Positions only grow, so a new record lands past whatever was applied before it was
-          // written. (Not past what is applied when the append returns: the replica may already
-          // have applied this very record, as it does with etcd when the watch is quicker.)
-          const appliedBefore = this.replica.appliedPosition;
-          const header = { ts: this.options.now(), origin: this.origin, cloud: this.options.cloud };
-          const position = await this.log.append([encodeRecord(header, group.map((q) => q.json))]);
-          this.records += 1;
-          this.submissions += group.length;
-          this.lastWriteMs = header.ts;
-          // A log that hands out a position the replica had already applied lost records (a
-          // restored or wiped log): this record would never be applied here. Stop rather than go
-          // on; the replica answers the waiting requests "outcome unknown".
-          if (position <= appliedBefore) {
-            this.replica.fail(new Error(`the log stored a record at position ${position}, but this replica had already applied up to ${appliedBefore}: the log lost records`));
-          }
-        } catch (e) {
-          error = classifyLogError(e);
-          this.options.onLogError?.(e);
-        }
-        for (const q of group) q.appended(error);
+  /**
+   * Sends what is queued at the end of this turn of the event loop, so that submissions arriving
+   * together share a record, if a slot in the window is free (else a finishing append calls it).
+   */
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.recordsInFlight >= this.recordsInFlightMax) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  /** Hands records to the log, each as full as the bounds allow, while the window has room. */
+  private flush(): void {
+    while (this.queue.length > 0 && this.recordsInFlight < this.recordsInFlightMax) {
+      const group: Queued[] = [];
+      let bytes = 0;
+      let commands = 0;
+      let taken = 0;
+      for (; taken < this.queue.length; taken++) {
+        const next = this.queue[taken]!;
+        if (next.abandoned) continue;
+        if (group.length > 0 && (bytes + next.bytes > this.itemBytesMax || commands + next.item.cmds.length > RECORD_COMMANDS_MAX)) break;
+        group.push(next);
+        bytes += next.bytes;
+        commands += next.item.cmds.length;
       }
-    } finally {
-      this.appending = false;
+      // One splice per record: shifting a long queue one by one costs its length each time.
+      this.queue.splice(0, taken);
+      if (group.length === 0) continue;
+      this.recordsInFlight += 1;
+      void this.appendGroup(group).finally(() => {
+        this.recordsInFlight -= 1;
+        if (this.queue.length > 0) this.scheduleFlush();
+      });
     }
+  }
+
+  /** Appends one record and tells its submissions how that went; never rejects. */
+  private async appendGroup(group: readonly Queued[]): Promise<void> {
+    let error: SubmitError | undefined;
+    try {
+      // Positions only grow, so a new record lands past whatever was applied before it was
+      // written. (Not past what is applied when the append returns: the replica may already
+      // have applied this very record, as it does with etcd when the watch is quicker.)
+      const appliedBefore = this.replica.appliedPosition;
+      const header = { ts: this.options.now(), origin: this.origin, cloud: this.options.cloud };
+      const sentAtMs = Date.now();
+      const position = await this.log.append([encodeRecord(header, group.map((q) => q.json))]);
+      this.records += 1;
+      this.submissions += group.length;
+      if (header.ts > this.lastWriteMs) this.lastWriteMs = header.ts;
+      this.options.onAppended?.(sentAtMs);
+      // A log that hands out a position the replica had already applied lost records (a
+      // restored or wiped log): this record would never be applied here. Stop rather than go
+      // on; the replica answers the waiting requests "outcome unknown".
+      if (position <= appliedBefore) {
+        this.replica.fail(new Error(`the log stored a record at position ${position}, but this replica had already applied up to ${appliedBefore}: the log lost records`));
+      }
+    } catch (e) {
+      error = classifyLogError(e);
+      this.options.onLogError?.(e);
+    }
+    for (const q of group) q.appended(error);
   }
 }

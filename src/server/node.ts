@@ -101,8 +101,20 @@ function clockStatus(replica: Replica, now: () => number): Record<string, unknow
   return { logTs: replica.guard.logTs, nodeAheadOfLogMs: now() - replica.guard.logTs, clouds, seenSignatures: replica.guard.seenSize };
 }
 
-/** A write forwarded to a leader that just died waits this long before it is retried on the new one. */
+/**
+ * The deadline of one etcd call. A write forwarded to a leader that just died gets no answer;
+ * the etcd log hedges it (sends it again) after 50-250 ms instead of waiting this out.
+ */
 const ETCD_CALL_DEADLINE_MS = 1_000;
+
+/**
+ * A cluster node refuses new writes (50001) once nothing it sent to etcd in this long was
+ * answered by a quorum; a probe goes out every QUORUM_PROBE_MS. Detection takes at most their
+ * sum after a cut (well under a second), and a healthy node answers a probe in milliseconds, so
+ * ordinary load does not trip it: appends the quorum answers count as contact too.
+ */
+const ISOLATED_AFTER_MS = 700;
+const QUORUM_PROBE_MS = 100;
 
 async function openLog(config: ServerConfig, writerId: string, logger: Logger): Promise<CommandLog> {
   if (config.log === 'journal') {
@@ -159,7 +171,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     ? new Coordinator({
       endpoints: config.etcdEndpoints.split(','), prefix: `${config.etcdPrefix}/cluster`, cloud: config.cloud, apiUrl,
       clusterToken: config.clusterToken, logger, heartbeatMs: 1_000, liveMs: config.peerLiveMs, callTimeoutMs: 2_000,
-      compact: config.compactLog, isolatedAfterMs: 5_000,
+      compact: config.compactLog, isolatedAfterMs: ISOLATED_AFTER_MS, probeMs: QUORUM_PROBE_MS,
     })
     : undefined;
 
@@ -187,6 +199,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
   const submitter = new Submitter(log, replica, {
     inFlightMax: config.inFlightMax, applyTimeoutMs: config.applyTimeoutMs, commandTtlMs: config.commandTtlMs, now, cloud: config.cloud,
     onLogError: watchJournal,
+    ...(coordinator !== undefined && { onAppended: (sentAtMs: number) => { coordinator.noteContact(sentAtMs); } }),
   });
   const heartbeats = config.log === 'etcd' ? setInterval(() => {
     submitter.heartbeat(HEARTBEAT_IDLE_MS).catch((e: unknown) => { logger.debug({ err: (e as Error).message }, 'heartbeat record not written'); });

@@ -1,0 +1,207 @@
+// npm run bench:log — the replicated log's own capacity, without HTTP: the submitter is driven
+// directly with pre-built commands (limit orders alternating buy and sell at one price, as
+// bench/load.ts sends, so they trade), CONCURRENCY submissions in flight, one command each. Run
+// once on the file journal (one replica) and once on a three-member etcd cluster on loopback with
+// three replicas applying (the writer's own, and two in child processes, one per member, as the
+// other clouds' nodes would). Reports commands/s committed and applied everywhere, records/s,
+// commands per record and the acknowledgement latency (durable and applied by the writer's
+// replica) p50/p99, one JSON line. Usage: npm run bench:log [-- COMMANDS [CONCURRENCY [journal|etcd]]]
+// (the third argument runs one log only, to profile it).
+
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import type { Command } from '../src/core/index.js';
+import { EtcdLog, FileJournal, type CommandLog } from '../src/log/index.js';
+import { MemoryProjections } from '../src/projections/index.js';
+import { Replica, SnapshotStore, Submitter } from '../src/replica/index.js';
+import { devAssets, devInstruments } from '../src/server/dev.js';
+import { startEtcdCluster } from '../test/support/etcd-cluster.js';
+
+const users = 64;
+const prefix = 'bench-log';
+/** How long a child replica may take to start, and to apply the last record, at the most. */
+const childStepMs = 120_000;
+
+interface Run {
+  readonly commands_per_s: number;
+  readonly records_per_s: number;
+  readonly commands_per_record: number;
+  readonly ack_p50_ms: number;
+  readonly ack_p99_ms: number;
+  readonly errors: number;
+}
+
+async function openReplica(log: CommandLog, dir: string): Promise<Replica> {
+  const replica = new Replica({
+    log, snapshots: new SnapshotStore(join(dir, 'snapshots')), checkpointEveryCommands: 1_000_000, compactLog: false,
+    createProjections: (engine, saved) => (saved === undefined ? new MemoryProjections(engine) : MemoryProjections.fromJSON(engine, saved)),
+    logger: pino({ level: 'silent' }), onFatal: (e) => { throw e; },
+  });
+  await replica.start();
+  return replica;
+}
+
+/** The market, funded users, then the orders the run sends. */
+function setup(): Command[] {
+  const cmds: Command[] = [...devAssets, ...devInstruments];
+  for (let u = 0; u < users; u++) cmds.push({ type: 'CreateUser' });
+  for (let u = 1; u <= users; u++) {
+    cmds.push({ type: 'CreditDeposit', depositId: `seed-${u}-usdt`, userId: u, asset: 'USDT', amount: '1000000000000000' });
+    cmds.push({ type: 'CreditDeposit', depositId: `seed-${u}-btc`, userId: u, asset: 'BTC', amount: '10000000000000' });
+  }
+  return cmds;
+}
+
+function orders(count: number): Command[] {
+  return Array.from({ length: count }, (_, n): Command => ({
+    type: 'PlaceOrder', userId: 1 + (n % users), instId: 'BTC-USDT', side: n % 2 === 0 ? 'buy' : 'sell', orderType: 'limit',
+    priceTicks: 500_000, sizeLots: 10, clOrdId: `b${n}`,
+  }));
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+}
+
+/** Submits every command, `concurrency` at a time; resolves with the figures and the time it ended. */
+async function drive(submitter: Submitter, cmds: readonly Command[], concurrency: number): Promise<{ run: Run; seconds: number; t0: number }> {
+  const latencies = new Float64Array(cmds.length);
+  let next = 0;
+  let errors = 0;
+  const records0 = submitter.records;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < cmds.length) {
+      const n = next++;
+      const start = performance.now();
+      try {
+        const [result] = await submitter.submit([cmds[n]!]);
+        if (result?.ok !== true) errors += 1;
+      } catch {
+        errors += 1;
+      }
+      latencies[n] = performance.now() - start;
+    }
+  }));
+  const seconds = (performance.now() - t0) / 1000;
+  const records = submitter.records - records0;
+  const sorted = latencies.slice().sort();
+  return {
+    seconds, t0,
+    run: {
+      commands_per_s: Math.round(cmds.length / seconds), records_per_s: Math.round(records / seconds),
+      commands_per_record: Math.round((cmds.length / Math.max(1, records)) * 10) / 10,
+      ack_p50_ms: Math.round(percentile(sorted, 0.5) * 100) / 100, ack_p99_ms: Math.round(percentile(sorted, 0.99) * 100) / 100, errors,
+    },
+  };
+}
+
+async function submitAll(submitter: Submitter, cmds: readonly Command[]): Promise<void> {
+  for (const cmd of cmds) {
+    const [result] = await submitter.submit([cmd]);
+    if (result?.ok !== true) throw new Error(`setup: ${cmd.type} refused: ${JSON.stringify(result)}`);
+  }
+}
+
+const submitterOptions = (concurrency: number): ConstructorParameters<typeof Submitter>[2] => ({
+  inFlightMax: concurrency, applyTimeoutMs: 30_000, commandTtlMs: 30_000, now: Date.now, cloud: 'bench',
+});
+
+async function journalRun(dir: string, cmds: readonly Command[], concurrency: number): Promise<Run> {
+  const journal = await FileJournal.open(join(dir, 'journal'));
+  const replica = await openReplica(journal, join(dir, 'journal-replica'));
+  const submitter = new Submitter(journal, replica, submitterOptions(concurrency));
+  await submitAll(submitter, setup());
+  const { run } = await drive(submitter, cmds, concurrency);
+  await replica.stop();
+  await journal.close();
+  return run;
+}
+
+/** A replica in its own process, on its own member: prints "ready", then, given a position on stdin, the ms it had applied it. */
+function childReplica(endpoint: string, dir: string): { ready: Promise<void>; appliedAt: (position: number) => Promise<number>; stop: () => void } {
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), 'replica', endpoint, dir], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout });
+  const waiters: ((line: string) => void)[] = [];
+  lines.on('line', (line) => { waiters.shift()?.(line); });
+  const nextLine = (): Promise<string> => new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error('child replica did not answer in time')); }, childStepMs);
+    waiters.push((line) => { clearTimeout(timer); resolve(line); });
+  });
+  return {
+    ready: nextLine().then(() => undefined),
+    appliedAt: (position) => { const line = nextLine(); child.stdin.write(`${position}\n`); return line.then(Number); },
+    stop: () => { child.kill('SIGTERM'); },
+  };
+}
+
+async function etcdRun(dir: string, cmds: readonly Command[], concurrency: number): Promise<Run & { all_replicas_commands_per_s: number }> {
+  const cluster = await startEtcdCluster(3);
+  const children: ReturnType<typeof childReplica>[] = [];
+  try {
+    const log = await EtcdLog.open({ hosts: [cluster.endpoints[0]!], prefix, writerId: `bench-${process.pid}` });
+    const replica = await openReplica(log, join(dir, 'etcd-replica-0'));
+    const submitter = new Submitter(log, replica, submitterOptions(concurrency));
+    await submitAll(submitter, setup());
+    for (let i = 1; i < 3; i++) children.push(childReplica(cluster.endpoints[i]!, join(dir, `etcd-replica-${i}`)));
+    await Promise.all(children.map((c) => c.ready));
+    const wallT0 = Date.now();
+    const { run, seconds } = await drive(submitter, cmds, concurrency);
+    const last = replica.appliedPosition;
+    const applied = await Promise.all(children.map((c) => c.appliedAt(last)));
+    const allSeconds = Math.max(seconds, ...applied.map((t) => (t - wallT0) / 1000));
+    await replica.stop();
+    await log.close();
+    return { ...run, all_replicas_commands_per_s: Math.round(cmds.length / allSeconds) };
+  } finally {
+    for (const c of children) c.stop();
+    await cluster.stop();
+  }
+}
+
+/** The child: a replica tailing the log on one member. */
+async function replicaMain(endpoint: string, dir: string): Promise<void> {
+  const log = await EtcdLog.open({ hosts: [endpoint], prefix, writerId: `bench-replica-${process.pid}` });
+  const replica = await openReplica(log, dir);
+  process.stdout.write('ready\n');
+  const lines = createInterface({ input: process.stdin });
+  for await (const line of lines) {
+    const position = Number(line);
+    const deadline = Date.now() + childStepMs;
+    while (replica.appliedPosition < position && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    process.stdout.write(`${Date.now()}\n`);
+  }
+  await replica.stop();
+  await log.close();
+}
+
+if (process.argv[2] === 'replica') {
+  await replicaMain(process.argv[3]!, process.argv[4]!);
+} else {
+  const count = Number(process.argv[2] ?? 100_000);
+  const concurrency = Number(process.argv[3] ?? 4_000);
+  const cmds = orders(count);
+  const dir = await mkdtemp(join(tmpdir(), 'everbook-bench-log-'));
+  try {
+    const only = process.argv[4];
+    const journal = only === 'etcd' ? null : await journalRun(dir, cmds, concurrency);
+    console.error(`journal ${JSON.stringify(journal)}`);
+    const etcd = only === 'journal' ? null : await etcdRun(dir, cmds, concurrency);
+    console.error(`etcd    ${JSON.stringify(etcd)}`);
+    console.log(JSON.stringify({
+      bench: 'log', commands: count, concurrency,
+      ...Object.fromEntries(Object.entries(journal ?? {}).map(([k, v]) => [`journal_${k}`, v])),
+      ...Object.fromEntries(Object.entries(etcd ?? {}).map(([k, v]) => [`etcd_${k}`, v])),
+      ...(journal !== null && etcd !== null && {
+        etcd_vs_journal: Math.round((etcd.all_replicas_commands_per_s / journal.commands_per_s) * 100) / 100,
+      }),
+    }));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
