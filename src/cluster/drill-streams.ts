@@ -16,6 +16,12 @@ export interface StreamDrillOptions {
   readonly clientsPerCloud: number;
   /** Instruments each client follows; the drill's load trades ETH-USDT. */
   readonly instIds?: readonly string[];
+  /**
+   * Keep the cloud out (and the load flowing) until the clients together have verified this many
+   * updates, so a trial checks a known amount of stream across the failover whatever the
+   * machine's speed (bounded by the drill's step timeout).
+   */
+  readonly updatesMin?: number;
 }
 
 /** Liveness: a silent connection (a partitioned cloud sends nothing) is dropped after this. */
@@ -24,6 +30,8 @@ export const STREAM_SILENCE_MS = 3_000;
 const STREAM_CONNECT_TIMEOUT_MS = 2_000;
 /** Connections one client may open in one trial before it gives up and says so. */
 const STREAM_RECONNECTS_MAX = 200;
+/** At a quiet point the books agree within moments; past this bound (or the drill's step bound) it is a finding. */
+const STREAM_CONVERGE_TIMEOUT_MS = 60_000;
 /** REST depth read to compare books: OKX books depth. */
 const BOOK_DEPTH = 400;
 
@@ -46,8 +54,13 @@ export interface StreamTrialReport {
   readonly tradeOrderViolations: number;
   /** At the quiet point: every client's book equals every other client's and every cloud's REST book. */
   readonly converged: boolean;
-  /** The seqId each instrument's books converged at. */
-  readonly convergedSeqIds: Record<string, number>;
+  /**
+   * The seqIds each instrument's books converged at, one per cloud the clients ended on. Clouds
+   * may differ here with the same book: each hub diffs when its own drain runs, so one cloud's
+   * last update may carry a later seqId than another's for the same change (commands that left
+   * the book alone move the seq on). At any one seqId the books agree (the ledger).
+   */
+  readonly convergedSeqIds: Record<string, readonly number[]>;
   readonly convergeMs: number;
   /** The cloud each client ended on. */
   readonly endedOn: Record<string, string>;
@@ -77,7 +90,7 @@ export class StreamDrill {
   readonly clients: StreamClient[] = [];
   readonly instIds: readonly string[];
 
-  private constructor(all: readonly CloudAddress[], options: StreamDrillOptions, log: (line: string) => void) {
+  private constructor(all: readonly CloudAddress[], private readonly options: StreamDrillOptions, private readonly log: (line: string) => void) {
     this.instIds = options.instIds ?? ['ETH-USDT', 'BTC-USDT'];
     all.forEach((c, i) => {
       const urls = [i, ...all.map((_, j) => j).filter((j) => j !== i)].map((j) => publicWsUrl(all[j]!.apiUrl));
@@ -105,6 +118,17 @@ export class StreamDrill {
     return drill;
   }
 
+  /** The updates every client verified, together. */
+  get updatesVerified(): number {
+    return this.clients.reduce((a, c) => a + c.stats().updatesVerified, 0);
+  }
+
+  /** Waits until the clients together verified options.updatesMin updates (if set). */
+  async untilVerified(timeoutMs: number): Promise<void> {
+    const min = this.options.updatesMin ?? 0;
+    await waitFor(`drill: stream clients verified ${min} updates`, () => Promise.resolve(this.updatesVerified >= min), timeoutMs);
+  }
+
   private allSynced(): boolean {
     return this.clients.every((c) => this.instIds.every((i) => c.book(i) !== undefined));
   }
@@ -117,41 +141,45 @@ export class StreamDrill {
   async settle(all: readonly CloudAddress[], timeoutMs: number): Promise<StreamTrialReport> {
     const t0 = Date.now();
     let differences: string[] = [];
-    const convergedSeqIds: Record<string, number> = {};
+    const convergedSeqIds: Record<string, number[]> = {};
     const converged = async (): Promise<boolean> => {
       differences = [];
       for (const instId of this.instIds) {
         const rest = await Promise.all(all.map((c) => restBook(c, instId)));
         const books = this.clients.map((c) => ({ name: c.options.name, book: c.book(instId) }));
         const digests = new Set<string>();
-        const seqIds = new Set<number>();
+        // Clients on one cloud follow one hub's mirror: they must be at one seqId.
+        const seqIdsByUrl = new Map<string, Set<number>>();
         for (const { name, book } of books) {
           if (book === undefined) { differences.push(`${name} holds no synchronised ${instId} book`); continue; }
           digests.add(bookDigest(book.bids, book.asks));
-          seqIds.add(book.seqId);
+          seqIdsByUrl.set(book.url, (seqIdsByUrl.get(book.url) ?? new Set()).add(book.seqId));
         }
         rest.forEach((d, i) => {
           if (d === undefined) differences.push(`${all[i]!.cloud.name} REST book of ${instId} unreadable`);
           else digests.add(d);
         });
         if (digests.size > 1) differences.push(`${instId}: ${digests.size} different books among clients and REST`);
-        if (seqIds.size > 1) differences.push(`${instId}: clients at seqIds ${[...seqIds].join(', ')}`);
-        if (seqIds.size === 1) convergedSeqIds[instId] = [...seqIds][0]!;
+        for (const [url, seqIds] of seqIdsByUrl) if (seqIds.size > 1) differences.push(`${instId}: clients on ${url} at seqIds ${[...seqIds].join(', ')}`);
+        convergedSeqIds[instId] = [...new Set([...seqIdsByUrl.values()].flatMap((v) => [...v]))].sort((a, b) => a - b);
       }
       return differences.length === 0;
     };
     let ok = true;
     try {
-      await waitFor('drill: stream books converge', converged, timeoutMs);
+      await waitFor('drill: stream books converge', converged, Math.min(timeoutMs, STREAM_CONVERGE_TIMEOUT_MS));
     } catch {
       ok = false;
     }
     const convergeMs = Date.now() - t0;
     const stats = this.clients.map((c) => c.stats());
-    return this.report(stats, ok, convergedSeqIds, convergeMs, differences);
+    const report = this.report(stats, ok, convergedSeqIds, convergeMs, differences);
+    this.log(`streams: ${report.clients} clients, ${report.updatesVerified} updates verified, ${report.reconnects} reconnects, ${report.failures} failures, `
+      + `${report.seqIdsCompared} seqIds compared (${report.seqIdConflicts} conflicts), books ${report.converged ? `converged in ${convergeMs} ms` : 'NOT converged'}${report.ok ? '' : `: ${report.problems.slice(0, 5).join('; ')}`}`);
+    return report;
   }
 
-  private report(stats: StreamStats[], converged: boolean, convergedSeqIds: Record<string, number>, convergeMs: number, differences: string[]): StreamTrialReport {
+  private report(stats: StreamStats[], converged: boolean, convergedSeqIds: Record<string, readonly number[]>, convergeMs: number, differences: string[]): StreamTrialReport {
     const failureCounts: Record<FailureKind, number> = { chain: 0, seq_regress: 0, checksum: 0, update_before_snapshot: 0, unknown_level_deleted: 0, malformed: 0 };
     for (const s of stats) for (const k of Object.keys(failureCounts) as FailureKind[]) failureCounts[k] += s.failureCounts[k];
     const failures = Object.values(failureCounts).reduce((a, b) => a + b, 0);
@@ -187,7 +215,7 @@ export class StreamDrill {
 /** The stream columns of the drill's trials: what the streaming clients verified and whether their books converged. */
 export function streamTable(rows: readonly { readonly cloud: string; readonly kind: string; readonly streams?: StreamTrialReport }[]): string {
   const lines = rows.flatMap((r) => (r.streams === undefined ? [] : [
-    `| ${r.kind} | ${r.cloud} | ${r.streams.clients} | ${r.streams.updatesVerified} | ${r.streams.snapshots} | ${r.streams.reconnects} | ${r.streams.failures} | ${r.streams.seqIdsCompared} / ${r.streams.seqIdConflicts} | ${r.streams.trades} / ${r.streams.tradeConflicts} | ${r.streams.converged ? Object.entries(r.streams.convergedSeqIds).map(([i, s]) => `${i}@${s}`).join(' ') : 'NO'} | ${r.streams.ok ? 'ok' : 'FAILED'} |`,
+    `| ${r.kind} | ${r.cloud} | ${r.streams.clients} | ${r.streams.updatesVerified} | ${r.streams.snapshots} | ${r.streams.reconnects} | ${r.streams.failures} | ${r.streams.seqIdsCompared} / ${r.streams.seqIdConflicts} | ${r.streams.trades} / ${r.streams.tradeConflicts} | ${r.streams.converged ? Object.entries(r.streams.convergedSeqIds).map(([i, s]) => `${i}@${s.join('/')}`).join(' ') : 'NO'} | ${r.streams.ok ? 'ok' : 'FAILED'} |`,
   ]));
   return [
     '| outage | cloud | stream clients | updates verified | snapshots | reconnects | chain/checksum failures | seqIds compared / conflicts | trades / conflicts | books converged at | check |',

@@ -187,6 +187,7 @@ export async function runDrill(state: ClusterState, options: DrillOptions): Prom
       await until('an acknowledgement at a surviving cloud', options.stepTimeoutMs, () => acks.some(recovered));
       const rtoMs = Math.min(...acks.filter(recovered).map((a) => a.t)) - t0;
       await new Promise((r) => setTimeout(r, Math.max(0, t0 + options.outageMs - Date.now())));
+      await streams?.untilVerified(options.stepTimeoutMs);
 
       // Heal, and wait for the healed cloud to catch up with the others.
       const tHeal = Date.now();
