@@ -18,6 +18,7 @@ import type { ExchangePort, Permission, SignedBy } from '../replica/index.js';
 import { defaultRateLimits, failedAuthLimitDefault, TokenBuckets, type RateLimit, type Take } from './rate-limit.js';
 import type { RequestContext, RouteDef } from './request.js';
 import { tradeRoutes } from './trade.js';
+import type { TradeBudget } from './ws-trade.js';
 
 export interface GatewayOptions {
   /** Largest request body accepted, in bytes (batch-orders of 20 items is about 4 KiB). */
@@ -79,6 +80,25 @@ export function routePermission(def: Pick<RouteDef, 'method' | 'path'>): Permiss
   if (def.method === 'GET') return 'read_only';
   if (def.path.startsWith('/api/v5/asset/')) return 'withdraw';
   return 'trade';
+}
+
+/**
+ * The trade budget of the order routes, per route, user and instrument: REST and WebSocket order
+ * entry charge the same buckets, as OKX's limits are shared between them.
+ */
+export function tradeBudget(port: ExchangePort, buckets: TokenBuckets, limits: Readonly<Record<string, RateLimit>>): TradeBudget {
+  return (path, userId, instIds, nowMs) => {
+    const limit = limits[`POST ${path}`];
+    if (limit === undefined) return true;
+    const costs = new Map<string, number>();
+    // Only instruments that exist get a bucket: made-up instIds would otherwise fill the
+    // map and push out real clients' buckets. Their items are refused (51001) by the handler.
+    for (const instId of instIds) {
+      if (port.queries.instrument(instId) !== undefined) costs.set(instId, (costs.get(instId) ?? 0) + 1);
+    }
+    const takes: Take[] = [...costs].map(([instId, cost]) => ({ key: `${path}:user:${String(userId)}:${instId}`, cost }));
+    return buckets.take(takes, limit, nowMs);
+  };
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -214,6 +234,7 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
     done();
   });
 
+  const takeTrade = tradeBudget(port, buckets, limits);
   const stateless = new Set(['/api/v5/system/status', '/api/v5/public/time']);
   const serve = async (def: RouteDef, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     // A replica that is not serving (still starting, stopped, or diverged from its peers)
@@ -252,17 +273,7 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
     }
     const ctx: RequestContext = {
       port, query: request.query, body, userId, signedBy: signature, nowMs,
-      takeTrade: (instIds) => {
-        if (limit === undefined) return true;
-        const costs = new Map<string, number>();
-        // Only instruments that exist get a bucket: made-up instIds would otherwise fill the
-        // map and push out real clients' buckets. Their items are refused (51001) by the handler.
-        for (const instId of instIds) {
-          if (port.queries.instrument(instId) !== undefined) costs.set(instId, (costs.get(instId) ?? 0) + 1);
-        }
-        const takes: Take[] = [...costs].map(([instId, cost]) => ({ key: `${def.path}:user:${String(userId)}:${instId}`, cost }));
-        return buckets.take(takes, limit, nowMs);
-      },
+      takeTrade: (instIds) => takeTrade(def.path, userId, instIds, nowMs),
     };
     const outcome = await def.handle(ctx);
     if (outcome instanceof Failure) return sendError(request, reply, outcome.error);

@@ -28,6 +28,8 @@ export class MemoryPort implements ExchangePort {
   /** When set, every submission is refused with this code and nothing is applied. */
   refuseWith: SubmitErrorCode | undefined;
   state: NodeStatus['state'] = 'serving';
+  /** Called with each applied batch's events, after the projections (as the replica's onApplied). */
+  onApplied: ((events: readonly Event[]) => void) | undefined;
 
   now(): number {
     return this.clockMs;
@@ -51,6 +53,7 @@ export class MemoryPort implements ExchangePort {
       return this.engine.apply(cmd satisfies Command, this.clockMs, events);
     });
     this.projections.apply(events);
+    this.onApplied?.(events);
     return results;
   }
 }
