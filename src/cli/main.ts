@@ -67,6 +67,7 @@ async function start(args: string[]): Promise<void> {
     '',
     `Everbook is running: OKX v5 REST at ${node.url}/api/v5  (data: ${config.dataDir})`,
     `  ccxt: new ccxt.okx({ apiKey, secret, password, urls: { api: { rest: '${node.url}' } }, options: { fetchMarkets: { types: ['spot'] } }, has: { fetchCurrencies: false } })`,
+    `  WebSocket: ${node.url.replace(/^http/, 'ws')}/ws/v5/public, /ws/v5/private, /ws/v5/business  (ccxt.pro: urls.api.ws = '${node.url.replace(/^http/, 'ws')}/ws/v5')`,
   ];
   for (const c of node.devCredentials) {
     lines.push(`  dev trader ${c.userId}: apiKey ${c.apiKey}  secret ${c.secret}  password ${c.password}`);

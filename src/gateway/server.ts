@@ -18,6 +18,9 @@ import type { ExchangePort, Permission, SignedBy } from '../replica/index.js';
 import { defaultRateLimits, failedAuthLimitDefault, TokenBuckets, type RateLimit, type Take } from './rate-limit.js';
 import type { RequestContext, RouteDef } from './request.js';
 import { tradeRoutes } from './trade.js';
+import type { StreamHub } from '../streams/index.js';
+import { publicChannels } from './ws-public.js';
+import { attachWebSockets, subscriptionOps, type WsOptions, type WsServer } from './ws-server.js';
 import type { TradeBudget } from './ws-trade.js';
 
 export interface GatewayOptions {
@@ -58,6 +61,8 @@ export interface GatewayOptions {
   readonly maxConnections?: number;
   /** Adds routes (operator endpoints) to the instance before it is ready. */
   readonly extraRoutes?: (app: FastifyInstance) => void;
+  /** The OKX v5 WebSocket endpoints, fed by this stream hub (none when absent). */
+  readonly streams?: { readonly hub: StreamHub; readonly options?: WsOptions };
 }
 
 export const GatewayDefaults = {
@@ -104,6 +109,28 @@ export function tradeBudget(port: ExchangePort, buckets: TokenBuckets, limits: R
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 interface Envelope { readonly code: string; readonly msg: string; readonly data: readonly unknown[] }
+
+/** The WebSocket server of each gateway that has one. */
+const webSockets = new WeakMap<FastifyInstance, WsServer>();
+
+/** The WebSocket endpoints a gateway serves (undefined when it was made without streams). */
+export function webSocketsOf(app: FastifyInstance): WsServer | undefined {
+  return webSockets.get(app);
+}
+
+/**
+ * The WebSocket endpoints: the channel registry (public and business channels; private ones
+ * plug in here) and the op registry (subscribe, unsubscribe; login and order ops plug in here).
+ */
+function attachStreams(app: FastifyInstance, port: ExchangePort, streams: NonNullable<GatewayOptions['streams']>, registry: Registry, logger: Logger | false): WsServer {
+  const market = publicChannels(port, streams.hub);
+  app.addHook('onClose', (_instance, done) => { market.remove(); done(); });
+  return attachWebSockets(app, {
+    port, channels: [...market.channels], ops: [...subscriptionOps], registry, logger,
+    httpConnectionsMax: app.server.maxConnections,
+    ...(streams.options !== undefined && { options: streams.options }),
+  });
+}
 
 export function createGateway(port: ExchangePort, options: GatewayOptions = {}): FastifyInstance {
   const bodyLimit = options.bodyLimitBytes ?? GatewayDefaults.bodyLimitBytes;
@@ -285,5 +312,6 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
     app.route({ method: def.method, url: def.path, handler: (request, reply) => serve(def, request, reply) });
   }
   options.extraRoutes?.(app);
+  if (options.streams !== undefined) webSockets.set(app, attachStreams(app, port, options.streams, registry, options.logger ?? false));
   return app;
 }

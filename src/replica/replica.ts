@@ -45,8 +45,12 @@ export interface ReplicaOptions {
   readonly logger: Logger;
   /** Called once if the replica stops on a broken invariant, an unreadable record or divergence. */
   readonly onFatal: (error: Error) => void;
-  /** Called after each applied record, for metrics and streams. */
-  readonly onApplied?: (commands: number, events: readonly Event[]) => void;
+  /**
+   * Called after each applied record, for metrics and streams: the commands it held, its events
+   * (the array is reused after the call: keep the events, never the array), its log position and
+   * the engine's sequence number after it. Runs inside the apply loop: it must not wait or do I/O.
+   */
+  readonly onApplied?: (commands: number, events: readonly Event[], position: number, seq: number) => void;
   /** Called at every checkpoint, in log order, so the cluster can publish and compare hashes. */
   readonly onCheckpoint?: (checkpoint: Checkpoint) => void;
   /** Called after a snapshot is on disk (the cluster may then compact the shared log). */
@@ -311,7 +315,7 @@ export class Replica {
       for (const item of batch.items) commands += item.cmds.length;
       this.appliedPosition = record.position;
       this.projections.apply(events);
-      this.options.onApplied?.(commands, events);
+      this.options.onApplied?.(commands, events, record.position, this.engine.seq);
       events.length = 0;
       for (const [key, outcome] of applied) {
         const waiter = this.waiters.get(key);
