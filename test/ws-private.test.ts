@@ -6,13 +6,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { PlaceOrder } from '../src/core/index.js';
-import { Failure } from '../src/gateway/errors.js';
+import { WsCloses, type WsClose, type WsError } from '../src/gateway/errors.js';
 import {
-  capturePrivate, loginSign, orderPushRow, parsePrivateArg, PrivateFeed, PRIVATE_RESYNC_CLOSE, verifyLogin,
-  type OrderUpdate, type PrivatePeer,
+  capturePrivate, loginSign, orderPushRow, parsePrivateArg, PrivateFeed, verifyLogin, type OrderUpdate,
 } from '../src/gateway/ws-private.js';
+import { WsPaths, type WsConnection, type WsLogin } from '../src/gateway/ws-server.js';
 import type { Event } from '../src/core/index.js';
+import type { Drain } from '../src/streams/index.js';
 import { addTrader, venue, type MemoryPort, type Trader } from './support/memory-port.js';
+import { T0 } from './support/scenario.js';
 
 type Row = Record<string, unknown>;
 
@@ -23,8 +25,8 @@ function loginArg(trader: Trader, nowMs: number, change: Partial<Record<'apiKey'
   };
 }
 
-function codeOf(result: unknown): string {
-  return result instanceof Failure ? result.error.code : '0';
+function codeOf(result: object): string {
+  return 'msg' in result ? (result as WsError).code : '0';
 }
 
 function limit(who: Trader, side: 'buy' | 'sell', priceTicks: number, sizeLots: number): PlaceOrder {
@@ -40,12 +42,24 @@ function record(port: MemoryPort, ...commands: PlaceOrder[]): Event[] {
   return seen;
 }
 
-class Peer implements PrivatePeer {
+/** A connection that keeps what it is sent. */
+class Peer implements WsConnection {
   readonly sent: Row[] = [];
-  closed: { code: number; reason: string } | undefined;
+  readonly path = WsPaths.private;
+  readonly ip = '127.0.0.1';
+  login: WsLogin | undefined;
+  closed = false;
+  closedWith: WsClose | undefined;
   constructor(readonly connId: string) {}
-  send(text: string): void { this.sent.push(JSON.parse(text) as Row); }
-  close(code: number, reason: string): void { this.closed = { code, reason }; }
+  send(text: string): boolean { this.sent.push(JSON.parse(text) as Row); return true; }
+  sendEvent(event: Readonly<Record<string, unknown>>): boolean { this.sent.push({ ...event }); return true; }
+  sendError(error: WsError): boolean { return this.sendEvent({ event: 'error', ...error }); }
+  close(close: WsClose): void { this.closed = true; this.closedWith = close; }
+}
+
+/** A hub drain of these events, as the hub hands it to its consumers. */
+function drainOf(events: readonly Event[], overflowed = false): Drain {
+  return { seq: 0, position: 0, events, overflowed, touched: new Set(), books: [], ts: T0 };
 }
 
 // ------------------------------------------------------------------ login
@@ -53,7 +67,7 @@ class Peer implements PrivatePeer {
 test('login: a correct signature over unix seconds + GET + /users/self/verify logs in as the key', () => {
   const { port, alice } = venue();
   const key = verifyLogin({ arg: loginArg(alice, port.now()), ip: '127.0.0.1', nowMs: port.now(), windowMs: 30_000 }, port.keys, port.keyDerivation);
-  assert.ok(!(key instanceof Failure));
+  assert.ok('userId' in key, JSON.stringify(key));
   assert.equal(key.userId, alice.userId);
 });
 
@@ -96,19 +110,19 @@ test('login: a key with an IP allowlist logs in from a listed address only (6000
 // ------------------------------------------------------------------ channel args
 
 test('private channel args: what ccxt.pro sends is accepted; malformed args get 60013, an unknown instrument 60018', () => {
-  const { port, alice } = venue();
+  const { port } = venue();
   const ok = (arg: Row) => {
-    const parsed = parsePrivateArg(port.queries, arg, alice.userId);
+    const parsed = parsePrivateArg(port.queries, arg);
     assert.ok('key' in parsed, JSON.stringify(parsed));
     return parsed;
   };
-  assert.deepEqual(ok({ channel: 'orders', instType: 'ANY' }).echo, { channel: 'orders', instType: 'ANY', uid: String(alice.userId) });
+  assert.deepEqual(ok({ channel: 'orders', instType: 'ANY' }).arg, { channel: 'orders', instType: 'ANY' });
   assert.equal(ok({ channel: 'orders', instType: 'SWAP' }).spot, false);
   assert.equal(ok({ channel: 'orders', instType: 'SPOT', instId: 'BTC-USDT' }).instId, 'BTC-USDT');
   assert.deepEqual([...ok({ channel: 'account', ccy: 'BTC' }).ccys], ['BTC']);
   ok({ channel: 'account' });
   ok({ channel: 'balance_and_position' });
-  const code = (arg: unknown) => { const r = parsePrivateArg(port.queries, arg, alice.userId); return 'key' in r ? '0' : r.code; };
+  const code = (arg: unknown) => { const r = parsePrivateArg(port.queries, arg); return 'key' in r ? '0' : r.code; };
   assert.equal(code({ channel: 'orders' }), '60013');
   assert.equal(code({ channel: 'orders', instType: 'BONDS' }), '60013');
   assert.equal(code({ channel: 'orders', instType: 'SPOT', side: 'buy' }), '60013');
@@ -175,11 +189,12 @@ test('capture: amend and cancel each give an update (amendResult 0; canceled wit
 test('feed: each user receives only their own orders and balances; account starts with a snapshot', () => {
   const { port, alice, bob } = venue();
   const feed = new PrivateFeed(port.queries, () => port.now());
-  port.onApplied = (events) => { feed.onApplied(events); };
+  const events: Event[] = [];
+  port.onApplied = (e) => { events.push(...e); };
   const alicePeer = new Peer('a');
   const bobPeer = new Peer('b');
   const sub = (who: Trader, peer: Peer, arg: Row) => {
-    const parsed = parsePrivateArg(port.queries, arg, who.userId);
+    const parsed = parsePrivateArg(port.queries, arg);
     assert.ok('key' in parsed);
     return feed.subscribe(who.userId, parsed, peer);
   };
@@ -190,29 +205,26 @@ test('feed: each user receives only their own orders and balances; account start
   assert.equal((alicePeer.sent[0]!['arg'] as Row)['channel'], 'account');
   port.applyNow([limit(alice, 'sell', 10_000, 10)]);
   port.applyNow([limit(bob, 'buy', 10_000, 10)]);
-  feed.drain();
-  for (const m of alicePeer.sent) {
-    for (const row of m['data'] as Row[]) {
-      if ((m['arg'] as Row)['channel'] === 'orders') assert.equal(typeof row['ordId'], 'string');
-    }
-    assert.equal((m['arg'] as Row)['uid'], String(alice.userId));
-  }
-  const filled = alicePeer.sent.filter((m) => (m['arg'] as Row)['channel'] === 'orders').flatMap((m) => m['data'] as Row[]);
-  assert.deepEqual(filled.map((r) => r['state']), ['live', 'filled']);
+  feed.onDrain(drainOf(events));
+  for (const m of alicePeer.sent) assert.equal((m['arg'] as Row)['uid'], String(alice.userId));
+  const rows = alicePeer.sent.filter((m) => (m['arg'] as Row)['channel'] === 'orders').flatMap((m) => m['data'] as Row[]);
+  assert.deepEqual(rows.map((r) => r['state']), ['live', 'filled']);
+  assert.equal(rows[1]!['execType'], 'M');
+  const account = alicePeer.sent.filter((m) => (m['arg'] as Row)['channel'] === 'account');
+  assert.equal(account.length, 2, 'the snapshot, then one update for the drain');
   assert.equal(bobPeer.sent.length, 0, 'bob watches ETH-USDT only, and never sees alice');
 });
 
-test('feed: past its bound it drops what it holds and closes private subscribers (resync), never grows', () => {
+test('feed: a drain the hub overflowed closes private subscribers (resync), and they receive nothing', () => {
   const { port, alice } = venue();
-  const feed = new PrivateFeed(port.queries, () => port.now(), { updatesMax: 3 });
-  port.onApplied = (events) => { feed.onApplied(events); };
+  const feed = new PrivateFeed(port.queries, () => port.now());
   const peer = new Peer('a');
-  const parsed = parsePrivateArg(port.queries, { channel: 'orders', instType: 'ANY' }, alice.userId);
+  const parsed = parsePrivateArg(port.queries, { channel: 'orders', instType: 'ANY' });
   assert.ok('key' in parsed);
-  feed.subscribe(alice.userId, parsed, peer);
-  for (let i = 0; i < 4; i++) port.applyNow([limit(alice, 'sell', 10_000 + i, 10)]);
-  assert.deepEqual(peer.closed, PRIVATE_RESYNC_CLOSE);
-  assert.equal(feed.subscriptions, 0);
-  feed.drain();
+  const end = feed.subscribe(alice.userId, parsed, peer);
+  feed.onDrain(drainOf([], true));
+  assert.deepEqual(peer.closedWith, WsCloses.overflow);
   assert.equal(peer.sent.length, 0);
+  end();
+  assert.equal(feed.subscriptions, 0);
 });

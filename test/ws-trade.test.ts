@@ -15,7 +15,7 @@ type Row = Record<string, unknown>;
 interface Reply { id: string; op: string; code: string; msg: string; data: Row[]; inTime: string; outTime: string }
 
 function connection(port: MemoryPort, who: Trader | undefined, takeTrade: OrderOpConnection['takeTrade'] = () => true): OrderOpConnection {
-  return { port, key: who === undefined ? undefined : port.keys.get(who.apiKey), takeTrade };
+  return { port, login: who === undefined ? undefined : { userId: who.userId, apiKey: who.apiKey, perms: port.keys.get(who.apiKey)!.perms }, takeTrade };
 }
 
 async function op(conn: OrderOpConnection, name: OrderOp, args: unknown, id: unknown = '1512'): Promise<Reply> {

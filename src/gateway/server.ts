@@ -21,7 +21,8 @@ import { tradeRoutes } from './trade.js';
 import type { StreamHub } from '../streams/index.js';
 import { publicChannels } from './ws-public.js';
 import { attachWebSockets, subscriptionOps, type WsOptions, type WsServer } from './ws-server.js';
-import type { TradeBudget } from './ws-trade.js';
+import { loginOp, privateChannelDefs, type FailedAuthBudget } from './ws-private.js';
+import { orderOpDefs, type TradeBudget } from './ws-trade.js';
 
 export interface GatewayOptions {
   /** Largest request body accepted, in bytes (batch-orders of 20 items is about 4 KiB). */
@@ -118,15 +119,26 @@ export function webSocketsOf(app: FastifyInstance): WsServer | undefined {
   return webSockets.get(app);
 }
 
+/** What the private WebSocket side shares with REST: the trade budget, the failed-login budget, the timestamp window. */
+interface SharedAuth {
+  readonly takeTrade: TradeBudget;
+  readonly failedAuth: FailedAuthBudget | undefined;
+  readonly windowMs: number;
+}
+
 /**
- * The WebSocket endpoints: the channel registry (public and business channels; private ones
- * plug in here) and the op registry (subscribe, unsubscribe; login and order ops plug in here).
+ * The WebSocket endpoints: the channel registry (public and business channels, and the private
+ * ones) and the op registry (subscribe, unsubscribe, login and the order ops).
  */
-function attachStreams(app: FastifyInstance, port: ExchangePort, streams: NonNullable<GatewayOptions['streams']>, registry: Registry, logger: Logger | false): WsServer {
+function attachStreams(
+  app: FastifyInstance, port: ExchangePort, streams: NonNullable<GatewayOptions['streams']>, registry: Registry, logger: Logger | false, auth: SharedAuth,
+): WsServer {
   const market = publicChannels(port, streams.hub);
-  app.addHook('onClose', (_instance, done) => { market.remove(); done(); });
+  const personal = privateChannelDefs(port, streams.hub);
+  app.addHook('onClose', (_instance, done) => { market.remove(); personal.remove(); done(); });
   return attachWebSockets(app, {
-    port, channels: [...market.channels], ops: [...subscriptionOps], registry, logger,
+    port, channels: [...market.channels, ...personal.channels],
+    ops: [...subscriptionOps, loginOp(port, auth.windowMs, auth.failedAuth), ...orderOpDefs(port, auth.takeTrade)], registry, logger,
     httpConnectionsMax: app.server.maxConnections,
     ...(streams.options !== undefined && { options: streams.options }),
   });
@@ -312,6 +324,12 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
     app.route({ method: def.method, url: def.path, handler: (request, reply) => serve(def, request, reply) });
   }
   options.extraRoutes?.(app);
-  if (options.streams !== undefined) webSockets.set(app, attachStreams(app, port, options.streams, registry, options.logger ?? false));
+  if (options.streams !== undefined) {
+    const failedAuth: FailedAuthBudget | undefined = failedAuthLimit === false ? undefined : {
+      available: (ip, nowMs) => buckets.available(`authfail:ip:${ip}`, 1, failedAuthLimit, nowMs),
+      charge: (ip, nowMs) => { buckets.take([{ key: `authfail:ip:${ip}`, cost: 1 }], failedAuthLimit, nowMs); },
+    };
+    webSockets.set(app, attachStreams(app, port, options.streams, registry, options.logger ?? false, { takeTrade, failedAuth, windowMs }));
+  }
   return app;
 }

@@ -1,21 +1,23 @@
 // The private side of the OKX WebSocket dialect: `login` on /ws/v5/private, and the `orders`,
 // `account` and `balance_and_position` channels. Login checks what REST checks per request,
 // once per connection: Base64(HMAC-SHA256(secret, unixSeconds + 'GET' + '/users/self/verify')),
-// the passphrase, a 30 s window, and the key's IP allowlist. Pushes are built from the engine's
-// events: PrivateFeed.capture runs in the replica's apply loop, right after a record applied,
-// and copies only what the subscribed users need (the order as it stood after each event,
-// balances); a drain on the next turn of the event loop formats and sends them, so the apply
-// loop never waits on a socket. Every update names one user and goes to that user's
-// subscriptions only.
+// the passphrase, a 30 s window, and the key's IP allowlist (failures count against REST's
+// failed-authentication budget per IP). Pushes are built from the engine's events: the private
+// feed is a consumer of the stream hub, and each drain holds every event applied since the last
+// one while the projections stand right after the last of them, so the feed can rebuild each
+// order as it stood after each event (capturePrivate). Every update names one user and goes to
+// that user's subscriptions only.
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { BalanceView, Event, OrderRecord } from '../core/index.js';
-import type { ApiKey, ExchangeQueries, KeySecrets, KeyStore } from '../replica/index.js';
+import type { ApiKey, ExchangePort, ExchangeQueries, KeySecrets, KeyStore } from '../replica/index.js';
+import type { Drain, HubConsumer, StreamHub } from '../streams/index.js';
 import { normalizeIp } from './auth.js';
 import { amountText, feeText, pxText, szText } from './convert.js';
-import { ApiErrors, Failure, type ApiError } from './errors.js';
+import { ApiErrors, WsCloses, WsErrors, wsError, type WsError } from './errors.js';
 import { accountBalanceData } from './funding.js';
 import { orderRow } from './trade.js';
+import { WsPaths, type ChannelDef, type OpDef, type ParsedArg, type WsConnection } from './ws-server.js';
 
 /** What the client signs at login: OKX's fixed method and path after the timestamp. */
 export const LOGIN_SIGN_SUFFIX = 'GET/users/self/verify';
@@ -46,28 +48,28 @@ function field(arg: Record<string, unknown>, name: string): string {
  * address is on its allowlist; else the OKX WebSocket code saying why not. The checks run in
  * OKX's order: presence, timestamp, key, passphrase, signature, then the allowlist.
  */
-export function verifyLogin(req: LoginRequest, keys: KeyStore, derivation: KeySecrets): ApiKey | Failure {
-  if (typeof req.arg !== 'object' || req.arg === null || Array.isArray(req.arg)) return new Failure(ApiErrors.wsKeyMissing);
+export function verifyLogin(req: LoginRequest, keys: KeyStore, derivation: KeySecrets): ApiKey | WsError {
+  if (typeof req.arg !== 'object' || req.arg === null || Array.isArray(req.arg)) return WsErrors.loginKeyMissing;
   const arg = req.arg as Record<string, unknown>;
   const apiKey = field(arg, 'apiKey');
   const passphrase = field(arg, 'passphrase');
   const timestamp = field(arg, 'timestamp');
   const signature = field(arg, 'sign');
-  if (apiKey === '') return new Failure(ApiErrors.wsKeyMissing);
-  if (signature === '') return new Failure(ApiErrors.wsSignMissing);
-  if (passphrase === '') return new Failure(ApiErrors.wsPassphraseMissing);
-  if (!UNIX_SECONDS.test(timestamp)) return new Failure(ApiErrors.wsTimestampInvalid);
-  if (Math.abs(req.nowMs - Number(timestamp) * 1000) > req.windowMs) return new Failure(ApiErrors.wsTimestampExpired);
+  if (apiKey === '') return WsErrors.loginKeyMissing;
+  if (signature === '') return WsErrors.loginSignMissing;
+  if (passphrase === '') return WsErrors.loginPassphraseMissing;
+  if (!UNIX_SECONDS.test(timestamp)) return WsErrors.loginTimestampInvalid;
+  if (Math.abs(req.nowMs - Number(timestamp) * 1000) > req.windowMs) return WsErrors.loginTimestampExpired;
   const key = apiKey.length > loginFieldLengthMax ? undefined : keys.get(apiKey);
-  if (key === undefined) return new Failure(ApiErrors.wsKeyInvalid);
+  if (key === undefined) return WsErrors.loginKeyInvalid;
   if (passphrase.length > loginFieldLengthMax || !derivation.passphraseMatches(key.apiKey, passphrase, key.passphraseHash)) {
-    return new Failure(ApiErrors.wsPassphraseWrong);
+    return WsErrors.loginPassphraseWrong;
   }
-  if (!SIGN_BASE64.test(signature)) return new Failure(ApiErrors.wsSignInvalid);
+  if (!SIGN_BASE64.test(signature)) return WsErrors.loginSignInvalid;
   const expected = createHmac('sha256', derivation.secretFor(key.apiKey)).update(timestamp + LOGIN_SIGN_SUFFIX).digest();
-  if (!timingSafeEqual(expected, Buffer.from(signature, 'base64'))) return new Failure(ApiErrors.wsSignInvalid);
+  if (!timingSafeEqual(expected, Buffer.from(signature, 'base64'))) return WsErrors.loginSignInvalid;
   if (key.ips.length > 0 && !key.ips.includes(normalizeIp(req.ip))) {
-    return new Failure({ ...ApiErrors.wsLoginFailed, msg: `Login failed: IP ${req.ip.slice(0, 64)} is not in the API key's IP whitelist.` });
+    return wsError(WsErrors.loginFailed, `IP ${req.ip} is not in the API key's IP whitelist`);
   }
   return key;
 }
@@ -86,14 +88,10 @@ export const privateChannels: readonly PrivateChannel[] = ['orders', 'account', 
 const INST_TYPES = new Set(['SPOT', 'MARGIN', 'SWAP', 'FUTURES', 'OPTION', 'ANY']);
 const argFieldLengthMax = 64;
 
-/** A parsed private subscription: what it echoes as `arg`, and what it lets through. */
-export interface PrivateArg {
+/** A parsed private subscription: the framework's key and echoed arg, and what it lets through. */
+export interface PrivateArg extends ParsedArg {
   readonly channel: PrivateChannel;
-  /** The subscription's identity on its connection (subscribe twice = once; unsubscribe finds it). */
-  readonly key: string;
-  /** The arg pushes carry: the subscription's own fields, plus the user id, as OKX. */
-  readonly echo: Readonly<Record<string, string>>;
-  /** orders: false for an instType with no spot data. */
+  /** orders: false for an instType with no spot data (a valid subscription that stays silent). */
   readonly spot: boolean;
   /** orders: only this instrument ("" for all). */
   readonly instId: string;
@@ -108,46 +106,46 @@ const channelFields: Readonly<Record<PrivateChannel, readonly string[]>> = {
   balance_and_position: [],
 };
 
-function stringFields(arg: Record<string, unknown>, allowed: readonly string[]): Record<string, string> | Failure {
+function invalidArg(name: string): WsError {
+  return wsError(WsErrors.invalidArgs, name.slice(0, argFieldLengthMax));
+}
+
+function stringFields(arg: Readonly<Record<string, unknown>>, allowed: readonly string[]): Record<string, string> | WsError {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(arg)) {
     if (name === 'channel') continue;
-    if (!allowed.includes(name) || typeof value !== 'string' || value.length > argFieldLengthMax) return new Failure(invalidArg(name));
+    if (!allowed.includes(name) || typeof value !== 'string' || value.length > argFieldLengthMax) return invalidArg(name);
     out[name] = value;
   }
   return out;
 }
 
-function invalidArg(name: string): ApiError {
-  return { ...ApiErrors.wsInvalidArgs, msg: `Invalid args: ${name.slice(0, argFieldLengthMax)}` };
-}
+/** No channel accepts a field named `code`, so a result with one is the error. */
+const isWsError = (x: Record<string, string> | WsError): x is WsError => 'code' in x && 'msg' in x;
 
 /** A private channel's subscribe arg, checked: 60013 for malformed args, 60018 for an unknown instrument. */
-export function parsePrivateArg(queries: ExchangeQueries, arg: unknown, userId: number): PrivateArg | ApiError {
+export function parsePrivateArg(queries: ExchangeQueries, arg: unknown): PrivateArg | WsError {
   if (typeof arg !== 'object' || arg === null || Array.isArray(arg)) return invalidArg('arg');
-  const raw = arg as Record<string, unknown>;
+  const raw = arg as Readonly<Record<string, unknown>>;
   const channel = privateChannels.find((c) => c === raw['channel']);
   if (channel === undefined) return invalidArg('channel');
   const f = stringFields(raw, channelFields[channel]);
-  if (f instanceof Failure) return f.error;
-  const uid = String(userId);
+  if (isWsError(f)) return f;
   switch (channel) {
     case 'orders': {
       const instType = f['instType'] ?? '';
-      if (!INST_TYPES.has(instType)) return instType === '' ? { ...ApiErrors.wsInvalidArgs, msg: 'Invalid args: instType is required' } : invalidArg('instType');
+      if (!INST_TYPES.has(instType)) return invalidArg(instType === '' ? 'orders needs an instType' : 'instType');
       const instId = f['instId'] ?? '';
-      if (instId !== '' && queries.instrument(instId) === undefined) return { ...ApiErrors.wsChannelNotFound, msg: `channel:orders,instId:${instId} doesn't exist` };
+      if (instId !== '' && queries.instrument(instId) === undefined) return wsError(WsErrors.channelNotFound, channel, instId);
       const spot = instType === 'SPOT' || instType === 'ANY';
-      return {
-        channel, key: `orders:${instType}:${f['instFamily'] ?? ''}:${instId}`, echo: { channel, ...f, uid }, spot, instId, ccys: new Set(),
-      };
+      return { channel, key: `orders:${instType}:${f['instFamily'] ?? ''}:${instId}`, arg: { channel, ...f }, spot, instId, ccys: new Set() };
     }
     case 'account': {
       const ccy = f['ccy'] ?? '';
-      return { channel, key: `account:${ccy}`, echo: { channel, ...f, uid }, spot: true, instId: '', ccys: new Set(ccy === '' ? [] : [ccy]) };
+      return { channel, key: `account:${ccy}`, arg: { channel, ...f }, spot: true, instId: '', ccys: new Set(ccy === '' ? [] : [ccy]) };
     }
     case 'balance_and_position':
-      return { channel, key: channel, echo: { channel, uid }, spot: true, instId: '', ccys: new Set() };
+      return { channel, key: channel, arg: { channel }, spot: true, instId: '', ccys: new Set() };
     default: {
       const unknown: never = channel;
       throw new Error(`unknown private channel ${String(unknown)}`);
@@ -367,55 +365,28 @@ export function accountPushRow(queries: ExchangeQueries, balances: readonly Bala
 
 // ------------------------------------------------------------------------- the feed
 
-/** What the feed needs of a connection: its id, a send that never blocks, and a close. */
-export interface PrivatePeer {
-  readonly connId: string;
-  send(text: string): void;
-  close(code: number, reason: string): void;
-}
-
-export const PrivateFeedDefaults = {
-  /**
-   * Updates captured and not yet sent, at most. Past it the feed cannot keep up (the event loop
-   * is starved): it drops what it holds and closes every private subscriber with
-   * PRIVATE_RESYNC_CLOSE, so clients reconnect and read state afresh, instead of growing.
-   */
-  updatesMax: 100_000,
-  /** Order rows per `orders` push message. */
-  rowsPerPushMax: 100,
-} as const;
-
-/** The close a private subscriber gets when the feed had to drop updates (4000-4999: application codes). */
-export const PRIVATE_RESYNC_CLOSE = { code: 4010, reason: 'private stream overflow: reconnect and resubscribe' } as const;
+/** Order rows per `orders` push message (a drain with more sends several messages). */
+export const ORDER_ROWS_PER_PUSH_MAX = 100;
 
 interface Subscription {
   readonly userId: number;
-  readonly arg: PrivateArg;
-  readonly peer: PrivatePeer;
-  /** The `arg` of its pushes, serialised once. */
+  readonly parsed: PrivateArg;
+  readonly conn: WsConnection;
+  /** The `arg` of its pushes (the subscription's arg and the user id, as OKX), serialised once. */
   readonly argJson: string;
-  /** Updates captured before it subscribed are older than its snapshot: skipped. */
-  readonly fromUpdate: number;
 }
 
-interface Captured { readonly n: number; readonly update: PrivateUpdate }
-
 /**
- * The private channels' fan-out: subscriptions by user, the updates captured from applied
- * records (bounded), and the drain that formats each user's updates once and sends them to that
- * user's subscriptions only.
+ * The private channels' fan-out, a consumer of the stream hub: subscriptions by user, and per
+ * drain the updates of the users that have any, each user's formatted once and sent to that
+ * user's subscriptions only. A drain the hub overflowed (events dropped) cannot be told
+ * exactly: every private subscriber is closed (WsCloses.overflow) to reconnect and resubscribe.
  */
-export class PrivateFeed {
+export class PrivateFeed implements HubConsumer {
   private readonly byUser = new Map<number, Set<Subscription>>();
-  private pending: Captured[] = [];
-  private captured = 0;
-  private scheduled = false;
-  private readonly updatesMax: number;
   private readonly wanted = (userId: number): boolean => this.byUser.has(userId);
 
-  constructor(private readonly queries: ExchangeQueries, private readonly now: () => number, options: { updatesMax?: number } = {}) {
-    this.updatesMax = options.updatesMax ?? PrivateFeedDefaults.updatesMax;
-  }
+  constructor(private readonly queries: ExchangeQueries, private readonly now: () => number) {}
 
   /** Subscriptions held, over all users. */
   get subscriptions(): number {
@@ -424,29 +395,35 @@ export class PrivateFeed {
     return n;
   }
 
-  /** Called by the apply loop after each record (synchronously): copies, never sends. */
-  onApplied(events: readonly Event[]): void {
-    if (this.byUser.size === 0 || events.length === 0) return;
-    const updates = capturePrivate(events, this.queries, this.wanted, this.now());
-    if (updates.length === 0) return;
-    if (this.pending.length + updates.length > this.updatesMax) {
-      this.overflow();
+  onDrain(drain: Drain): void {
+    if (this.byUser.size === 0) return;
+    if (drain.overflowed) {
+      const conns = new Set<WsConnection>();
+      for (const subs of this.byUser.values()) for (const sub of subs) conns.add(sub.conn);
+      for (const conn of conns) conn.close(WsCloses.overflow);
       return;
     }
-    for (const update of updates) this.pending.push({ n: ++this.captured, update });
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => { this.drain(); });
+    if (drain.events.length === 0) return;
+    const updates = capturePrivate(drain.events, this.queries, this.wanted, drain.ts);
+    const byUser = new Map<number, PrivateUpdate[]>();
+    for (const u of updates) {
+      const list = byUser.get(u.userId);
+      if (list === undefined) byUser.set(u.userId, [u]);
+      else list.push(u);
+    }
+    for (const [userId, list] of byUser) {
+      const subs = this.byUser.get(userId);
+      if (subs !== undefined) this.sendUser(subs, list);
     }
   }
 
   /**
    * Subscribes a logged-in connection to one of its user's private channels; `account` and
-   * `balance_and_position` send their snapshot at once (after the caller's subscribe ack).
-   * Returns the unsubscribe.
+   * `balance_and_position` send their snapshot at once (after the subscribe ack). Returns the
+   * unsubscribe.
    */
-  subscribe(userId: number, arg: PrivateArg, peer: PrivatePeer): () => void {
-    const sub: Subscription = { userId, arg, peer, argJson: JSON.stringify(arg.echo), fromUpdate: this.captured + 1 };
+  subscribe(userId: number, parsed: PrivateArg, conn: WsConnection): () => void {
+    const sub: Subscription = { userId, parsed, conn, argJson: JSON.stringify({ ...parsed.arg, uid: String(userId) }) };
     let subs = this.byUser.get(userId);
     if (subs === undefined) {
       subs = new Set();
@@ -463,82 +440,58 @@ export class PrivateFeed {
   }
 
   private snapshot(sub: Subscription): void {
-    if (sub.arg.channel === 'orders') return;
+    if (sub.parsed.channel === 'orders') return;
     const balances = this.queries.account(sub.userId)?.balances ?? [];
     const ts = this.now();
-    if (sub.arg.channel === 'account') {
-      const wanted = filterCcys(balances, sub.arg.ccys);
-      sub.peer.send(`{"arg":${sub.argJson},"eventType":"snapshot","curPage":1,"lastPage":true,"data":[${JSON.stringify(accountPushRow(this.queries, wanted, ts))}]}`);
+    if (sub.parsed.channel === 'account') {
+      const wanted = filterCcys(balances, sub.parsed.ccys);
+      sub.conn.send(`{"arg":${sub.argJson},"eventType":"snapshot","curPage":1,"lastPage":true,"data":[${JSON.stringify(accountBalanceData(this.queries, wanted, String(ts)))}]}`);
       return;
     }
     const row = balanceAndPositionRow(this.queries, { kind: 'balance', userId: sub.userId, ts, balances, eventType: '', trades: [] }, 'snapshot');
-    sub.peer.send(`{"arg":${sub.argJson},"data":[${JSON.stringify(row)}]}`);
+    sub.conn.send(`{"arg":${sub.argJson},"data":[${JSON.stringify(row)}]}`);
   }
 
-  private overflow(): void {
-    this.pending = [];
-    const peers = new Set<PrivatePeer>();
-    for (const subs of this.byUser.values()) for (const sub of subs) peers.add(sub.peer);
-    this.byUser.clear();
-    for (const peer of peers) peer.close(PRIVATE_RESYNC_CLOSE.code, PRIVATE_RESYNC_CLOSE.reason);
-  }
-
-  /** Sends what was captured: per user, order rows formatted once, balances merged to their newest values. */
-  drain(): void {
-    this.scheduled = false;
-    const batch = this.pending;
-    this.pending = [];
-    const byUser = new Map<number, Captured[]>();
-    for (const c of batch) {
-      const list = byUser.get(c.update.userId);
-      if (list === undefined) byUser.set(c.update.userId, [c]);
-      else list.push(c);
-    }
-    for (const [userId, captured] of byUser) {
-      const subs = this.byUser.get(userId);
-      if (subs === undefined) continue;
-      this.sendUser(subs, captured);
-    }
-  }
-
-  private sendUser(subs: ReadonlySet<Subscription>, captured: readonly Captured[]): void {
-    const orderRows: { n: number; instId: string; json: string }[] = [];
-    for (const c of captured) {
-      if (c.update.kind !== 'order') continue;
-      const row = orderPushRow(this.queries, c.update);
-      if (row !== undefined) orderRows.push({ n: c.n, instId: c.update.order.instId, json: JSON.stringify(row) });
+  private sendUser(subs: ReadonlySet<Subscription>, updates: readonly PrivateUpdate[]): void {
+    const orderRows: { instId: string; json: string }[] = [];
+    const newest = new Map<string, BalanceView>();
+    let balanceTs = 0;
+    for (const u of updates) {
+      if (u.kind === 'order') {
+        const row = orderPushRow(this.queries, u);
+        if (row !== undefined) orderRows.push({ instId: u.order.instId, json: JSON.stringify(row) });
+      } else {
+        for (const b of u.balances) newest.set(b.asset, b);
+        balanceTs = u.ts;
+      }
     }
     for (const sub of subs) {
-      switch (sub.arg.channel) {
+      switch (sub.parsed.channel) {
         case 'orders': {
-          if (!sub.arg.spot) break;
-          const rows = orderRows.filter((r) => r.n >= sub.fromUpdate && (sub.arg.instId === '' || r.instId === sub.arg.instId));
-          for (let i = 0; i < rows.length; i += PrivateFeedDefaults.rowsPerPushMax) {
-            const chunk = rows.slice(i, i + PrivateFeedDefaults.rowsPerPushMax).map((r) => r.json);
-            sub.peer.send(`{"arg":${sub.argJson},"data":[${chunk.join(',')}]}`);
+          if (!sub.parsed.spot) break;
+          const instId = sub.parsed.instId;
+          const rows = instId === '' ? orderRows : orderRows.filter((r) => r.instId === instId);
+          for (let i = 0; i < rows.length; i += ORDER_ROWS_PER_PUSH_MAX) {
+            const chunk = rows.slice(i, i + ORDER_ROWS_PER_PUSH_MAX).map((r) => r.json);
+            sub.conn.send(`{"arg":${sub.argJson},"data":[${chunk.join(',')}]}`);
           }
           break;
         }
         case 'account': {
-          const newest = new Map<string, BalanceView>();
-          let ts = 0;
-          for (const c of captured) {
-            if (c.update.kind !== 'balance' || c.n < sub.fromUpdate) continue;
-            for (const b of c.update.balances) newest.set(b.asset, b);
-            ts = c.update.ts;
+          const wanted = filterCcys([...newest.values()], sub.parsed.ccys);
+          if (wanted.length > 0) {
+            sub.conn.send(`{"arg":${sub.argJson},"eventType":"event_update","curPage":1,"lastPage":true,"data":[${JSON.stringify(accountBalanceData(this.queries, wanted, String(balanceTs)))}]}`);
           }
-          const wanted = filterCcys([...newest.values()], sub.arg.ccys);
-          if (wanted.length > 0) sub.peer.send(`{"arg":${sub.argJson},"eventType":"event_update","curPage":1,"lastPage":true,"data":[${JSON.stringify(accountPushRow(this.queries, wanted, ts))}]}`);
           break;
         }
         case 'balance_and_position':
-          for (const c of captured) {
-            if (c.update.kind !== 'balance' || c.n < sub.fromUpdate || c.update.eventType === '') continue;
-            sub.peer.send(`{"arg":${sub.argJson},"data":[${JSON.stringify(balanceAndPositionRow(this.queries, c.update, c.update.eventType))}]}`);
+          for (const u of updates) {
+            if (u.kind !== 'balance' || u.eventType === '') continue;
+            sub.conn.send(`{"arg":${sub.argJson},"data":[${JSON.stringify(balanceAndPositionRow(this.queries, u, u.eventType))}]}`);
           }
           break;
         default: {
-          const unknown: never = sub.arg.channel;
+          const unknown: never = sub.parsed.channel;
           throw new Error(`unknown private channel ${String(unknown)}`);
         }
       }
@@ -548,4 +501,58 @@ export class PrivateFeed {
 
 function filterCcys(balances: readonly BalanceView[], ccys: ReadonlySet<string>): BalanceView[] {
   return ccys.size === 0 ? [...balances] : balances.filter((b) => ccys.has(b.asset));
+}
+
+// ------------------------------------------------------------------------- registry entries
+
+/** Failed logins are charged to REST's failed-authentication budget of the client's IP. */
+export interface FailedAuthBudget {
+  /** False when the IP is over its budget: the login is refused before it is checked. */
+  available(ip: string, nowMs: number): boolean;
+  charge(ip: string, nowMs: number): void;
+}
+
+/** The private channels' registry entries, fed by one PrivateFeed on the hub. */
+export function privateChannelDefs(port: ExchangePort, hub: StreamHub): { channels: ChannelDef[]; feed: PrivateFeed; remove: () => void } {
+  const feed = new PrivateFeed(port.queries, () => port.now());
+  const remove = hub.addConsumer(feed);
+  const channels = privateChannels.map((name): ChannelDef => ({
+    name, paths: [WsPaths.private], needsLogin: true,
+    parseArg: (arg) => parsePrivateArg(port.queries, arg),
+    subscribe: (conn, parsed) => {
+      // The framework subscribes only logged-in connections (needsLogin) to args this channel parsed.
+      const login = conn.login;
+      if (login === undefined) throw new Error('private subscription without a login');
+      return feed.subscribe(login.userId, parsed as PrivateArg, conn);
+    },
+  }));
+  return { channels, feed, remove };
+}
+
+/**
+ * The login op. On /ws/v5/public it is refused (60008), as OKX; on /private (and /business, where
+ * OKX also logs in) it verifies the key and marks the connection logged in. A connection stays
+ * with one key: a login with another one is refused (60031); the same key again is acknowledged.
+ */
+export function loginOp(port: ExchangePort, windowMs: number, failedAuth: FailedAuthBudget | undefined): OpDef {
+  return {
+    op: 'login', paths: Object.values(WsPaths),
+    handle: (conn, message) => {
+      if (conn.path === WsPaths.public) { conn.sendError(WsErrors.loginOnPublic); return; }
+      if (port.status().state !== 'serving') { conn.sendError({ code: ApiErrors.unavailable.code, msg: ApiErrors.unavailable.msg }); return; }
+      const args = message['args'];
+      if (!Array.isArray(args) || args.length !== 1) { conn.sendError(wsError(WsErrors.invalidArgs, 'login takes one {apiKey, passphrase, timestamp, sign}')); return; }
+      const nowMs = port.now();
+      if (failedAuth?.available(conn.ip, nowMs) === false) { conn.sendError({ code: ApiErrors.rateLimited.code, msg: ApiErrors.rateLimited.msg }); return; }
+      const key = verifyLogin({ arg: args[0] as unknown, ip: conn.ip, nowMs, windowMs }, port.keys, port.keyDerivation);
+      if ('msg' in key) {
+        failedAuth?.charge(conn.ip, nowMs);
+        conn.sendError(key);
+        return;
+      }
+      if (conn.login !== undefined && conn.login.apiKey !== key.apiKey) { conn.sendError(WsErrors.loginOtherKey); return; }
+      conn.login = { userId: key.userId, apiKey: key.apiKey, perms: key.perms };
+      conn.sendEvent({ event: 'login', code: '0', msg: '' });
+    },
+  };
 }

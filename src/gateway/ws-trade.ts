@@ -7,10 +7,11 @@
 // per-message signature; the key's `trade` permission is checked on every op. Ops run
 // concurrently: a client may pipeline many on one connection and they group-commit together.
 
-import type { ApiKey, ExchangePort } from '../replica/index.js';
-import { ApiErrors, Failure, type ApiError } from './errors.js';
+import type { ExchangePort } from '../replica/index.js';
+import { ApiErrors, Failure, WsErrors, wsError, type WsError } from './errors.js';
 import type { Outcome, RequestContext } from './request.js';
 import { batchItems, orderOps, singleItem } from './trade.js';
+import { WsPaths, type OpDef, type WsLogin } from './ws-server.js';
 
 export type OrderOp = 'order' | 'batch-orders' | 'cancel-order' | 'batch-cancel-orders' | 'amend-order';
 
@@ -39,8 +40,8 @@ export type TradeBudget = (path: string, userId: number, instIds: readonly strin
 
 export interface OrderOpConnection {
   readonly port: ExchangePort;
-  /** The key the connection logged in with, or undefined before login. */
-  readonly key: ApiKey | undefined;
+  /** Who the connection logged in as, or undefined before login. */
+  readonly login: WsLogin | undefined;
   readonly takeTrade: TradeBudget;
 }
 
@@ -62,7 +63,7 @@ function reply(id: string, op: OrderOp, code: string, msg: string, data: readonl
   return `{"id":${JSON.stringify(id)},"op":"${op}","code":"${code}","msg":${JSON.stringify(msg)},"data":${JSON.stringify(data)},"inTime":"${String(inMs)}000","outTime":"${String(outMs)}000"}`;
 }
 
-function refusal(req: OrderOpRequest, error: ApiError, nowMs: number): string {
+function refusal(req: OrderOpRequest, error: WsError, nowMs: number): string {
   return reply(echoId(req.id), req.op, error.code, error.msg, [], req.inMs, nowMs);
 }
 
@@ -70,15 +71,17 @@ function refusal(req: OrderOpRequest, error: ApiError, nowMs: number): string {
 export async function runOrderOp(conn: OrderOpConnection, req: OrderOpRequest): Promise<string> {
   const port = conn.port;
   const nowMs = port.now();
-  if (req.id !== undefined && echoId(req.id) === '') return refusal(req, { ...ApiErrors.wsInvalidArgs, msg: 'Invalid args: id must be 1 to 32 letters or digits' }, nowMs);
-  const key = conn.key;
-  if (key === undefined) return refusal(req, ApiErrors.wsLoginRequired, nowMs);
+  if (req.id !== undefined && echoId(req.id) === '') return refusal(req, wsError(WsErrors.invalidArgs, 'id must be 1 to 32 letters or digits'), nowMs);
+  if (conn.login === undefined) return refusal(req, WsErrors.pleaseLogin, nowMs);
   if (port.status().state !== 'serving') return refusal(req, ApiErrors.unavailable, nowMs);
+  // Read afresh on every op, as REST reads it on every request: a revoked key trades no more.
+  const key = port.keys.get(conn.login.apiKey);
+  if (key === undefined) return refusal(req, ApiErrors.keyInvalid, nowMs);
   if (!key.perms.includes('trade')) return refusal(req, ApiErrors.permissionDenied, nowMs);
-  if (!Array.isArray(req.args) || req.args.length === 0) return refusal(req, { ...ApiErrors.wsInvalidArgs, msg: 'Invalid args: args must be a non-empty array' }, nowMs);
+  if (!Array.isArray(req.args) || req.args.length === 0) return refusal(req, wsError(WsErrors.invalidArgs, 'args must be a non-empty array'), nowMs);
   const args = req.args as unknown[];
   const single = req.op === 'order' || req.op === 'cancel-order' || req.op === 'amend-order';
-  if (single && args.length !== 1) return refusal(req, { ...ApiErrors.wsInvalidArgs, msg: `Invalid args: ${req.op} takes one item; use the batch op` }, nowMs);
+  if (single && args.length !== 1) return refusal(req, wsError(WsErrors.invalidArgs, `${req.op} takes one item; use the batch op`), nowMs);
   const path = orderOpRoutes[req.op];
   const ctx: RequestContext = {
     port, query: {}, body: undefined, userId: key.userId, signedBy: undefined, nowMs,
@@ -103,4 +106,15 @@ function dispatch(ctx: RequestContext, op: OrderOp, args: readonly unknown[]): P
       throw new Error(`unknown order op ${String(unknown)}`);
     }
   }
+}
+
+/** The order ops' registry entries (on /ws/v5/private; elsewhere the framework answers 60019). */
+export function orderOpDefs(port: ExchangePort, takeTrade: TradeBudget): OpDef[] {
+  return orderOpNames.map((op): OpDef => ({
+    op, paths: [WsPaths.private], unmetered: true,
+    handle: async (conn, message) => {
+      const text = await runOrderOp({ port, login: conn.login, takeTrade }, { id: message['id'], op, args: message['args'], inMs: port.now() });
+      conn.send(text);
+    },
+  }));
 }
