@@ -208,6 +208,16 @@ export interface WsError {
  * part of the request that is wrong, echoed to a bounded length).
  */
 export const WsErrors = {
+  // Login (ws-private.ts), checked in this order.
+  loginKeyMissing: { code: '60001', msg: '"apiKey" can not be empty' },
+  loginSignMissing: { code: '60002', msg: '"sign" can not be empty' },
+  loginPassphraseMissing: { code: '60003', msg: '"passphrase" can not be empty' },
+  loginTimestampInvalid: { code: '60004', msg: 'Invalid timestamp: unix seconds expected' },
+  loginKeyInvalid: { code: '60005', msg: 'Invalid apiKey' },
+  loginTimestampExpired: { code: '60006', msg: 'Timestamp request expired' },
+  loginSignInvalid: { code: '60007', msg: 'Invalid sign' },
+  loginOnPublic: { code: '60008', msg: 'Login is not supported for public channels: use /ws/v5/private.' },
+  loginFailed: { code: '60009', msg: 'Login failed: {0}' },
   pleaseLogin: { code: '60011', msg: 'Please log in.' },
   illegalRequest: { code: '60012', msg: 'Illegal request: {0}' },
   invalidArgs: { code: '60013', msg: 'Invalid args: {0}' },
@@ -215,6 +225,8 @@ export const WsErrors = {
   channelNotFound: { code: '60018', msg: 'Wrong URL or channel:{0},instId:{1} doesn\'t exist.' },
   invalidOp: { code: '60019', msg: 'Invalid op: {0}' },
   subscriptionsLimit: { code: '60020', msg: 'Subscriptions on this connection exceed the limit of {0}.' },
+  loginPassphraseWrong: { code: '60024', msg: 'Wrong passphrase' },
+  loginOtherKey: { code: '60031', msg: 'The WebSocket endpoint does not allow multiple or repeated logins: this connection is logged in with another key.' },
   internal: { code: '63999', msg: 'Internal error' },
   channelOnBusiness: { code: '64001', msg: 'This channel has been migrated to the \'/business\' URL. Please subscribe using the new URL.' },
   channelNotOnBusiness: { code: '64002', msg: 'This channel is not supported by "/business" URL. Please use "/private" URL(for private channels), or "/public" URL(for public channels).' },

@@ -116,6 +116,12 @@ export interface OpContext {
 export interface OpDef {
   readonly op: string;
   readonly paths: readonly WsPath[];
+  /**
+   * Not counted against messagesPerSecondMax: the order ops, which are bounded by the trade rate
+   * limits they share with REST (per user and instrument) and by the submitter's in-flight bound,
+   * as OKX bounds them, so a market maker may pipeline them on one connection.
+   */
+  readonly unmetered?: boolean;
   handle(conn: WsConnection, message: Readonly<Record<string, unknown>>, ctx: OpContext): void | Promise<void>;
 }
 
@@ -397,36 +403,43 @@ class Server implements WsServer {
     if (this.stopping) conn.close(WsCloses.shutdown);
   }
 
-  private onMessage(conn: Connection, data: RawData, isBinary: boolean): void {
-    if (conn.closed) return;
-    const now = Date.now();
-    conn.lastActivityMs = now;
+  /** Counts a message against messagesPerSecondMax; false (told once per window) when over it. */
+  private metered(conn: Connection, now: number): boolean {
     if (now - conn.windowStartMs >= 1_000) {
       conn.windowStartMs = now;
       conn.windowMessages = 0;
     }
     conn.windowMessages += 1;
     if (conn.windowMessages > this.limits.messagesPerSecondMax) {
-      // Told once per window; the rest of the window's messages are dropped silently.
+      // Told once per window; the rest of the window's metered messages are dropped silently.
       if (conn.windowMessages === this.limits.messagesPerSecondMax + 1) conn.sendError(WsErrors.tooFrequent);
-      return;
+      return false;
     }
+    return true;
+  }
+
+  private onMessage(conn: Connection, data: RawData, isBinary: boolean): void {
+    if (conn.closed) return;
+    const now = Date.now();
+    conn.lastActivityMs = now;
     const text = isBinary ? '' : (Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)).toString('utf8');
-    if (text === 'ping') { conn.send('pong'); return; }
     let message: unknown;
-    try {
-      message = JSON.parse(text);
-    } catch {
-      conn.sendError(wsError(WsErrors.illegalRequest, text));
-      return;
+    if (text !== 'ping') {
+      try {
+        message = JSON.parse(text);
+      } catch {
+        message = undefined;
+      }
     }
-    if (typeof message !== 'object' || message === null || Array.isArray(message) || typeof (message as Record<string, unknown>)['op'] !== 'string') {
+    const op = typeof message === 'object' && message !== null && !Array.isArray(message) ? (message as Record<string, unknown>)['op'] : undefined;
+    const def = typeof op === 'string' ? this.ops.get(op) : undefined;
+    if (def?.unmetered !== true && !this.metered(conn, now)) return;
+    if (text === 'ping') { conn.send('pong'); return; }
+    if (typeof op !== 'string') {
       conn.sendError(wsError(WsErrors.illegalRequest, text));
       return;
     }
     const request = message as Readonly<Record<string, unknown>>;
-    const op = request['op'] as string;
-    const def = this.ops.get(op);
     if (def === undefined || !def.paths.includes(conn.path)) { conn.sendError(wsError(WsErrors.invalidOp, op)); return; }
     try {
       const done = def.handle(conn, request, this.ctx);
