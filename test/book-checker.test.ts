@@ -115,9 +115,11 @@ test('ledger: two connections (two clouds) at one seqId must hold the same book'
   const ledger = new SeqIdLedger();
   const a = synced();
   const b = synced();
-  assert.equal(ledger.record('BTC-USDT', a.seqId, a.digest(), 'client-1@cloud-a'), true);
-  assert.equal(ledger.record('BTC-USDT', b.seqId, b.digest(), 'client-2@cloud-b'), true);
-  assert.equal(ledger.matched, 1);
+  assert.equal(ledger.record('BTC-USDT', a.seqId, a.digest(), 'client-1@cloud-a', 'cloud-a'), true);
+  assert.equal(ledger.record('BTC-USDT', a.seqId, a.digest(), 'client-3@cloud-a', 'cloud-a'), true);
+  assert.equal(ledger.record('BTC-USDT', b.seqId, b.digest(), 'client-2@cloud-b', 'cloud-b'), true);
+  assert.equal(ledger.matched, 2);
+  assert.equal(ledger.matchedAcrossOrigins, 1, 'one of them across clouds');
   b.apply('update', push(11, 10, [], [['3368', '1']], after));
   assert.equal(ledger.record('BTC-USDT', 10, b.digest(), 'client-2@cloud-b'), false, 'another book at seqId 10 is a conflict');
   assert.equal(ledger.conflictCount, 1);

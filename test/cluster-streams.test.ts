@@ -51,6 +51,7 @@ test('Cluster: streams: a cloud killed (and one partitioned) while books stream:
       assert.ok(s.reconnects >= CLIENTS_PER_CLOUD, `${what}: the lost cloud's clients reconnected elsewhere (${s.reconnects} reconnects)`);
       assert.ok(s.snapshots > s.clients * 2, `${what}: the reconnected clients resynchronised from fresh snapshots (${s.snapshots})`);
       assert.ok(s.seqIdsCompared > 0, `${what}: books compared by seqId across connections`);
+      assert.ok(s.seqIdsComparedAcrossClouds > 0, `${what}: books compared by seqId across clouds`);
       assert.equal(s.seqIdConflicts, 0, `${what}: a book at one seqId is one book on every cloud`);
       assert.equal(s.tradeConflicts, 0, `${what}: a trade is one trade on every cloud`);
       assert.equal(s.tradeOrderViolations, 0);

@@ -219,21 +219,25 @@ export const LEDGER_ENTRIES_MAX = 500_000;
  * the same seqId must have seen the same book, whichever cloud served them.
  */
 export class SeqIdLedger {
-  private readonly books = new Map<string, { digest: string; source: string }>();
+  private readonly books = new Map<string, { digest: string; source: string; origin: string }>();
   /** Observations that met an earlier one at the same seqId (and agreed, or not). */
   matched = 0;
+  /** Of those, the ones whose earlier observation came from another origin (another cloud). */
+  matchedAcrossOrigins = 0;
   readonly conflicts: string[] = [];
   conflictCount = 0;
 
-  record(instId: string, seqId: number, digest: string, source: string): boolean {
+  /** Records the book `source` held at seqId; `origin` names where it came from (the cloud's URL). */
+  record(instId: string, seqId: number, digest: string, source: string, origin = source): boolean {
     const key = `${instId}@${seqId}`;
     const seen = this.books.get(key);
     if (seen === undefined) {
       if (this.books.size >= LEDGER_ENTRIES_MAX) this.books.delete(this.books.keys().next().value!);
-      this.books.set(key, { digest, source });
+      this.books.set(key, { digest, source, origin });
       return true;
     }
     this.matched += 1;
+    if (seen.origin !== origin) this.matchedAcrossOrigins += 1;
     if (seen.digest === digest) return true;
     this.conflictCount += 1;
     if (this.conflicts.length < FAILURES_KEPT_MAX) this.conflicts.push(`${key}: ${seen.source} saw ${seen.digest}, ${source} saw ${digest}`);

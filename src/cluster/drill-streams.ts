@@ -47,6 +47,8 @@ export interface StreamTrialReport {
   readonly failures: number;
   /** Observations of a seqId another connection had seen, and how many held another book. */
   readonly seqIdsCompared: number;
+  /** Of the seqIds compared, those first seen on another cloud: two clouds' streams held to one book. */
+  readonly seqIdsComparedAcrossClouds: number;
   readonly seqIdConflicts: number;
   readonly trades: number;
   readonly tradesCompared: number;
@@ -175,7 +177,7 @@ export class StreamDrill {
     const stats = this.clients.map((c) => c.stats());
     const report = this.report(stats, ok, convergedSeqIds, convergeMs, differences);
     this.log(`streams: ${report.clients} clients, ${report.updatesVerified} updates verified, ${report.reconnects} reconnects, ${report.failures} failures, `
-      + `${report.seqIdsCompared} seqIds compared (${report.seqIdConflicts} conflicts), books ${report.converged ? `converged in ${convergeMs} ms` : 'NOT converged'}${report.ok ? '' : `: ${report.problems.slice(0, 5).join('; ')}`}`);
+      + `${report.seqIdsCompared} seqIds compared (${report.seqIdsComparedAcrossClouds} across clouds, ${report.seqIdConflicts} conflicts), books ${report.converged ? `converged in ${convergeMs} ms` : 'NOT converged'}${report.ok ? '' : `: ${report.problems.slice(0, 5).join('; ')}`}`);
     return report;
   }
 
@@ -197,7 +199,7 @@ export class StreamDrill {
       clients: stats.length, updatesVerified, snapshots: stats.reduce((a, s) => a + s.snapshots, 0),
       checksumsVerified: stats.reduce((a, s) => a + s.checksumsVerified, 0),
       reconnects: stats.reduce((a, s) => a + s.reconnects, 0), resyncs: stats.reduce((a, s) => a + s.resyncs, 0),
-      failureCounts, failures, seqIdsCompared: this.ledger.matched, seqIdConflicts: this.ledger.conflictCount,
+      failureCounts, failures, seqIdsCompared: this.ledger.matched, seqIdsComparedAcrossClouds: this.ledger.matchedAcrossOrigins, seqIdConflicts: this.ledger.conflictCount,
       trades: this.tradeLedger.seen, tradesCompared: this.tradeLedger.matched, tradeConflicts: this.tradeLedger.conflictCount, tradeOrderViolations,
       converged, convergedSeqIds, convergeMs,
       endedOn: Object.fromEntries(stats.map((s) => [s.name, s.url])),
@@ -215,10 +217,10 @@ export class StreamDrill {
 /** The stream columns of the drill's trials: what the streaming clients verified and whether their books converged. */
 export function streamTable(rows: readonly { readonly cloud: string; readonly kind: string; readonly streams?: StreamTrialReport }[]): string {
   const lines = rows.flatMap((r) => (r.streams === undefined ? [] : [
-    `| ${r.kind} | ${r.cloud} | ${r.streams.clients} | ${r.streams.updatesVerified} | ${r.streams.snapshots} | ${r.streams.reconnects} | ${r.streams.failures} | ${r.streams.seqIdsCompared} / ${r.streams.seqIdConflicts} | ${r.streams.trades} / ${r.streams.tradeConflicts} | ${r.streams.converged ? Object.entries(r.streams.convergedSeqIds).map(([i, s]) => `${i}@${s.join('/')}`).join(' ') : 'NO'} | ${r.streams.ok ? 'ok' : 'FAILED'} |`,
+    `| ${r.kind} | ${r.cloud} | ${r.streams.clients} | ${r.streams.updatesVerified} | ${r.streams.snapshots} | ${r.streams.reconnects} | ${r.streams.failures} | ${r.streams.seqIdsCompared} / ${r.streams.seqIdsComparedAcrossClouds} / ${r.streams.seqIdConflicts} | ${r.streams.trades} / ${r.streams.tradeConflicts} | ${r.streams.converged ? Object.entries(r.streams.convergedSeqIds).map(([i, s]) => `${i}@${s.join('/')}`).join(' ') : 'NO'} | ${r.streams.ok ? 'ok' : 'FAILED'} |`,
   ]));
   return [
-    '| outage | cloud | stream clients | updates verified | snapshots | reconnects | chain/checksum failures | seqIds compared / conflicts | trades / conflicts | books converged at | check |',
+    '| outage | cloud | stream clients | updates verified | snapshots | reconnects | chain/checksum failures | seqIds compared / across clouds / conflicts | trades / conflicts | books converged at | check |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
     ...lines,
   ].join('\n');

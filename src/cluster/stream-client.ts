@@ -276,7 +276,8 @@ export class StreamClient {
           if (verdict.action === 'snapshot') this.current.snapshots += 1;
           else this.current.updates += 1;
         }
-        this.options.ledger?.record(instId, checker.seqId, checker.digest(), `${this.options.name}@${this.options.urls[this.index]!}`);
+        const url = this.options.urls[this.index]!;
+        this.options.ledger?.record(instId, checker.seqId, checker.digest(), `${this.options.name}@${url}`, url);
       } else if (!this.resyncPending) {
         this.say(`${verdict.failure.kind} on ${instId} at seqId ${verdict.failure.seqId}: ${verdict.failure.detail}; resynchronising`);
         this.resyncPending = true;
