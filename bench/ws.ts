@@ -2,7 +2,9 @@
 // directory, the file journal with fsync), all in the same run:
 //  1. order entry: signed REST orders (bench/load.ts) vs the same orders as WebSocket `order`
 //     ops on logged-in /ws/v5/private connections, with the same connection count and one
-//     order in flight per connection; orders/s and p50/p99 of each, and the ratio (goal: WS >= 2x);
+//     order in flight per connection; after a warm-up, REST runs before and after WS and the
+//     ratio is WS over their mean, so a drift of the (shared) machine does not pick the winner;
+//     orders/s and p50/p99 of each, and the ratio (goal: WS >= 2x);
 //  2. the engine's command rate (the node's applied seq per second) while REST orders flow with
 //     0, 1, 100 and 1,000 subscribers to `books` + `trades` (a separate process,
 //     bench/ws-subscribers.ts), and the updates/s delivered to them (all subscribers together,
@@ -28,7 +30,21 @@ const SUBSCRIBER_COUNTS = [1, 100, 1_000] as const;
 const WS_ORDER_TIMEOUT_MS = 10_000;
 const PHASE_TIMEOUT_MS = 10 * 60_000;
 
-interface AdminFile { url: string; token: string }
+interface AdminFile { url: string; token: string; pid: number }
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux); 0 elsewhere. */
+async function cpuSeconds(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return 0;
+  try {
+    const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+    // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+const ratio = (a: number, b: number): number => Math.round((a / b) * 100) / 100;
 
 async function appliedSeq(admin: AdminFile): Promise<number> {
   const r = await fetch(`${admin.url}/admin/v1/status`, { headers: { authorization: `Bearer ${admin.token}` }, signal: AbortSignal.timeout(5_000) });
@@ -114,7 +130,7 @@ async function driveWs(url: string, creds: readonly Creds[], requests: number, c
 interface SubscriberCounts { messages: number; updates: number; snapshots: number; trades: number; bytes: number; errors: number; closed: number; errorSamples: string[]; checker: { updates: number; checksumsVerified: number; failures: number } }
 
 /** Starts the subscriber process and waits until every subscriber holds a snapshot. */
-async function subscribers(wsUrl: string, n: number): Promise<{ counts: () => Promise<SubscriberCounts>; stop: () => Promise<void> }> {
+async function subscribers(wsUrl: string, n: number): Promise<{ pid: number | undefined; counts: () => Promise<SubscriberCounts>; stop: () => Promise<void> }> {
   const child = spawn(process.execPath, [join(here, 'ws-subscribers.js'), wsUrl, String(n), 'BTC-USDT'], { stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = new Promise<void>((resolve) => { child.on('exit', () => { resolve(); }); });
   const lines = createInterface({ input: child.stdout });
@@ -128,6 +144,7 @@ async function subscribers(wsUrl: string, n: number): Promise<{ counts: () => Pr
   const first = await nextLine();
   if (first !== 'ready') throw new Error(`subscribers not ready: ${first}`);
   return {
+    pid: child.pid,
     counts: async () => { child.stdin.write('report\n'); return JSON.parse(await nextLine()) as SubscriberCounts; },
     stop: async () => { child.stdin.end(); await exited; },
   };
@@ -147,7 +164,8 @@ try {
     const wsBase = base.replace(/^http/, 'ws');
     const rest = [new URL(base)];
 
-    // 1. Order entry, REST then WebSocket, no subscribers.
+    // 1. Order entry, no subscribers: a warm-up, then REST, WebSocket, REST.
+    await drive(rest, creds, Math.ceil(orders / 5), connections, 'warm-up (not counted)', 'u');
     const restEntry = await withCommandRate(admin, () => drive(rest, creds, orders, connections, 'REST order entry', 'r'));
     let wsEntry: { result: LoadResult; commands_per_s: number } | undefined;
     let wsEntryError = '';
@@ -157,6 +175,9 @@ try {
       wsEntryError = (e as Error).message;
       console.log(`WS order entry not measured: ${wsEntryError}`);
     }
+    const restAgain = await withCommandRate(admin, () => drive(rest, creds, orders, connections, 'REST order entry again', 'q'));
+    const restMean = Math.round((restEntry.result.orders_per_s + restAgain.result.orders_per_s) / 2);
+    const commandsMean = Math.round((restEntry.commands_per_s + restAgain.commands_per_s) / 2);
 
     // 2. Streams: the engine's rate and the updates delivered, with 1, 100 and 1,000 subscribers.
     const fanout = [];
@@ -164,35 +185,38 @@ try {
       const subs = await subscribers(`${wsBase}/ws/v5/public`, n);
       try {
         const before = await subs.counts();
+        const cpu0 = [await cpuSeconds(admin.pid), await cpuSeconds(subs.pid)];
         const t0 = process.hrtime.bigint();
         const run = await withCommandRate(admin, () => drive(rest, creds, orders, connections, `REST, ${n} subscribers`, `s${n}x`));
         const after = await subs.counts();
         const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+        const cpu1 = [await cpuSeconds(admin.pid), await cpuSeconds(subs.pid)];
         const updates = after.updates - before.updates;
         const row = {
-          subscribers: n, orders_per_s: run.result.orders_per_s, commands_per_s: run.commands_per_s,
+          subscribers: n, orders_per_s: run.result.orders_per_s, commands_per_s: run.commands_per_s, commands_vs_none: ratio(run.commands_per_s, commandsMean),
           updates_per_s_delivered: Math.round(updates / seconds), updates_per_s_per_subscriber: Math.round(updates / n / seconds),
           messages_per_s_delivered: Math.round((after.messages - before.messages) / seconds), mb_per_s_delivered: Math.round((after.bytes - before.bytes) / seconds / 1e4) / 100,
+          // Of the machine's cores, how much the node and the subscriber process each used.
+          node_cpu_cores: Math.round(((cpu1[0]! - cpu0[0]!) / seconds) * 100) / 100, subscribers_cpu_cores: Math.round(((cpu1[1]! - cpu0[1]!) / seconds) * 100) / 100,
           checked_updates: after.checker.updates, checker_failures: after.checker.failures, subscriber_errors: after.errors, closed: after.closed,
         };
-        console.log(`${String(n).padStart(5)} subscribers: ${row.updates_per_s_delivered} updates/s delivered (${row.updates_per_s_per_subscriber} each), engine ${row.commands_per_s} commands/s, checker ${row.checked_updates} updates, ${row.checker_failures} failures`);
+        console.log(`${String(n).padStart(5)} subscribers: ${row.updates_per_s_delivered} updates/s delivered (${row.updates_per_s_per_subscriber} each), engine ${row.commands_per_s} commands/s, node ${row.node_cpu_cores} cores, subscribers ${row.subscribers_cpu_cores} cores, checker ${row.checked_updates} updates, ${row.checker_failures} failures`);
         fanout.push(row);
       } finally {
         await subs.stop();
       }
     }
 
-    const ratio = (a: number, b: number): number => Math.round((a / b) * 100) / 100;
     const most = fanout[fanout.length - 1]!;
     console.log(JSON.stringify({
       bench: 'ws', orders, connections,
-      rest_orders_per_s: restEntry.result.orders_per_s, rest_p50_ms: restEntry.result.p50_ms, rest_p99_ms: restEntry.result.p99_ms, rest_errors: restEntry.result.errors,
+      rest_orders_per_s: restMean, rest_orders_per_s_runs: [restEntry.result.orders_per_s, restAgain.result.orders_per_s], rest_p50_ms: restEntry.result.p50_ms, rest_p99_ms: restEntry.result.p99_ms, rest_errors: restEntry.result.errors,
       ws_orders_per_s: wsEntry?.result.orders_per_s ?? null, ws_p50_ms: wsEntry?.result.p50_ms ?? null, ws_p99_ms: wsEntry?.result.p99_ms ?? null, ws_errors: wsEntry?.result.errors ?? null,
       ...(wsEntryError !== '' && { ws_order_entry_error: wsEntryError }),
-      ws_vs_rest_orders: wsEntry === undefined ? null : ratio(wsEntry.result.orders_per_s, restEntry.result.orders_per_s),
-      engine_commands_per_s_no_subscribers: restEntry.commands_per_s,
+      ws_vs_rest_orders: wsEntry === undefined ? null : ratio(wsEntry.result.orders_per_s, restMean),
+      engine_commands_per_s_no_subscribers: commandsMean,
       fanout,
-      engine_rate_ratio_1000_subscribers_vs_none: ratio(most.commands_per_s, restEntry.commands_per_s),
+      engine_rate_ratio_1000_subscribers_vs_none: ratio(most.commands_per_s, commandsMean),
     }));
   } finally {
     await node.stop();
