@@ -14,14 +14,15 @@ export const importTable = {
   log: [],
   projections: ['core'],
   replica: ['core', 'log', 'projections'],
-  gateway: ['core', 'replica', 'projections'],
+  streams: ['core', 'replica', 'projections'],
+  gateway: ['core', 'replica', 'projections', 'streams'],
   // The top: each process is wired here, from every folder below.
-  server: ['core', 'log', 'projections', 'replica', 'gateway', 'cluster'],
+  server: ['core', 'log', 'projections', 'replica', 'streams', 'gateway', 'cluster'],
   cluster: ['core', 'log', 'replica', 'gateway'],
   cli: ['server', 'cluster'],
 };
 /** Folders with a door: from outside, only their index.ts may be imported. */
-export const doors = ['core', 'log', 'projections', 'replica', 'gateway'];
+export const doors = ['core', 'log', 'projections', 'replica', 'streams', 'gateway'];
 
 /** no-restricted-imports patterns for a file in src/<folder>. */
 function importPatterns(folder) {
@@ -49,7 +50,7 @@ function importPatterns(folder) {
  * through the replica's queries, so the engine class and its whole-state functions stay below.
  */
 export const engineOnly = ['Engine', 'restore', 'snapshot'];
-const enginePaths = (folder) => (['gateway', 'server'].includes(folder)
+const enginePaths = (folder) => (['streams', 'gateway', 'server'].includes(folder)
   ? [{ name: '../core/index.js', importNames: engineOnly, message: `src/${folder} reads through the replica's queries, never the engine.` }]
   : []);
 

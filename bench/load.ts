@@ -41,7 +41,8 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 }
 
-export async function drive(urls: readonly URL[], creds: readonly Creds[], requests: number, connections: number, label: string): Promise<LoadResult> {
+/** Client order ids are `${clOrdIdPrefix}${n}`: several runs against one node need distinct prefixes. */
+export async function drive(urls: readonly URL[], creds: readonly Creds[], requests: number, connections: number, label: string, clOrdIdPrefix = 'b'): Promise<LoadResult> {
   const agents = urls.map(() => new Agent({ keepAlive: true, maxSockets: connections }));
   const latencies = new Float64Array(requests);
   let next = 0;
@@ -52,7 +53,7 @@ export async function drive(urls: readonly URL[], creds: readonly Creds[], reque
     const url = urls[target]!;
     const c = creds[n % creds.length]!;
     const side = n % 2 === 0 ? 'buy' : 'sell';
-    const body = JSON.stringify({ instId: 'BTC-USDT', tdMode: 'cash', side, ordType: 'limit', px: '50000', sz: '0.0001', clOrdId: `b${n}` });
+    const body = JSON.stringify({ instId: 'BTC-USDT', tdMode: 'cash', side, ordType: 'limit', px: '50000', sz: '0.0001', clOrdId: `${clOrdIdPrefix}${n}` });
     const ts = new Date().toISOString();
     const sign = createHmac('sha256', c.secretKey).update(ts + 'POST' + path + body).digest('base64');
     const t0 = process.hrtime.bigint();

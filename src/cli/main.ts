@@ -33,11 +33,12 @@ local multicloud deployment (etcd from Debian's etcd-server; as root each cloud 
   everbook cluster up [--topology FILE] [--dir DIR] [--netns true|false]
   everbook cluster status [--dir DIR]
   everbook cluster down [--dir DIR] [--purge]
-  everbook drill [--dir DIR] [--kinds kill,partition,clock] [--clouds a,b|leader] [--rounds N] [--outage-ms N] [--workers N] [--clock-offset-ms N]
+  everbook drill [--dir DIR] [--kinds kill,partition,clock] [--clouds a,b|leader] [--rounds N] [--outage-ms N] [--workers N] [--clock-offset-ms N] [--streams N]
                  runs outage trials against the running cluster, checks them and prints the RTO table
                  and a JSON line of the RTO spread (min, median, max); --clouds leader takes out the
                  cloud holding the etcd leader at each trial; --rounds repeats the trials;
-                 a clock trial runs the cloud's node N ms ahead (default 2000) and prints the clock table
+                 a clock trial runs the cloud's node N ms ahead (default 2000) and prints the clock table;
+                 --streams N WebSocket book clients per cloud follow the trials (default 1, 0 for none)
 
 the node subcommands take --data-dir DIR (default ${settings.dataDir.default}, or $${settings.dataDir.env}); cluster and drill take --dir DIR (default .everbook/cluster).
 
@@ -69,6 +70,7 @@ async function start(args: string[]): Promise<void> {
     '',
     `Everbook is running: OKX v5 REST at ${node.url}/api/v5  (data: ${config.dataDir})`,
     `  ccxt: new ccxt.okx({ apiKey, secret, password, urls: { api: { rest: '${node.url}' } }, options: { fetchMarkets: { types: ['spot'] } }, has: { fetchCurrencies: false } })`,
+    `  WebSocket: ${node.url.replace(/^http/, 'ws')}/ws/v5/public, /ws/v5/private, /ws/v5/business  (ccxt.pro: urls.api.ws = '${node.url.replace(/^http/, 'ws')}/ws/v5')`,
   ];
   for (const c of node.devCredentials) {
     lines.push(`  dev trader ${c.userId}: apiKey ${c.apiKey}  secret ${c.secret}  password ${c.password}`);
@@ -99,7 +101,7 @@ async function cluster(command: string, argv: string[]): Promise<void> {
     options: {
       dir: { type: 'string' }, topology: { type: 'string' }, netns: { type: 'string' }, purge: { type: 'boolean' },
       kinds: { type: 'string' }, clouds: { type: 'string' }, rounds: { type: 'string' }, 'outage-ms': { type: 'string' }, workers: { type: 'string' },
-      'clock-offset-ms': { type: 'string' },
+      'clock-offset-ms': { type: 'string' }, streams: { type: 'string' },
     },
     strict: true,
   });
@@ -143,6 +145,8 @@ async function cluster(command: string, argv: string[]): Promise<void> {
     case 'drill': {
       const state = await loadState(dir);
       const { clockTable, runDrill, rtoSummary, rtoTable } = await import('../cluster/drill.js');
+      const { streamTable } = await import('../cluster/drill-streams.js');
+      const streamClients = int('streams', values.streams ?? '1');
       const kinds = (values.kinds ?? (state.namespaces ? 'kill,partition' : 'kill')).split(',');
       for (const kind of kinds) if (kind !== 'kill' && kind !== 'partition' && kind !== 'clock') throw new ConfigError(`--kinds takes kill, partition and clock, not "${kind}"`);
       const clouds = values.clouds?.split(',') ?? state.topology.clouds.map((c) => c.name);
@@ -154,7 +158,7 @@ async function cluster(command: string, argv: string[]): Promise<void> {
       const trials = Array.from({ length: rounds }, () => round).flat();
       const reports = await runDrill(state, {
         trials, outageMs: Number(values['outage-ms'] ?? 4_000), workersPerCloud: Number(values.workers ?? 3), stepTimeoutMs: 60_000,
-        clockOffsetMs: offsetMs,
+        clockOffsetMs: offsetMs, ...(streamClients > 0 && { streams: { clientsPerCloud: streamClients } }),
         log: (line) => { console.error(line); },
       });
       if (reports.some((r) => r.kind !== 'clock')) {
@@ -162,8 +166,11 @@ async function cluster(command: string, argv: string[]): Promise<void> {
         console.log(rtoSummary(reports));
       }
       if (reports.some((r) => r.kind === 'clock')) console.log(clockTable(reports));
-      if (!reports.every((r) => r.check.ok && r.hashesAgree)) {
-        console.log(JSON.stringify(reports.map((r) => ({ cloud: r.cloud, kind: r.kind, lost: r.check.lost, contradicted: r.check.contradicted, audit: r.check.auditFailures })), null, 2));
+      if (reports.some((r) => r.streams !== undefined)) console.log(streamTable(reports));
+      if (!reports.every((r) => r.check.ok && r.hashesAgree && (r.streams?.ok ?? true))) {
+        console.log(JSON.stringify(reports.map((r) => ({
+          cloud: r.cloud, kind: r.kind, lost: r.check.lost, contradicted: r.check.contradicted, audit: r.check.auditFailures, streams: r.streams?.problems ?? [],
+        })), null, 2));
         process.exitCode = 1;
       }
       return;

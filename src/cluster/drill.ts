@@ -20,6 +20,7 @@ import { checkLog, type CheckReport } from './checker.js';
 import { ISOLATED_MESSAGE } from './coordinator.js';
 import type { Credentials } from './client.js';
 import type { DrillAck, DrillClientConfig } from './drill-client.js';
+import { StreamDrill, type StreamDrillOptions, type StreamTrialReport } from './drill-streams.js';
 import { alive, nodeServing, saveClusterState, startEtcd, startNodeProcess, stopProcess, waitFor, type ClusterState } from './launcher.js';
 import { netnsPrefix, setCloudLink } from './netns.js';
 import { addresses, networkTag, type CloudAddress } from './topology.js';
@@ -43,6 +44,8 @@ export interface DrillOptions {
   /** Bounds on everything the drill waits for. */
   readonly stepTimeoutMs: number;
   readonly log?: (line: string) => void;
+  /** Streaming clients during outage trials (drill-streams.ts); none when absent. */
+  readonly streams?: StreamDrillOptions;
 }
 
 /** What a clock trial saw while one cloud's clock ran ahead. */
@@ -84,6 +87,7 @@ export interface TrialReport {
   readonly hashesAgree: boolean;
   readonly rpo: number;
   readonly clock?: ClockReport;
+  readonly streams?: StreamTrialReport;
 }
 
 interface NodeStatusReply {
@@ -181,6 +185,7 @@ export async function runDrill(state: ClusterState, options: DrillOptions): Prom
     }
     const cut = all[index]!;
     const acks: DrillAck[] = [];
+    const streams = options.streams === undefined ? undefined : await StreamDrill.start(all, options.streams, options.stepTimeoutMs, say);
     const clients = startClients(all, tokens, traders, options.workersPerCloud, acks);
     try {
       // Warm up: every cloud's clients are being acknowledged.
@@ -206,6 +211,7 @@ export async function runDrill(state: ClusterState, options: DrillOptions): Prom
       const rtoMs = Math.min(...acks.filter(recovered).map((a) => a.t)) - t0;
       const cutNodeLog = state.processes.find((p) => p.cloud === cut.cloud.name && p.role === 'node')?.log;
       await new Promise((r) => setTimeout(r, Math.max(0, t0 + options.outageMs - Date.now())));
+      await streams?.untilVerified(options.stepTimeoutMs);
 
       // Heal, and wait for the healed cloud to catch up with the others.
       const tHeal = Date.now();
@@ -226,16 +232,18 @@ export async function runDrill(state: ClusterState, options: DrillOptions): Prom
       const { check, hashesAgree } = await checkCluster(all, tokens, acks, options.stepTimeoutMs);
       const longestGapMs = longestGap(acks, all.filter((a) => a !== cut), options.workersPerCloud);
       const refusingAfterMs = trial.kind === 'partition' && cutNodeLog !== undefined ? await isolatedLoggedAfter(cutNodeLog, t0) : undefined;
+      const streamReport = await streams?.settle(all, options.stepTimeoutMs);
       const report: TrialReport = {
         cloud: cut.cloud.name, kind: trial.kind, rtoMs, leader: index === leaderAt,
         ...(refusingAfterMs !== undefined && { refusingAfterMs, cutInForceAfterMs: tCut - t0 }), longestGapMs, catchUpMs,
         acknowledged: acks.filter((a) => a.ok).length, failedOps: acks.filter((a) => !a.ok).length,
-        check, hashesAgree, rpo: check.lost.length,
+        check, hashesAgree, rpo: check.lost.length, ...(streamReport !== undefined && { streams: streamReport }),
       };
       reports.push(report);
       say(`trial ${trial.kind} ${cut.cloud.name}${index === leaderAt ? ' (etcd leader)' : ''}: RTO ${rtoMs} ms,${refusingAfterMs === undefined ? '' : ` refusing writes after ${refusingAfterMs ?? 'never'} ms (cut in force after ${tCut - t0} ms),`} longest gap ${longestGapMs} ms, catch-up ${catchUpMs} ms, ${report.acknowledged} acknowledged, RPO ${report.rpo}, hashes ${hashesAgree ? 'agree' : 'DIFFER'}, check ${check.ok ? 'ok' : 'FAILED'}`);
     } finally {
       await stopClients(clients);
+      await streams?.close();
       if (trial.kind === 'partition') await setCloudLink(networkTag(state.topology), index, true).catch(() => undefined);
     }
   }

@@ -194,3 +194,81 @@ export function rejectTableMarkdown(): string {
   });
   return ['| engine code | OKX code | by endpoint | meaning |', '|---|---|---|---|', ...rows].join('\n');
 }
+
+// ------------------------------------------------------------------------------- WebSocket
+
+/** An OKX WebSocket error event's code and message (`{"event":"error","code","msg","connId"}`). */
+export interface WsError {
+  readonly code: string;
+  readonly msg: string;
+}
+
+/**
+ * Every error event the WebSocket endpoints send, with OKX's codes and messages ({0}, {1}: the
+ * part of the request that is wrong, echoed to a bounded length).
+ */
+export const WsErrors = {
+  // Login (ws-private.ts), checked in this order.
+  loginKeyMissing: { code: '60001', msg: '"apiKey" can not be empty' },
+  loginSignMissing: { code: '60002', msg: '"sign" can not be empty' },
+  loginPassphraseMissing: { code: '60003', msg: '"passphrase" can not be empty' },
+  loginTimestampInvalid: { code: '60004', msg: 'Invalid timestamp: unix seconds expected' },
+  loginKeyInvalid: { code: '60005', msg: 'Invalid apiKey' },
+  loginTimestampExpired: { code: '60006', msg: 'Timestamp request expired' },
+  loginSignInvalid: { code: '60007', msg: 'Invalid sign' },
+  loginOnPublic: { code: '60008', msg: 'Login is not supported for public channels: use /ws/v5/private.' },
+  loginFailed: { code: '60009', msg: 'Login failed: {0}' },
+  pleaseLogin: { code: '60011', msg: 'Please log in.' },
+  illegalRequest: { code: '60012', msg: 'Illegal request: {0}' },
+  invalidArgs: { code: '60013', msg: 'Invalid args: {0}' },
+  tooFrequent: { code: '60014', msg: 'Requests too frequent.' },
+  channelNotFound: { code: '60018', msg: 'Wrong URL or channel:{0},instId:{1} doesn\'t exist.' },
+  invalidOp: { code: '60019', msg: 'Invalid op: {0}' },
+  subscriptionsLimit: { code: '60020', msg: 'Subscriptions on this connection exceed the limit of {0}.' },
+  loginPassphraseWrong: { code: '60024', msg: 'Wrong passphrase' },
+  loginOtherKey: { code: '60031', msg: 'The WebSocket endpoint does not allow multiple or repeated logins: this connection is logged in with another key.' },
+  internal: { code: '63999', msg: 'Internal error' },
+  channelOnBusiness: { code: '64001', msg: 'This channel has been migrated to the \'/business\' URL. Please subscribe using the new URL.' },
+  channelNotOnBusiness: { code: '64002', msg: 'This channel is not supported by "/business" URL. Please use "/private" URL(for private channels), or "/public" URL(for public channels).' },
+} as const satisfies Readonly<Record<string, WsError>>;
+
+/** How much of a client's request an error message echoes. */
+const wsEchoMax = 200;
+
+/** An error with its {0}, {1}... filled in from the request (each bounded). */
+export function wsError(error: WsError, ...params: readonly string[]): WsError {
+  let msg = error.msg;
+  params.forEach((p, i) => { msg = msg.replace(`{${String(i)}}`, p.slice(0, wsEchoMax)); });
+  return { code: error.code, msg };
+}
+
+/** A WebSocket close: its code (4000-4999 are ours) and the reason the client reads. */
+export interface WsClose {
+  readonly code: number;
+  /** At most 123 bytes (RFC 6455). */
+  readonly reason: string;
+}
+
+/**
+ * Every close the server initiates. OKX's idle close is 4004; the others are ours, each with a
+ * reason that says what to do. Overlong frames are closed by the ws library itself (1009).
+ */
+export const WsCloses = {
+  shutdown: { code: 1001, reason: 'Server shutting down; reconnect.' },
+  idle: { code: 4004, reason: '60015 No data received or sent in 30s: send "ping" at least every 30s.' },
+  slowConsumer: { code: 4010, reason: '60016 Buffer is full: the client read too slowly; reconnect and resubscribe.' },
+  overflow: { code: 4011, reason: 'Stream events were dropped on an overload; reconnect and resubscribe (fresh snapshot).' },
+  notServing: { code: 4012, reason: '50001 This node is not serving; reconnect, to another cloud if need be.' },
+} as const satisfies Readonly<Record<string, WsClose>>;
+
+/** The WebSocket error events as Markdown (docs/API.md embeds it; a test keeps the two equal). */
+export function wsErrorTableMarkdown(): string {
+  const rows = Object.entries(WsErrors).map(([name, e]) => `| ${e.code} | \`${name}\` | ${e.msg} |`);
+  return ['| WS code | name | message |', '|---|---|---|', ...rows].join('\n');
+}
+
+/** The server's WebSocket closes as Markdown (docs/API.md embeds it). */
+export function wsCloseTableMarkdown(): string {
+  const rows = Object.entries(WsCloses).map(([name, c]) => `| ${String(c.code)} | \`${name}\` | ${c.reason} |`);
+  return ['| close code | name | reason sent |', '|---|---|---|', ...rows].join('\n');
+}

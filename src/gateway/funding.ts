@@ -5,7 +5,7 @@
 
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { AccountView } from '../core/index.js';
+import type { AccountView, BalanceView } from '../core/index.js';
 import type { DepositRecord, WithdrawalRecord } from '../projections/index.js';
 import { amountText, feeRateText, toSteps } from './convert.js';
 import { ApiErrors, Failure, rejectToApi, type RejectContext } from './errors.js';
@@ -63,21 +63,32 @@ function accountOf(queries: ExchangeQueries, userId: number): AccountView | Fail
   return queries.account(userId) ?? new Failure(ApiErrors.authorizationInvalid);
 }
 
-function balanceRows(ctx: RequestContext, ccy: string | undefined): Record<string, string>[] | Failure {
-  const queries = ctx.port.queries;
-  const account = accountOf(queries, ctx.userId);
+function balanceRows(ctx: RequestContext, ccy: string | undefined): BalanceView[] | Failure {
+  const account = accountOf(ctx.port.queries, ctx.userId);
   if (account instanceof Failure) return account;
   const wanted = ccyList(ccy);
   if (wanted instanceof Failure) return wanted;
-  const rows: Record<string, string>[] = [];
-  for (const { asset, available, held } of account.balances) {
-    if (wanted !== undefined && !wanted.has(asset)) continue;
-    rows.push({
-      ccy: asset, total: amountText(queries, asset, available + held),
-      available: amountText(queries, asset, available), held: amountText(queries, asset, held),
-    });
-  }
-  return rows;
+  return account.balances.filter((b) => wanted === undefined || wanted.has(b.asset));
+}
+
+/**
+ * The data item of account/balance (REST) and of the WebSocket `account` channel: one detail per
+ * balance given. Cash-only spot accounts: availEq is "" so clients take availBal and frozenBal.
+ */
+export function accountBalanceData(queries: ExchangeQueries, balances: readonly BalanceView[], uTime: string): Record<string, unknown> {
+  const details = balances.map(({ asset, available, held }) => {
+    const total = amountText(queries, asset, available + held);
+    const frozen = amountText(queries, asset, held);
+    return {
+      ccy: asset, eq: total, cashBal: total, availBal: amountText(queries, asset, available), frozenBal: frozen, ordFrozen: frozen,
+      availEq: '', disEq: '', eqUsd: '', isoEq: '', upl: '', liab: '', crossLiab: '', isoLiab: '', interest: '',
+      mgnRatio: '', notionalLever: '', twap: '0', stgyEq: '0', fixedBal: '0', uTime,
+    };
+  });
+  return {
+    uTime, totalEq: '', isoEq: '', adjEq: '', ordFroz: '', imr: '', mmr: '', borrowFroz: '', mgnRatio: '',
+    notionalUsd: '', upl: '', details,
+  };
 }
 
 /** Submits one command; its rejection becomes the reply's OKX code for this endpoint. */
@@ -122,19 +133,7 @@ export const fundingRoutes: readonly RouteDef[] = [
       if (q instanceof Failure) return q;
       const rows = balanceRows(ctx, q.ccy);
       if (rows instanceof Failure) return rows;
-      const uTime = String(ctx.nowMs);
-      // Cash-only spot accounts: availEq is "" so clients take availBal and frozenBal.
-      const details = rows.map((r) => ({
-        ccy: r.ccy, eq: r.total, cashBal: r.total, availBal: r.available, frozenBal: r.held, ordFrozen: r.held,
-        availEq: '', disEq: '', eqUsd: '', isoEq: '', upl: '', liab: '', crossLiab: '', isoLiab: '', interest: '',
-        mgnRatio: '', notionalLever: '', twap: '0', stgyEq: '0', fixedBal: '0', uTime,
-      }));
-      return {
-        data: [{
-          uTime, totalEq: '', isoEq: '', adjEq: '', ordFroz: '', imr: '', mmr: '', borrowFroz: '', mgnRatio: '',
-          notionalUsd: '', upl: '', details,
-        }],
-      };
+      return { data: [accountBalanceData(ctx.port.queries, rows, String(ctx.nowMs))] };
     },
   },
   {
@@ -188,7 +187,13 @@ export const fundingRoutes: readonly RouteDef[] = [
       if (q instanceof Failure) return q;
       const rows = balanceRows(ctx, q.ccy);
       if (rows instanceof Failure) return rows;
-      return { data: rows.map((r) => ({ ccy: r.ccy, bal: r.total, availBal: r.available, frozenBal: r.held })) };
+      const queries = ctx.port.queries;
+      return {
+        data: rows.map(({ asset, available, held }) => ({
+          ccy: asset, bal: amountText(queries, asset, available + held), availBal: amountText(queries, asset, available),
+          frozenBal: amountText(queries, asset, held),
+        })),
+      };
     },
   },
   {

@@ -11,7 +11,7 @@ import {
 } from './request.js';
 import { Failure } from './errors.js';
 import type { BookLevelView } from '../core/index.js';
-import { CandleBarsMs, type Ticker } from '../projections/index.js';
+import { CandleBarsMs, type Candle, type PublicTrade, type Ticker } from '../projections/index.js';
 import type { ExchangeQueries } from '../replica/index.js';
 
 /** Book depth bounds: OKX's books endpoint serves up to 400 levels a side, books-full 5000. */
@@ -57,7 +57,8 @@ function optionalPx(inst: Instrument, ticks: number | null): string {
   return ticks === null ? '' : pxText(inst, ticks);
 }
 
-function tickerRow(queries: ExchangeQueries, inst: Instrument, t: Ticker, nowMs: number): Record<string, unknown> {
+/** A ticker as REST and the `tickers` channel send it. */
+export function tickerRow(queries: ExchangeQueries, inst: Instrument, t: Ticker, nowMs: number): Record<string, string> {
   const top = queries.book(inst.instId, 1);
   const ask = top?.asks[0];
   const bid = top?.bids[0];
@@ -73,6 +74,28 @@ function tickerRow(queries: ExchangeQueries, inst: Instrument, t: Ticker, nowMs:
   };
 }
 
+/** A book level as OKX sends it: [price, size, "0" (liquidated orders, none on spot), orders]. */
+export function bookLevelRow(inst: Instrument, level: BookLevelView): [string, string, string, string] {
+  return [pxText(inst, level.priceTicks), szText(inst, level.sizeLots), '0', String(level.orders)];
+}
+
+/** A public trade as REST and the `trades` channel send it. */
+export function tradeRow(inst: Instrument, t: PublicTrade): Record<string, string> {
+  return {
+    instId: t.instId, tradeId: String(t.tradeId), px: pxText(inst, t.priceTicks), sz: szText(inst, t.sizeLots),
+    side: t.takerSide, ts: String(t.ts), count: '1', source: '0',
+  };
+}
+
+/** A candle as REST and the candle channels send it: ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm. */
+export function candleRow(queries: ExchangeQueries, inst: Instrument, c: Candle): string[] {
+  const quote = amountText(queries, inst.spec.quote, c.volQuote);
+  return [
+    String(c.startTs), pxText(inst, c.open), pxText(inst, c.high), pxText(inst, c.low), pxText(inst, c.close),
+    szText(inst, c.volLots), quote, quote, c.confirmed ? '1' : '0',
+  ];
+}
+
 function books(ctx: RequestContext, depthMax: number): ReturnType<RouteDef['handle']> {
   const q = validate(booksQuery, ctx.query);
   if (q instanceof Failure) return q;
@@ -85,8 +108,7 @@ function books(ctx: RequestContext, depthMax: number): ReturnType<RouteDef['hand
   }
   const book = ctx.port.queries.book(inst.instId, depth);
   if (book === undefined) return fail(ApiErrors.instrumentNotFound);
-  const side = (levels: readonly BookLevelView[]): string[][] =>
-    levels.map((level) => [pxText(inst, level.priceTicks), szText(inst, level.sizeLots), '0', String(level.orders)]);
+  const side = (levels: readonly BookLevelView[]): string[][] => levels.map((level) => bookLevelRow(inst, level));
   return { data: [{ asks: side(book.asks), bids: side(book.bids), ts: String(ctx.nowMs) }] };
 }
 
@@ -142,12 +164,7 @@ export const marketRoutes: readonly RouteDef[] = [
       const page = parsePage({ limit: q.limit }, 100, tradesLimitMax);
       if (page instanceof Failure) return page;
       const trades = ctx.port.queries.trades(inst.instId, page.limit);
-      return {
-        data: trades.map((t) => ({
-          instId: t.instId, tradeId: String(t.tradeId), px: pxText(inst, t.priceTicks), sz: szText(inst, t.sizeLots),
-          side: t.takerSide, ts: String(t.ts), count: '1', source: '0',
-        })),
-      };
+      return { data: trades.map((t) => tradeRow(inst, t)) };
     },
   },
   {
@@ -164,15 +181,7 @@ export const marketRoutes: readonly RouteDef[] = [
       const page = parsePage(q, 100, candlesLimitMax);
       if (page instanceof Failure) return page;
       const candles = queries.candles(inst.instId, ms, page);
-      return {
-        data: candles.map((c) => {
-          const quote = amountText(queries, inst.spec.quote, c.volQuote);
-          return [
-            String(c.startTs), pxText(inst, c.open), pxText(inst, c.high), pxText(inst, c.low), pxText(inst, c.close),
-            szText(inst, c.volLots), quote, quote, c.confirmed ? '1' : '0',
-          ];
-        }),
-      };
+      return { data: candles.map((c) => candleRow(queries, inst, c)) };
     },
   },
   {

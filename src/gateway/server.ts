@@ -18,6 +18,11 @@ import type { ExchangePort, Permission, SignedBy } from '../replica/index.js';
 import { defaultRateLimits, failedAuthLimitDefault, TokenBuckets, type RateLimit, type Take } from './rate-limit.js';
 import type { Outcome, RequestContext, RouteDef } from './request.js';
 import { tradeRoutes } from './trade.js';
+import type { StreamHub } from '../streams/index.js';
+import { publicChannels } from './ws-public.js';
+import { attachWebSockets, subscriptionOps, type WsOptions, type WsServer } from './ws-server.js';
+import { loginOp, privateChannelDefs, type FailedAuthBudget } from './ws-private.js';
+import { orderOpDefs, type TradeBudget } from './ws-trade.js';
 
 export interface GatewayOptions {
   /** Largest request body accepted, in bytes (batch-orders of 20 items is about 4 KiB). */
@@ -57,6 +62,8 @@ export interface GatewayOptions {
   readonly maxConnections?: number;
   /** Adds routes (operator endpoints) to the instance before it is ready. */
   readonly extraRoutes?: (app: FastifyInstance) => void;
+  /** The OKX v5 WebSocket endpoints, fed by this stream hub (none when absent). */
+  readonly streams?: { readonly hub: StreamHub; readonly options?: WsOptions };
 }
 
 export const GatewayDefaults = {
@@ -81,9 +88,61 @@ export function routePermission(def: Pick<RouteDef, 'method' | 'path'>): Permiss
   return 'trade';
 }
 
+/**
+ * The trade budget of the order routes, per route, user and instrument: REST and WebSocket order
+ * entry charge the same buckets, as OKX's limits are shared between them.
+ */
+export function tradeBudget(port: ExchangePort, buckets: TokenBuckets, limits: Readonly<Record<string, RateLimit>>): TradeBudget {
+  return (path, userId, instIds, nowMs) => {
+    const limit = limits[`POST ${path}`];
+    if (limit === undefined) return true;
+    const costs = new Map<string, number>();
+    // Only instruments that exist get a bucket: made-up instIds would otherwise fill the
+    // map and push out real clients' buckets. Their items are refused (51001) by the handler.
+    for (const instId of instIds) {
+      if (port.queries.instrument(instId) !== undefined) costs.set(instId, (costs.get(instId) ?? 0) + 1);
+    }
+    const takes: Take[] = [...costs].map(([instId, cost]) => ({ key: `${path}:user:${String(userId)}:${instId}`, cost }));
+    return buckets.take(takes, limit, nowMs);
+  };
+}
+
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 interface Envelope { readonly code: string; readonly msg: string; readonly data: readonly unknown[] }
+
+/** The WebSocket server of each gateway that has one. */
+const webSockets = new WeakMap<FastifyInstance, WsServer>();
+
+/** The WebSocket endpoints a gateway serves (undefined when it was made without streams). */
+export function webSocketsOf(app: FastifyInstance): WsServer | undefined {
+  return webSockets.get(app);
+}
+
+/** What the private WebSocket side shares with REST: the trade budget, the failed-login budget, the timestamp window. */
+interface SharedAuth {
+  readonly takeTrade: TradeBudget;
+  readonly failedAuth: FailedAuthBudget | undefined;
+  readonly windowMs: number;
+}
+
+/**
+ * The WebSocket endpoints: the channel registry (public and business channels, and the private
+ * ones) and the op registry (subscribe, unsubscribe, login and the order ops).
+ */
+function attachStreams(
+  app: FastifyInstance, port: ExchangePort, streams: NonNullable<GatewayOptions['streams']>, registry: Registry, logger: Logger | false, auth: SharedAuth,
+): WsServer {
+  const market = publicChannels(port, streams.hub);
+  const personal = privateChannelDefs(port, streams.hub);
+  app.addHook('onClose', (_instance, done) => { market.remove(); personal.remove(); done(); });
+  return attachWebSockets(app, {
+    port, channels: [...market.channels, ...personal.channels],
+    ops: [...subscriptionOps, loginOp(port, auth.windowMs, auth.failedAuth), ...orderOpDefs(port, auth.takeTrade)], registry, logger,
+    httpConnectionsMax: app.server.maxConnections,
+    ...(streams.options !== undefined && { options: streams.options }),
+  });
+}
 
 export function createGateway(port: ExchangePort, options: GatewayOptions = {}): FastifyInstance {
   const bodyLimit = options.bodyLimitBytes ?? GatewayDefaults.bodyLimitBytes;
@@ -230,6 +289,7 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
     });
   };
 
+  const takeTrade = tradeBudget(port, buckets, limits);
   const stateless = new Set(['/api/v5/system/status', '/api/v5/public/time']);
   const serve = async (def: RouteDef, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     // A replica that is not serving (still starting, stopped, or diverged from its peers)
@@ -268,17 +328,7 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
     }
     const ctx: RequestContext = {
       port, query: request.query, body, userId, signedBy: signature, nowMs,
-      takeTrade: (instIds) => {
-        if (limit === undefined) return true;
-        const costs = new Map<string, number>();
-        // Only instruments that exist get a bucket: made-up instIds would otherwise fill the
-        // map and push out real clients' buckets. Their items are refused (51001) by the handler.
-        for (const instId of instIds) {
-          if (port.queries.instrument(instId) !== undefined) costs.set(instId, (costs.get(instId) ?? 0) + 1);
-        }
-        const takes: Take[] = [...costs].map(([instId, cost]) => ({ key: `${def.path}:user:${String(userId)}:${instId}`, cost }));
-        return buckets.take(takes, limit, nowMs);
-      },
+      takeTrade: (instIds) => takeTrade(def.path, userId, instIds, nowMs),
     };
     const outcome = await withinDeadline(def.handle(ctx));
     if (outcome instanceof Failure) return sendError(request, reply, outcome.error);
@@ -290,5 +340,12 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
     app.route({ method: def.method, url: def.path, handler: (request, reply) => serve(def, request, reply) });
   }
   options.extraRoutes?.(app);
+  if (options.streams !== undefined) {
+    const failedAuth: FailedAuthBudget | undefined = failedAuthLimit === false ? undefined : {
+      available: (ip, nowMs) => buckets.available(`authfail:ip:${ip}`, 1, failedAuthLimit, nowMs),
+      charge: (ip, nowMs) => { buckets.take([{ key: `authfail:ip:${ip}`, cost: 1 }], failedAuthLimit, nowMs); },
+    };
+    webSockets.set(app, attachStreams(app, port, options.streams, registry, options.logger ?? false, { takeTrade, failedAuth, windowMs }));
+  }
   return app;
 }

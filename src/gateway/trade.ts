@@ -168,8 +168,12 @@ function prepareOrder(queries: ExchangeQueries, userId: number, item: unknown): 
   return { cmd: { ...base, priceTicks: ticks, sizeLots: lots }, echo: echoed };
 }
 
+function cancelEcho(item: unknown): Echo {
+  return { clOrdId: echo(item, 'clOrdId', ID_TEXT), tag: '', reqId: '', ordId: echo(item, 'ordId', /^[0-9]{1,16}$/) };
+}
+
 function prepareCancel(queries: ExchangeQueries, userId: number, item: unknown): Prepared<CancelOrder> {
-  const echoed: Echo = { clOrdId: echo(item, 'clOrdId', ID_TEXT), tag: '', reqId: '', ordId: echo(item, 'ordId', /^[0-9]{1,16}$/) };
+  const echoed = cancelEcho(item);
   const c = validate(cancelItem, item);
   if (c instanceof Failure) return { error: c.error, echo: echoed };
   const inst = instrument(queries, c.instId);
@@ -227,14 +231,14 @@ function batchReply(items: readonly ItemReply[] | Failure): Outcome {
 }
 
 /** The body of a batch endpoint: an array of 1 to batchItemsMax items. */
-function batchItems(body: unknown): readonly unknown[] | Failure {
+export function batchItems(body: unknown): readonly unknown[] | Failure {
   if (!Array.isArray(body)) return fail(ApiErrors.paramError, 'body');
   if (body.length === 0) return fail(ApiErrors.paramEmpty, 'body');
   if (body.length > batchItemsMax) return fail(ApiErrors.batchTooLarge, String(batchItemsMax));
   return body as unknown[];
 }
 
-function singleItem(body: unknown): readonly unknown[] | Failure {
+export function singleItem(body: unknown): readonly unknown[] | Failure {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return fail(ApiErrors.paramError, 'body');
   return [body];
 }
@@ -260,11 +264,29 @@ async function place(ctx: RequestContext, items: readonly unknown[] | Failure): 
   return batchReply(replies);
 }
 
-async function cancel(ctx: RequestContext, items: readonly unknown[] | Failure): Promise<Outcome> {
+/**
+ * A cancel item without instId, completed with its order's instrument (ccxt.pro's cancelOrderWs
+ * and cancelOrdersWs send only ordId); an order this user does not have is 51400 at once.
+ */
+function withOrderInstId(queries: ExchangeQueries, userId: number, item: unknown): unknown {
+  if (typeof item !== 'object' || item === null || Array.isArray(item)) return item;
+  const fields = item as Record<string, unknown>;
+  if (fields['instId'] !== undefined) return item;
+  const { ordId, clOrdId } = fields;
+  const id = typeof ordId === 'string' ? parseId(ordId) : undefined;
+  const rec = id !== undefined ? queries.order(userId, id)
+    : typeof clOrdId === 'string' && ID_TEXT.test(clOrdId) && clOrdId !== '' ? queries.orderByClOrdId(userId, clOrdId) : undefined;
+  if (rec === undefined) return ordId === undefined && clOrdId === undefined ? item : new Failure(ApiErrors.cancelNotFound);
+  return { ...fields, instId: rec.instId };
+}
+
+async function cancel(ctx: RequestContext, items: readonly unknown[] | Failure, instIdFromOrder = false): Promise<Outcome> {
   if (items instanceof Failure) return items;
-  if (!ctx.takeTrade(items.map(itemInstId))) return new Failure(ApiErrors.rateLimited);
   const queries = ctx.port.queries;
-  const prepared = items.map((item) => prepareCancel(queries, ctx.userId, item));
+  const targets = instIdFromOrder ? items.map((item) => withOrderInstId(queries, ctx.userId, item)) : items;
+  if (!ctx.takeTrade(targets.map(itemInstId))) return new Failure(ApiErrors.rateLimited);
+  const prepared = targets.map((item, i): Prepared<CancelOrder> =>
+    (item instanceof Failure ? { error: item.error, echo: cancelEcho(items[i]) } : prepareCancel(queries, ctx.userId, item)));
   const replies = await runItems(ctx, prepared, 'cancel', (p, result, status) => {
     const ok = result?.ok === true;
     return {
@@ -304,10 +326,10 @@ function prepareAmend(queries: ExchangeQueries, userId: number, body: unknown): 
   return { cmd, echo: echoed };
 }
 
-async function amend(ctx: RequestContext): Promise<Outcome> {
-  if (typeof ctx.body !== 'object' || ctx.body === null || Array.isArray(ctx.body)) return fail(ApiErrors.paramError, 'body');
-  if (!ctx.takeTrade([itemInstId(ctx.body)])) return new Failure(ApiErrors.rateLimited);
-  const prepared = [prepareAmend(ctx.port.queries, ctx.userId, ctx.body)];
+async function amend(ctx: RequestContext, body: unknown): Promise<Outcome> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return fail(ApiErrors.paramError, 'body');
+  if (!ctx.takeTrade([itemInstId(body)])) return new Failure(ApiErrors.rateLimited);
+  const prepared = [prepareAmend(ctx.port.queries, ctx.userId, body)];
   const replies = await runItems(ctx, prepared, 'amend', (p, result, status) => {
     const ok = result?.ok === true;
     return {
@@ -318,6 +340,16 @@ async function amend(ctx: RequestContext): Promise<Outcome> {
   });
   return batchReply(replies);
 }
+
+/**
+ * The order operations for WebSocket order entry (ws-trade.ts): the same preparation, rate
+ * limit, submission, acknowledgement and reply rows as the REST routes above.
+ */
+export const orderOps = {
+  place: (ctx: RequestContext, items: readonly unknown[] | Failure): Promise<Outcome> => place(ctx, items),
+  cancel: (ctx: RequestContext, items: readonly unknown[] | Failure): Promise<Outcome> => cancel(ctx, items, true),
+  amend,
+};
 
 // ------------------------------------------------------------------------- queries
 
@@ -472,7 +504,7 @@ export const tradeRoutes: readonly RouteDef[] = [
   { method: 'POST', path: '/api/v5/trade/batch-orders', auth: true, scope: 'userInst', handle: (ctx) => place(ctx, batchItems(ctx.body)) },
   { method: 'POST', path: '/api/v5/trade/cancel-order', auth: true, scope: 'userInst', handle: (ctx) => cancel(ctx, singleItem(ctx.body)) },
   { method: 'POST', path: '/api/v5/trade/cancel-batch-orders', auth: true, scope: 'userInst', handle: (ctx) => cancel(ctx, batchItems(ctx.body)) },
-  { method: 'POST', path: '/api/v5/trade/amend-order', auth: true, scope: 'userInst', handle: amend },
+  { method: 'POST', path: '/api/v5/trade/amend-order', auth: true, scope: 'userInst', handle: (ctx) => amend(ctx, ctx.body) },
   { method: 'GET', path: '/api/v5/trade/order', auth: true, scope: 'user', handle: getOrder },
   { method: 'GET', path: '/api/v5/trade/orders-pending', auth: true, scope: 'user', handle: pendingOrders },
   { method: 'GET', path: '/api/v5/trade/orders-history', auth: true, scope: 'user', handle: orderHistory },

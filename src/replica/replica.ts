@@ -46,10 +46,12 @@ export interface ReplicaOptions {
   /** Called once if the replica stops on a broken invariant, an unreadable record or divergence. */
   readonly onFatal: (error: Error) => void;
   /**
-   * Called after each applied record, for metrics and streams. The events are valid during the
-   * call only: the engine recycles their objects afterwards, so a consumer that keeps one copies it.
+   * Called after each applied record, for metrics and streams: the commands it held, its events,
+   * its log position and the engine's sequence number after it. The events are valid during the
+   * call only: the array is reused and the engine recycles the event objects afterwards, so a
+   * consumer that keeps an event copies it. Runs inside the apply loop: it must not wait or do I/O.
    */
-  readonly onApplied?: (commands: number, events: readonly Event[]) => void;
+  readonly onApplied?: (commands: number, events: readonly Event[], position: number, seq: number) => void;
   /** Called at every checkpoint, in log order, so the cluster can publish and compare hashes. */
   readonly onCheckpoint?: (checkpoint: Checkpoint) => void;
   /** Called after a snapshot is on disk (the cluster may then compact the shared log). */
@@ -314,7 +316,7 @@ export class Replica {
       for (const item of batch.items) commands += item.cmds.length;
       this.appliedPosition = record.position;
       this.projections.apply(events);
-      this.options.onApplied?.(commands, events);
+      this.options.onApplied?.(commands, events, record.position, this.engine.seq);
       // Every consumer has read the record's events: the engine may rewrite their objects.
       events.length = 0;
       this.engine.releaseEvents();

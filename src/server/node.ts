@@ -1,7 +1,8 @@
 // One Everbook node, wired in order: the log (the embedded journal, or etcd across clouds), the
-// replica that applies it, the cluster coordinator (etcd only), the submitter that turns
-// requests into records, the gateway that speaks OKX v5 with the operator and internal routes,
-// then the listener. Follow startNode() top to bottom to see a request's whole path. Everything
+// replica that applies it with the stream hub beside its apply loop, the cluster coordinator
+// (etcd only), the submitter that turns requests into records, the gateway that speaks OKX v5
+// (REST and WebSocket, the latter fed by the hub) with the operator and internal routes, then
+// the listener. Follow startNode() top to bottom to see a request's whole path. Everything
 // the node writes is private to its user (umask 077; an older data directory is tightened at
 // start), and API secrets are derived from the key-derivation file, never stored.
 
@@ -15,6 +16,7 @@ import { createGateway, KeyDerivation } from '../gateway/index.js';
 import type { ExchangePort } from '../replica/index.js';
 import { EtcdLog, FileJournal, LogError, type CommandLog } from '../log/index.js';
 import { CLOCK_PEERS_WINDOW_MS, encodeSnapshotFile, Replica, SnapshotStore, Submitter } from '../replica/index.js';
+import { StreamHub } from '../streams/index.js';
 import { newAdminToken, registerAdminRoutes } from './admin.js';
 import type { ServerConfig } from './config.js';
 import { bootstrapDev, type DevCredentials } from './dev.js';
@@ -176,6 +178,8 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     : undefined;
 
   // 3. The replica: newest snapshot (its own or a verified peer's) + replay, then every new record.
+  //    Each applied record's events also go to the stream hub, which only buffers them (bounded)
+  //    and drains them to the WebSocket channels after the apply loop has moved on.
   const applied = new Counter({ name: 'everbook_commands_applied_total', help: 'Commands applied by the replica', registers: [registry] });
   const replica = new Replica({
     log,
@@ -184,13 +188,23 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     compactLog: config.log === 'journal' && config.compactLog,
     logger,
     onFatal,
-    onApplied: (commands) => { applied.inc(commands); },
+    onApplied: (commands, events, position) => {
+      applied.inc(commands);
+      hub.onApplied(events, position);
+    },
     ...(coordinator !== undefined && {
       resumable: (e: unknown) => e instanceof LogError && e.code === 'unavailable',
       onCheckpoint: (cp) => { void coordinator.publish(cp); },
       onSnapshot: () => { if (config.compactLog) void coordinator.compact(); },
     }),
   });
+  const hub = new StreamHub({
+    queries: replica.queries, appliedSeq: () => replica.appliedSeq,
+    onConsumerError: (e) => { logger.error({ err: (e as Error).message }, 'a stream consumer failed on a drain'); },
+  });
+  new Gauge({ name: 'everbook_stream_hub_buffered_events', help: 'Events waiting for the stream hub\'s next drain (bounded by hubBufferEventsMax)', registers: [registry], collect() { this.set(hub.stats().bufferedEvents); } });
+  new Gauge({ name: 'everbook_stream_hub_overflows', help: 'Times the stream hub dropped its buffer at its bound (event-fed subscribers resync)', registers: [registry], collect() { this.set(hub.stats().overflows); } });
+  new Gauge({ name: 'everbook_stream_hub_watched_books', help: 'Books with WebSocket subscribers (mirrored by the hub)', registers: [registry], collect() { this.set(hub.stats().watchedBooks); } });
   await replica.start(coordinator === undefined ? undefined : () => coordinator.fetchPeerSnapshot());
   coordinator?.attach(replica, log);
   await coordinator?.heartbeat();
@@ -243,8 +257,12 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
   // 6. First start of a dev exchange: market and funded traders (one node of a cluster does it).
   const devCredentials = config.dev && config.bootstrap ? await bootstrapDev(port) : [];
 
-  // 7. The gateway (OKX v5 REST), the operator routes and the internal routes, then listen.
+  // 7. The gateway (OKX v5 REST, and WebSocket from the hub), the operator routes and the internal routes, then listen.
   const app = createGateway(port, {
+    streams: {
+      hub,
+      options: { connectionsMax: config.wsConnectionsMax, connectionsPerIpMax: config.wsConnectionsPerIpMax, sendBufferMaxBytes: config.wsSendBufferMaxBytes },
+    },
     logger: logger.child({ part: 'gateway' }),
     registry,
     bodyLimitBytes: config.bodyLimitBytes,
@@ -292,6 +310,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
       clearInterval(spaceProbe);
       clearInterval(heartbeats);
       await app.close();
+      hub.close();
       await replica.stop();
       if (replica.state !== 'failed' && replica.state !== 'diverged') await replica.snapshotNow();
       coordinator?.close();

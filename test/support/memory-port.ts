@@ -28,6 +28,8 @@ export class MemoryPort implements ExchangePort {
   /** When set, every submission is refused with this code and nothing is applied. */
   refuseWith: SubmitErrorCode | undefined;
   state: NodeStatus['state'] = 'serving';
+  /** Called with each applyNow's events, as the replica calls onApplied (a stream hub listens here). */
+  onApplied: ((events: readonly Event[]) => void) | undefined;
 
   now(): number {
     return this.clockMs;
@@ -51,6 +53,7 @@ export class MemoryPort implements ExchangePort {
       return this.engine.apply(cmd satisfies Command, this.clockMs, events);
     });
     this.projections.apply(events);
+    this.onApplied?.(events);
     return results;
   }
 }

@@ -1,0 +1,300 @@
+// The public WebSocket channels, as OKX serves them: `books` (a snapshot, then incremental
+// updates chained by seqId/prevSeqId, size "0" deleting a level, with OKX's CRC32 checksum over
+// the top 25 levels), `books5` and `bbo-tbt` (the top 5 and the top level, whole each time),
+// `trades` and `tickers` on /ws/v5/public, and the candle channels (`candle1m` ... `candle1D`)
+// on /ws/v5/business. One consumer of the stream hub feeds them all: each drain is formatted
+// once per instrument and channel (with REST's formatting, market.ts) and the same text is sent
+// to every subscriber, so the cost of a drain grows with the changes, not with the audience.
+
+import { crc32 } from 'node:zlib';
+import type { Event } from '../core/index.js';
+import { CandleBarsMs, type CandleBar } from '../projections/index.js';
+import type { ExchangePort } from '../replica/index.js';
+import type { BookLevel, BookMirror, BookUpdate, Drain, HubConsumer, StreamHub } from '../streams/index.js';
+import type { Instrument } from './convert.js';
+import { WsCloses, WsErrors, wsError, type WsError } from './errors.js';
+import { bookLevelRow, candleRow, tickerRow, tradeRow } from './market.js';
+import { WsPaths, type ChannelDef, type ParsedArg, type WsConnection } from './ws-server.js';
+
+/** Levels per side the books checksum covers (OKX). */
+export const CHECKSUM_LEVELS = 25;
+/** Levels per side of `books5` and of `bbo-tbt`. */
+const BOOKS5_LEVELS = 5;
+const BBO_LEVELS = 1;
+/** Candles a candle channel re-reads per drain: the current bar, and the one it may just have closed. */
+const CANDLES_PER_PUSH = 2;
+
+/**
+ * OKX's book checksum: the top 25 bids and asks interleaved (bid1 px, bid1 sz, ask1 px, ask1 sz,
+ * ...; a side with fewer levels is skipped where it ends), joined with ':', CRC-32 as a signed
+ * 32-bit integer. Over the exact strings sent.
+ */
+export function bookChecksum(bids: readonly (readonly string[])[], asks: readonly (readonly string[])[]): number {
+  const parts: string[] = [];
+  for (let i = 0; i < CHECKSUM_LEVELS; i++) {
+    const bid = bids[i];
+    const ask = asks[i];
+    if (bid !== undefined) parts.push(bid[0]!, bid[1]!);
+    if (ask !== undefined) parts.push(ask[0]!, ask[1]!);
+  }
+  return crc32(parts.join(':')) | 0;
+}
+
+type Topic = Set<WsConnection>;
+
+/** The `{"channel","instId"}` arg of an instrument channel, checked against the instruments. */
+function instrumentArg(port: ExchangePort, channel: string, arg: Readonly<Record<string, unknown>>): ParsedArg | WsError {
+  const instId = arg['instId'];
+  if (typeof instId !== 'string' || instId === '') return wsError(WsErrors.invalidArgs, `${channel} needs an instId`);
+  if (port.queries.instrument(instId) === undefined) return wsError(WsErrors.channelNotFound, channel, instId);
+  return { key: `${channel}:${instId}`, arg: { channel, instId } };
+}
+
+class PublicStreams implements HubConsumer {
+  /** Subscribers by `${channel}:${instId}`. */
+  private readonly topics = new Map<string, Topic>();
+  /** The books snapshot text of each mirror, made once for all the subscribers that join at its seqId. */
+  private readonly snapshots = new Map<string, { seqId: number; text: string }>();
+  /** What was last pushed on channels that push only on change: key without the time. */
+  private readonly lastPushed = new Map<string, string>();
+  /** Candle rows last pushed per candle topic, by bar start. */
+  private readonly lastCandles = new Map<string, Map<number, string>>();
+
+  constructor(private readonly port: ExchangePort, private readonly hub: StreamHub) {}
+
+  private inst(instId: string): Instrument {
+    const inst = this.port.queries.instrument(instId);
+    if (inst === undefined) throw new Error(`instrument ${instId} vanished`);
+    return inst;
+  }
+
+  private join(key: string, conn: WsConnection): () => void {
+    let topic = this.topics.get(key);
+    if (topic === undefined) {
+      topic = new Set();
+      this.topics.set(key, topic);
+    }
+    topic.add(conn);
+    return () => {
+      const t = this.topics.get(key);
+      if (t === undefined) return;
+      t.delete(conn);
+      if (t.size === 0) {
+        this.topics.delete(key);
+        this.lastPushed.delete(key);
+        this.lastCandles.delete(key);
+      }
+    };
+  }
+
+  private broadcast(key: string, text: string): void {
+    const topic = this.topics.get(key);
+    if (topic === undefined) return;
+    // A send can close a slow connection, which leaves the set: walk a copy.
+    for (const conn of [...topic]) conn.send(text);
+  }
+
+  private rows(inst: Instrument, levels: readonly BookLevel[], depth: number): string[][] {
+    const out: string[][] = [];
+    for (let i = 0; i < levels.length && i < depth; i++) out.push(bookLevelRow(inst, levels[i]!));
+    return out;
+  }
+
+  private checksum(inst: Instrument, mirror: BookMirror): number {
+    return bookChecksum(this.rows(inst, mirror.bids, CHECKSUM_LEVELS), this.rows(inst, mirror.asks, CHECKSUM_LEVELS));
+  }
+
+  private booksSnapshot(mirror: BookMirror): string {
+    const cached = this.snapshots.get(mirror.instId);
+    if (cached?.seqId === mirror.seqId) return cached.text;
+    const inst = this.inst(mirror.instId);
+    const asks = this.rows(inst, mirror.asks, mirror.asks.length);
+    const bids = this.rows(inst, mirror.bids, mirror.bids.length);
+    const text = JSON.stringify({
+      arg: { channel: 'books', instId: mirror.instId }, action: 'snapshot',
+      data: [{ asks, bids, ts: String(mirror.ts), checksum: bookChecksum(bids, asks), prevSeqId: -1, seqId: mirror.seqId }],
+    });
+    this.snapshots.set(mirror.instId, { seqId: mirror.seqId, text });
+    return text;
+  }
+
+  private booksUpdate(update: BookUpdate): string {
+    const inst = this.inst(update.instId);
+    return JSON.stringify({
+      arg: { channel: 'books', instId: update.instId }, action: 'update',
+      data: [{
+        asks: update.asks.map((l) => bookLevelRow(inst, l)), bids: update.bids.map((l) => bookLevelRow(inst, l)),
+        ts: String(update.mirror.ts), checksum: this.checksum(inst, update.mirror), prevSeqId: update.prevSeqId, seqId: update.seqId,
+      }],
+    });
+  }
+
+  /** books5 / bbo-tbt: the top levels whole, pushed when they differ from the last push. */
+  private pushTop(channel: 'books5' | 'bbo-tbt', mirror: BookMirror, force: WsConnection | undefined): void {
+    const key = `${channel}:${mirror.instId}`;
+    if (!this.topics.has(key)) return;
+    const inst = this.inst(mirror.instId);
+    const depth = channel === 'books5' ? BOOKS5_LEVELS : BBO_LEVELS;
+    const asks = this.rows(inst, mirror.asks, depth);
+    const bids = this.rows(inst, mirror.bids, depth);
+    const same = JSON.stringify([asks, bids]);
+    const text = JSON.stringify({
+      arg: { channel, instId: mirror.instId },
+      data: [{ asks, bids, instId: mirror.instId, ts: String(mirror.ts), seqId: mirror.seqId }],
+    });
+    if (force !== undefined) {
+      // The topic's first subscriber: what it was sent is what the next drain compares with.
+      if (!this.lastPushed.has(key)) this.lastPushed.set(key, same);
+      force.send(text);
+      return;
+    }
+    if (this.lastPushed.get(key) === same) return;
+    this.lastPushed.set(key, same);
+    this.broadcast(key, text);
+  }
+
+  private tickerText(instId: string, nowMs: number): { text: string; same: string } {
+    const queries = this.port.queries;
+    const row = tickerRow(queries, this.inst(instId), queries.ticker(instId), nowMs);
+    // Pushed on change: what changed is everything but the time of the reading.
+    const same = JSON.stringify({ ...row, ts: '' });
+    return { text: JSON.stringify({ arg: { channel: 'tickers', instId }, data: [row] }), same };
+  }
+
+  private pushTicker(instId: string, nowMs: number): void {
+    const key = `tickers:${instId}`;
+    if (!this.topics.has(key)) return;
+    const { text, same } = this.tickerText(instId, nowMs);
+    if (this.lastPushed.get(key) === same) return;
+    this.lastPushed.set(key, same);
+    this.broadcast(key, text);
+  }
+
+  /** The current candle, and the one before it if it was pushed open and is now closed. */
+  private pushCandles(bar: CandleBar, instId: string, force: WsConnection | undefined): void {
+    const channel = `candle${bar}`;
+    const key = `${channel}:${instId}`;
+    if (!this.topics.has(key)) return;
+    const queries = this.port.queries;
+    const inst = this.inst(instId);
+    const candles = queries.candles(instId, CandleBarsMs[bar], { limit: CANDLES_PER_PUSH }).reverse();
+    if (force !== undefined) {
+      if (!this.lastCandles.has(key)) this.lastCandles.set(key, new Map(candles.map((c) => [c.startTs, JSON.stringify(candleRow(queries, inst, c))])));
+      const newest = candles[candles.length - 1];
+      if (newest !== undefined) force.send(JSON.stringify({ arg: { channel, instId }, data: [candleRow(queries, inst, newest)] }));
+      return;
+    }
+    let pushed = this.lastCandles.get(key);
+    if (pushed === undefined) {
+      pushed = new Map();
+      this.lastCandles.set(key, pushed);
+    }
+    const kept = new Map<number, string>();
+    for (const c of candles) {
+      const row = candleRow(queries, inst, c);
+      const text = JSON.stringify(row);
+      kept.set(c.startTs, text);
+      if (pushed.get(c.startTs) === text) continue;
+      this.broadcast(key, JSON.stringify({ arg: { channel, instId }, data: [row] }));
+    }
+    this.lastCandles.set(key, kept);
+  }
+
+  onDrain(drain: Drain): void {
+    for (const update of drain.books) {
+      const key = `books:${update.instId}`;
+      if (this.topics.has(key)) this.broadcast(key, this.booksUpdate(update));
+      this.pushTop('books5', update.mirror, undefined);
+      this.pushTop('bbo-tbt', update.mirror, undefined);
+    }
+    const trades = new Map<string, Extract<Event, { type: 'TradeExecuted' }>[]>();
+    let amended = false;
+    for (const e of drain.events) {
+      if (e.type === 'TradeExecuted') {
+        let list = trades.get(e.instId);
+        if (list === undefined) {
+          list = [];
+          trades.set(e.instId, list);
+        }
+        list.push(e);
+      } else if (e.type === 'OrderAmended') {
+        amended = true;
+      }
+    }
+    if (drain.overflowed) {
+      // Trades were dropped: a trades subscriber would silently miss some. It must resubscribe.
+      for (const [key, topic] of this.topics) {
+        if (key.startsWith('trades:')) for (const conn of [...topic]) conn.close(WsCloses.overflow);
+      }
+    }
+    for (const [instId, list] of trades) {
+      const key = `trades:${instId}`;
+      if (!this.topics.has(key)) continue;
+      const inst = this.inst(instId);
+      this.broadcast(key, JSON.stringify({ arg: { channel: 'trades', instId }, data: list.map((t) => tradeRow(inst, t)) }));
+    }
+    // Tickers and candles are read from the projections, so a lost event costs nothing: every
+    // instrument an event named (or, after an amend or an overflow, every one) is looked at again.
+    const everything = amended || drain.overflowed;
+    for (const key of [...this.topics.keys()]) {
+      const colon = key.indexOf(':');
+      const channel = key.slice(0, colon);
+      const instId = key.slice(colon + 1);
+      if (channel === 'tickers' && (everything || drain.touched.has(instId))) this.pushTicker(instId, drain.ts);
+      else if (channel.startsWith('candle') && (drain.overflowed || trades.has(instId))) this.pushCandles(channel.slice('candle'.length) as CandleBar, instId, undefined);
+    }
+  }
+
+  /** The channel registry entries. */
+  channels(): ChannelDef[] {
+    const port = this.port;
+    const hub = this.hub;
+    const onPublic = [WsPaths.public];
+    const bookChannel = (name: 'books' | 'books5' | 'bbo-tbt'): ChannelDef => ({
+      name, paths: onPublic, needsLogin: false,
+      parseArg: (arg) => instrumentArg(port, name, arg),
+      subscribe: (conn, parsed) => {
+        const instId = parsed.arg['instId']!;
+        const mirror = hub.watchBook(instId);
+        if (mirror === undefined) return () => undefined;
+        const leave = this.join(parsed.key, conn);
+        if (name === 'books') conn.send(this.booksSnapshot(mirror));
+        else this.pushTop(name, mirror, conn);
+        return () => { leave(); hub.unwatchBook(instId); };
+      },
+    });
+    const trades: ChannelDef = {
+      name: 'trades', paths: onPublic, needsLogin: false,
+      parseArg: (arg) => instrumentArg(port, 'trades', arg),
+      subscribe: (conn, parsed) => this.join(parsed.key, conn),
+    };
+    const tickers: ChannelDef = {
+      name: 'tickers', paths: onPublic, needsLogin: false,
+      parseArg: (arg) => instrumentArg(port, 'tickers', arg),
+      subscribe: (conn, parsed) => {
+        const leave = this.join(parsed.key, conn);
+        const { text, same } = this.tickerText(parsed.arg['instId']!, Date.now());
+        if (!this.lastPushed.has(parsed.key)) this.lastPushed.set(parsed.key, same);
+        conn.send(text);
+        return leave;
+      },
+    };
+    const candles = (Object.keys(CandleBarsMs) as CandleBar[]).map((bar): ChannelDef => ({
+      name: `candle${bar}`, paths: [WsPaths.business], needsLogin: false,
+      parseArg: (arg) => instrumentArg(port, `candle${bar}`, arg),
+      subscribe: (conn, parsed) => {
+        const leave = this.join(parsed.key, conn);
+        this.pushCandles(bar, parsed.arg['instId']!, conn);
+        return leave;
+      },
+    }));
+    return [bookChannel('books'), bookChannel('books5'), bookChannel('bbo-tbt'), trades, tickers, ...candles];
+  }
+}
+
+/** The public and business channels over a hub: register `channels`; the hub feeds them. */
+export function publicChannels(port: ExchangePort, hub: StreamHub): { channels: ChannelDef[]; remove: () => void } {
+  const streams = new PublicStreams(port, hub);
+  const remove = hub.addConsumer(streams);
+  return { channels: streams.channels(), remove };
+}

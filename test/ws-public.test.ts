@@ -1,0 +1,101 @@
+// The public WebSocket channels against a real `everbook start` process: a `books` subscriber
+// gets an acknowledgement, a snapshot equal to the REST book, then updates whose seqIds chain
+// exactly and whose checksums its own book reproduces, until it equals the REST book again once
+// the market is quiet. Orders go in over REST, as a trader's would.
+
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { okx, type Credentials } from './support/okx-client.js';
+import { kill, startServer, type ServerProcess } from './support/server-process.js';
+import { event, push, WsClient } from './support/ws-client.js';
+import { CheckedBook } from './support/ws-book.js';
+
+type Row = Record<string, unknown>;
+
+function wsUrl(server: ServerProcess, path: string): string {
+  return server.url.replace(/^http/, 'ws') + path;
+}
+
+async function restBook(server: ServerProcess, instId: string): Promise<{ asks: string[][]; bids: string[][] }> {
+  const reply = await okx<{ asks: string[][]; bids: string[][] }>(server.url, 'GET', `/api/v5/market/books?instId=${instId}&sz=400`);
+  assert.equal(reply.code, '0');
+  const { asks, bids } = reply.data[0]!;
+  return { asks, bids };
+}
+
+async function place(server: ServerProcess, who: Credentials, instId: string, side: 'buy' | 'sell', px: string, sz: string): Promise<string> {
+  const reply = await okx(server.url, 'POST', '/api/v5/trade/order', { instId, tdMode: 'cash', side, ordType: 'limit', px, sz }, who);
+  assert.equal(reply.code, '0', JSON.stringify(reply));
+  return reply.data[0]!['ordId']!;
+}
+
+async function cancel(server: ServerProcess, who: Credentials, instId: string, ordId: string): Promise<void> {
+  const reply = await okx(server.url, 'POST', '/api/v5/trade/cancel-order', { instId, ordId }, who);
+  assert.equal(reply.code, '0', JSON.stringify(reply));
+}
+
+/** Feeds every books push for instId in the inbox to the checked book (in arrival order). */
+function feed(client: WsClient, book: CheckedBook): void {
+  const isBooks = push('books', book.instId);
+  for (let i = 0; i < client.inbox.length;) {
+    const m = client.inbox[i]!;
+    if (isBooks(m)) {
+      client.inbox.splice(i, 1);
+      book.apply(m as Row);
+    } else {
+      i++;
+    }
+  }
+}
+
+describe('WebSocket public channels against a real everbook process', { timeout: 180_000 }, () => {
+  let server: ServerProcess;
+  let dir = '';
+  let a: Credentials;
+  let b: Credentials;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'everbook-ws-'));
+    server = await startServer(dir, ['--rate-limits', 'false']);
+    a = server.traders[0]!;
+    b = server.traders[1]!;
+  });
+
+  after(async () => {
+    await kill(server);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('books: ack, snapshot equal to REST, updates that chain and checksum, equal to REST at a quiet point', async () => {
+    const instId = 'BTC-USDT';
+    const resting = [await place(server, a, instId, 'buy', '30000', '0.5'), await place(server, a, instId, 'sell', '30100', '0.25')];
+    const client = await WsClient.open(wsUrl(server, '/ws/v5/public'));
+    client.send({ op: 'subscribe', args: [{ channel: 'books', instId }] });
+    const ack = await client.take(event('subscribe'), 'subscribe ack');
+    assert.deepEqual(ack['arg'], { channel: 'books', instId });
+    assert.match(String(ack['connId']), /^[0-9a-f]{8}$/);
+    const book = new CheckedBook(instId);
+    const snapshot = await client.take(push('books', instId), 'books snapshot');
+    assert.equal(snapshot['action'], 'snapshot');
+    book.apply(snapshot);
+    assert.deepEqual({ asks: book.side('asks'), bids: book.side('bids') }, await restBook(server, instId));
+
+    // A new level, a second order on a level, a partial fill by a crossing order, a cancel.
+    await place(server, a, instId, 'buy', '29990', '0.1');
+    await place(server, b, instId, 'buy', '30000', '0.2');
+    await place(server, b, instId, 'buy', '30100', '0.1');
+    await cancel(server, a, instId, resting[0]!);
+    // The marker: the last change; once the stream shows it, the stream has seen every change.
+    await place(server, a, instId, 'sell', '30500', '0.01');
+    await client.until(() => { feed(client, book); return book.asks.has('30500'); }, 'the marker level on the stream');
+    assert.ok(book.updates >= 1, 'updates followed the snapshot');
+    assert.deepEqual({ asks: book.side('asks'), bids: book.side('bids') }, await restBook(server, instId));
+    // The crossing buy took 0.1 of the 0.25 ask; the canceled order's 0.5 left the 30000 bid with b's 0.2 alone.
+    assert.deepEqual(book.asks.get('30100'), ['30100', '0.15', '0', '1']);
+    assert.deepEqual(book.bids.get('30000'), ['30000', '0.2', '0', '1']);
+    await client.close();
+  });
+});
