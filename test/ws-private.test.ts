@@ -36,7 +36,7 @@ function limit(who: Trader, side: 'buy' | 'sell', priceTicks: number, sizeLots: 
 /** Applies commands as one record and returns that record's events. */
 function record(port: MemoryPort, ...commands: PlaceOrder[]): Event[] {
   let seen: Event[] = [];
-  port.onApplied = (events) => { seen = [...events]; };
+  port.onApplied = (events) => { seen = events.map((e) => ({ ...e })); };
   port.applyNow(commands);
   port.onApplied = undefined;
   return seen;
@@ -174,7 +174,7 @@ test('capture: amend and cancel each give an update (amendResult 0; canceled wit
   assert.ok(placed.ok);
   const orderId = placed.orderId!;
   let seen: Event[] = [];
-  port.onApplied = (events) => { seen = [...events]; };
+  port.onApplied = (events) => { seen = events.map((e) => ({ ...e })); };
   port.applyNow([{ type: 'AmendOrder', userId: alice.userId, instId: 'BTC-USDT', orderId, newPriceTicks: 9_100 }]);
   const amended = capturePrivate(seen, port.queries, () => true, port.now()).filter((u): u is OrderUpdate => u.kind === 'order');
   assert.deepEqual(amended.map((u) => [orderPushRow(port.queries, u)!['px'], orderPushRow(port.queries, u)!['amendResult']]), [['91', '0']]);
@@ -190,7 +190,7 @@ test('feed: each user receives only their own orders and balances; account start
   const { port, alice, bob } = venue();
   const feed = new PrivateFeed(port.queries, () => port.now());
   const events: Event[] = [];
-  port.onApplied = (e) => { events.push(...e); };
+  port.onApplied = (e) => { events.push(...e.map((x) => ({ ...x }))); }; // events are valid during the call only
   const alicePeer = new Peer('a');
   const bobPeer = new Peer('b');
   const sub = (who: Trader, peer: Peer, arg: Row) => {

@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import { test } from 'node:test';
 import type { Command } from '../src/core/index.js';
 import { createGateway, webSocketsOf, WsCloses, type WsOptions, type WsServer } from '../src/gateway/index.js';
-import { diffSide, StreamHub, type BookLevel, type StreamHubOptions } from '../src/streams/index.js';
+import { diffSide, StreamHub, type BookLevel, type Drain, type StreamHubOptions } from '../src/streams/index.js';
 import { venue, type MemoryPort, type Trader } from './support/memory-port.js';
 import { event, push, WsClient } from './support/ws-client.js';
 import { CheckedBook } from './support/ws-book.js';
@@ -305,4 +305,22 @@ test('Hub diff: levels that changed or appeared are sent as they are, levels tha
   assert.deepEqual(diffSide([L(10, 1)], [], asksBetter), [L(10, 0, 0)]);
   const bidsBetter = (a: number, b: number): boolean => a > b;
   assert.deepEqual(diffSide([L(12, 1), L(10, 1)], [L(11, 1), L(10, 2)], bidsBetter), [L(12, 0, 0), L(11, 1), L(10, 2)]);
+});
+
+test('Hub: events of several records drained at once arrive as applied, although the engine recycles its event objects after each record', () => {
+  const { port, alice, bob } = venue();
+  const hub = new StreamHub({ queries: port.queries, appliedSeq: () => port.engine.seq });
+  port.onApplied = (events) => { hub.onApplied(events, port.engine.seq); };
+  const drained: Drain[] = [];
+  hub.addConsumer({ onDrain: (d) => { drained.push(d); } });
+  apply(port, [limit(alice, 'sell', 10_000, 100)]);
+  apply(port, [limit(bob, 'buy', 10_000, 40)]);
+  apply(port, [limit(bob, 'buy', 10_000, 60)]);
+  hub.drain();
+  const events = drained.flatMap((d) => d.events);
+  const trades = events.flatMap((e) => (e.type === 'TradeExecuted' ? [[e.sizeLots, e.takerUserId, e.makerUserId]] : []));
+  assert.deepEqual(trades, [[40, bob.userId, alice.userId], [60, bob.userId, alice.userId]]);
+  const accepted = events.flatMap((e) => (e.type === 'OrderAccepted' ? [[e.userId, e.side, e.sizeLots]] : []));
+  assert.deepEqual(accepted, [[alice.userId, 'sell', 100], [bob.userId, 'buy', 40], [bob.userId, 'buy', 60]]);
+  hub.close();
 });

@@ -54,6 +54,8 @@ export class MemoryPort implements ExchangePort {
     });
     this.projections.apply(events);
     this.onApplied?.(events);
+    // As the replica does: once the record's consumers returned, the engine recycles the events.
+    this.engine.releaseEvents();
     return results;
   }
 }
