@@ -6,10 +6,13 @@
 // Waits end on a message, a close or a condition, each with a deadline; nothing sleeps.
 
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { test } from 'node:test';
 import type { Command } from '../src/core/index.js';
-import { createGateway, webSocketsOf, WsCloses, type WsOptions, type WsServer } from '../src/gateway/index.js';
+import {
+  bookChecksum, createGateway, webSocketsOf, WsCloses, wsCloseTableMarkdown, wsErrorTableMarkdown, type WsOptions, type WsServer,
+} from '../src/gateway/index.js';
 import { diffSide, StreamHub, type BookLevel, type Drain, type StreamHubOptions } from '../src/streams/index.js';
 import { venue, type MemoryPort, type Trader } from './support/memory-port.js';
 import { event, push, WsClient } from './support/ws-client.js';
@@ -177,8 +180,19 @@ test('WebSocket limits: messages beyond messagesPerSecondMax are answered 60014 
   }
 });
 
+test('WebSocket limits: a message over messageBytesMax closes the connection (1009), as the ws library does', async () => {
+  const h = await harness({ messageBytesMax: 1024 });
+  try {
+    const client = await h.open();
+    client.send(JSON.stringify({ op: 'subscribe', args: [{ channel: 'books', instId: 'x'.repeat(2048) }] }));
+    assert.equal((await client.closed).code, 1009);
+  } finally {
+    await h.close();
+  }
+});
+
 test('WebSocket idle close: a connection silent both ways is closed with 4004; one that pings stays open', async () => {
-  const h = await harness({ idleTimeoutMs: 300, sweepIntervalMs: 50 });
+  const h = await harness({ idleTimeoutMs: 2_000, sweepIntervalMs: 50 });
   try {
     const silent = await h.open();
     const pinger = await h.open();
@@ -323,4 +337,15 @@ test('Hub: events of several records drained at once arrive as applied, although
   const accepted = events.flatMap((e) => (e.type === 'OrderAccepted' ? [[e.userId, e.side, e.sizeLots]] : []));
   assert.deepEqual(accepted, [[alice.userId, 'sell', 100], [bob.userId, 'buy', 40], [bob.userId, 'buy', 60]]);
   hub.close();
+});
+
+test('Checksum: OKX\'s test vector (bids and asks interleaved, CRC-32 as a signed integer)', () => {
+  // "3366.1:7:3366.8:9:3366:6:3368:8" -> 2413953002 unsigned -> -1881014294 (docs/API.md, ccxt.crc32).
+  assert.equal(bookChecksum([['3366.1', '7', '0', '1'], ['3366', '6', '0', '1']], [['3366.8', '9', '0', '1'], ['3368', '8', '0', '1']]), -1_881_014_294);
+});
+
+test('docs: docs/API.md carries the WebSocket error and close tables as errors.ts defines them', async () => {
+  const doc = await readFile(new URL('../../docs/API.md', import.meta.url), 'utf8');
+  assert.ok(doc.includes(wsErrorTableMarkdown()), 'docs/API.md WebSocket error table is stale: npm run docs');
+  assert.ok(doc.includes(wsCloseTableMarkdown()), 'docs/API.md WebSocket close table is stale: npm run docs');
 });
