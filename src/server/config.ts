@@ -2,7 +2,7 @@
 // one table, so `everbook start --help` and docs/OPERATIONS.md say the same thing.
 
 import { parseArgs } from 'node:util';
-import { GatewayDefaults } from '../gateway/index.js';
+import { GatewayDefaults, WsDefaults } from '../gateway/index.js';
 
 export interface ServerConfig {
   readonly dataDir: string;
@@ -29,6 +29,9 @@ export interface ServerConfig {
   readonly peerLiveMs: number;
   readonly commandTtlMs: number;
   readonly clockOffsetMs: number;
+  readonly wsConnectionsMax: number;
+  readonly wsConnectionsPerIpMax: number;
+  readonly wsSendBufferMaxBytes: number;
 }
 
 interface Setting {
@@ -64,6 +67,9 @@ export const settings: Record<keyof ServerConfig, Setting> = {
   clockOffsetMs: { flag: 'clock-offset-ms', env: 'EVERBOOK_CLOCK_OFFSET_MS', kind: 'signedInt', default: '0', help: 'drills only: add this to the node\'s clock (record times, deadlines, auth windows) to play a skewed cloud (negative: --clock-offset-ms=-2000)' },
   peerLiveMs: { flag: 'peer-live-ms', env: 'EVERBOOK_PEER_LIVE_MS', kind: 'int', default: '15000', help: 'a peer whose heartbeat is older than this no longer holds back log compaction' },
   adminRemote: { flag: 'admin-remote', env: 'EVERBOOK_ADMIN_REMOTE', kind: 'bool', default: 'false', help: 'let non-loopback clients with the admin token use /admin (cluster drills)' },
+  wsConnectionsMax: { flag: 'ws-connections-max', env: 'EVERBOOK_WS_CONNECTIONS_MAX', kind: 'int', default: String(WsDefaults.connectionsMax), help: 'open WebSocket connections at most (below --max-connections); more are refused at the upgrade (503)' },
+  wsConnectionsPerIpMax: { flag: 'ws-connections-per-ip-max', env: 'EVERBOOK_WS_CONNECTIONS_PER_IP_MAX', kind: 'int', default: String(WsDefaults.connectionsPerIpMax), help: 'open WebSocket connections per client IP; more are refused at the upgrade (429)' },
+  wsSendBufferMaxBytes: { flag: 'ws-send-buffer-max', env: 'EVERBOOK_WS_SEND_BUFFER_MAX', kind: 'int', default: String(WsDefaults.sendBufferMaxBytes), help: 'unsent bytes a WebSocket client may leave in the node; a client that falls further behind is closed (4010)' },
   clusterToken: { flag: 'cluster-token', env: 'EVERBOOK_CLUSTER_TOKEN', kind: 'string', default: '', help: 'shared secret guarding /internal routes between nodes (required with --log etcd)' },
 };
 
@@ -99,9 +105,12 @@ export function loadConfig(args: readonly string[], env: NodeJS.ProcessEnv = pro
   }
   const c = config as unknown as ServerConfig;
   if (c.port > 65_535) throw new ConfigError('--port must be at most 65535');
-  if (c.snapshotEveryCommands < 1 || c.inFlightMax < 1 || c.applyTimeoutMs < 1 || c.bodyTimeoutMs < 1 || c.maxConnections < 1) {
+  if (c.snapshotEveryCommands < 1 || c.inFlightMax < 1 || c.applyTimeoutMs < 1 || c.bodyTimeoutMs < 1 || c.maxConnections < 1
+    || c.wsConnectionsMax < 1 || c.wsConnectionsPerIpMax < 1 || c.wsSendBufferMaxBytes < 1) {
     throw new ConfigError('limits must be positive');
   }
+  if (c.wsConnectionsMax >= c.maxConnections) throw new ConfigError('--ws-connections-max must be below --max-connections, which counts WebSocket connections too');
+  if (c.wsConnectionsPerIpMax > c.wsConnectionsMax) throw new ConfigError('--ws-connections-per-ip-max must not exceed --ws-connections-max');
   if (c.bodyTimeoutMs >= GatewayDefaults.handlerTimeoutMs) {
     throw new ConfigError(`--body-timeout-ms must be below the handler timeout (${GatewayDefaults.handlerTimeoutMs} ms)`);
   }

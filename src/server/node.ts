@@ -246,7 +246,10 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
 
   // 7. The gateway (OKX v5 REST, and WebSocket from the hub), the operator routes and the internal routes, then listen.
   const app = createGateway(port, {
-    streams: { hub },
+    streams: {
+      hub,
+      options: { connectionsMax: config.wsConnectionsMax, connectionsPerIpMax: config.wsConnectionsPerIpMax, sendBufferMaxBytes: config.wsSendBufferMaxBytes },
+    },
     logger: logger.child({ part: 'gateway' }),
     registry,
     bodyLimitBytes: config.bodyLimitBytes,

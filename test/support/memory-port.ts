@@ -28,7 +28,7 @@ export class MemoryPort implements ExchangePort {
   /** When set, every submission is refused with this code and nothing is applied. */
   refuseWith: SubmitErrorCode | undefined;
   state: NodeStatus['state'] = 'serving';
-  /** Called with each applied batch's events, after the projections (as the replica's onApplied). */
+  /** Called with each applyNow's events, as the replica calls onApplied (a stream hub listens here). */
   onApplied: ((events: readonly Event[]) => void) | undefined;
 
   now(): number {

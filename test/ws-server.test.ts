@@ -1,0 +1,322 @@
+// The WebSocket server's rules, in process: a gateway over an in-memory exchange whose applied
+// events feed a real stream hub, listening on loopback, with real `ws` clients. Keepalive and
+// OKX's error events; acknowledgements and unsubscribe; every named bound (subscriptions per
+// connection, connections per IP and in all, messages per second, idle close, a slow reader's
+// unsent bytes) and what happens at it; the hub's buffer bound; a node that stops serving.
+// Waits end on a message, a close or a condition, each with a deadline; nothing sleeps.
+
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import type { Socket } from 'node:net';
+import { test } from 'node:test';
+import type { Command } from '../src/core/index.js';
+import {
+  bookChecksum, createGateway, webSocketsOf, WsCloses, wsCloseTableMarkdown, wsErrorTableMarkdown, type WsOptions, type WsServer,
+} from '../src/gateway/index.js';
+import { diffSide, StreamHub, type BookLevel, type StreamHubOptions } from '../src/streams/index.js';
+import { venue, type MemoryPort, type Trader } from './support/memory-port.js';
+import { event, push, WsClient } from './support/ws-client.js';
+import { CheckedBook } from './support/ws-book.js';
+
+type Row = Record<string, unknown>;
+
+interface Harness {
+  readonly port: MemoryPort;
+  readonly alice: Trader;
+  readonly bob: Trader;
+  readonly hub: StreamHub;
+  readonly ws: WsServer;
+  readonly base: string;
+  open(path?: string): Promise<WsClient>;
+  close(): Promise<void>;
+}
+
+async function harness(options: WsOptions = {}, hubOptions: Partial<StreamHubOptions> = {}): Promise<Harness> {
+  const { port, alice, bob } = venue();
+  const hub = new StreamHub({ queries: port.queries, appliedSeq: () => port.engine.seq, ...hubOptions });
+  port.onApplied = (events) => { hub.onApplied(events, port.engine.seq); };
+  const app = createGateway(port, { rateLimits: false, streams: { hub, options } });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  assert.ok(typeof address === 'object' && address !== null);
+  const base = `ws://127.0.0.1:${String(address.port)}`;
+  const clients: WsClient[] = [];
+  return {
+    port, alice, bob, hub, ws: webSocketsOf(app)!, base,
+    open: async (path = '/ws/v5/public') => {
+      const client = await WsClient.open(base + path);
+      clients.push(client);
+      return client;
+    },
+    close: async () => {
+      for (const c of clients) c.ws.terminate();
+      await app.close();
+      hub.close();
+    },
+  };
+}
+
+/** A limit order in the scenario venue's units (BTC-USDT: tick 0.01, lot 0.0001). */
+function limit(who: Trader, side: 'buy' | 'sell', priceTicks: number, sizeLots: number, instId = 'BTC-USDT'): Command {
+  return { type: 'PlaceOrder', userId: who.userId, instId, side, orderType: 'limit', priceTicks, sizeLots };
+}
+
+function apply(port: MemoryPort, commands: Command[]): number[] {
+  const ids: number[] = [];
+  for (const r of port.applyNow(commands)) {
+    assert.ok(r.ok, JSON.stringify(r));
+    if (r.orderId !== undefined) ids.push(r.orderId);
+  }
+  return ids;
+}
+
+/** Lets the hub's scheduled drain (setImmediate) run. */
+function afterDrain(): Promise<void> {
+  return new Promise((resolve) => { setImmediate(resolve); });
+}
+
+async function subscribed(client: WsClient, args: Row[]): Promise<void> {
+  client.send({ op: 'subscribe', args });
+  for (let i = 0; i < args.length; i++) await client.take(event('subscribe'), `subscribe ack ${String(i)}`);
+}
+
+test('WebSocket: text ping is answered pong; malformed requests get OKX error events with the connId', async () => {
+  const h = await harness();
+  try {
+    const client = await h.open();
+    client.send('ping');
+    assert.equal(await client.take((m) => m === 'pong', 'pong'), 'pong');
+    const error = async (send: string | Row, code: string, msg?: RegExp): Promise<void> => {
+      client.send(send);
+      const e = await client.take(event('error'), `error ${code}`);
+      assert.equal(e['code'], code, JSON.stringify(e));
+      assert.match(String(e['connId']), /^[0-9a-f]{8}$/);
+      if (msg !== undefined) assert.match(String(e['msg']), msg);
+    };
+    await error('hello', '60012', /^Illegal request: hello$/);
+    await error('[1,2]', '60012');
+    await error({ op: 'fly' }, '60019', /^Invalid op: fly$/);
+    await error({ op: 'subscribe', args: 'books' }, '60013');
+    await error({ op: 'subscribe', args: [{ channel: 'books' }] }, '60013');
+    await error({ op: 'subscribe', args: [{ channel: 'bookz', instId: 'BTC-USDT' }] }, '60018', /channel:bookz,instId:BTC-USDT/);
+    await error({ op: 'subscribe', args: [{ channel: 'books', instId: 'DOGE-USDT' }] }, '60018', /channel:books,instId:DOGE-USDT doesn't exist/);
+    await error({ op: 'subscribe', args: [{ channel: 'candle1m', instId: 'BTC-USDT' }] }, '64001');
+    const business = await h.open('/ws/v5/business');
+    business.send({ op: 'subscribe', args: [{ channel: 'books', instId: 'BTC-USDT' }] });
+    assert.equal((await business.take(event('error'), 'books on /business'))['code'], '64002');
+    await assert.rejects(WsClient.open(`${h.base}/ws/v5/elsewhere`), /HTTP 404/);
+  } finally {
+    await h.close();
+  }
+});
+
+test('WebSocket: subscribe and unsubscribe are acknowledged with the arg; after unsubscribe nothing more is pushed and the hub stops mirroring', async () => {
+  const h = await harness();
+  try {
+    const client = await h.open();
+    client.send({ op: 'subscribe', args: [{ channel: 'books', instId: 'BTC-USDT' }, { channel: 'trades', instId: 'BTC-USDT' }] });
+    assert.deepEqual((await client.take(event('subscribe'), 'books ack'))['arg'], { channel: 'books', instId: 'BTC-USDT' });
+    assert.deepEqual((await client.take(event('subscribe'), 'trades ack'))['arg'], { channel: 'trades', instId: 'BTC-USDT' });
+    await client.take(push('books', 'BTC-USDT'), 'snapshot');
+    assert.equal(h.hub.stats().watchedBooks, 1);
+    // A second subscribe to the same channel is acknowledged again, without a second subscription.
+    client.send({ op: 'subscribe', args: [{ channel: 'books', instId: 'BTC-USDT' }] });
+    await client.take(event('subscribe'), 'repeated ack');
+    assert.equal(h.ws.stats().subscriptions, 2);
+
+    client.send({ op: 'unsubscribe', args: [{ channel: 'books', instId: 'BTC-USDT' }] });
+    assert.deepEqual((await client.take(event('unsubscribe'), 'unsubscribe ack'))['arg'], { channel: 'books', instId: 'BTC-USDT' });
+    assert.equal(h.hub.stats().watchedBooks, 0);
+    // A trade moves the book too; the books push, had there been one, would precede the trades push.
+    apply(h.port, [limit(h.alice, 'sell', 3_000_000, 10), limit(h.bob, 'buy', 3_000_000, 10)]);
+    const trades = await client.take(push('trades', 'BTC-USDT'), 'the trade');
+    assert.deepEqual((trades['data'] as Row[]).map((t) => [t['px'], t['sz'], t['side']]), [['30000', '0.001', 'buy']]);
+    assert.equal(client.inbox.filter(push('books')).length, 0, 'no books push after unsubscribe');
+  } finally {
+    await h.close();
+  }
+});
+
+test('WebSocket limits: subscriptions per connection (60020), connections per IP (429) and in all (503) are bounded', async () => {
+  const h = await harness({ subscriptionsPerConnectionMax: 2, connectionsPerIpMax: 2, connectionsMax: 3 });
+  try {
+    const client = await h.open();
+    await subscribed(client, [{ channel: 'books', instId: 'BTC-USDT' }, { channel: 'trades', instId: 'BTC-USDT' }]);
+    client.send({ op: 'subscribe', args: [{ channel: 'tickers', instId: 'BTC-USDT' }] });
+    const refused = await client.take(event('error'), 'third subscription refused');
+    assert.equal(refused['code'], '60020');
+    assert.match(String(refused['msg']), /limit of 2/);
+    assert.equal(h.ws.stats().subscriptions, 2);
+
+    await h.open();
+    await assert.rejects(h.open(), /HTTP 429/, 'a third connection from one IP');
+    assert.equal(h.ws.stats().connections, 2);
+    assert.deepEqual(h.ws.stats().refused, { 429: 1 });
+  } finally {
+    await h.close();
+  }
+  // connectionsMax counts every IP: with a per-IP bound above it, the total refuses first.
+  const all = await harness({ connectionsPerIpMax: 2, connectionsMax: 2 });
+  try {
+    await all.open();
+    await all.open();
+    await assert.rejects(all.open(), /HTTP 503/);
+  } finally {
+    await all.close();
+  }
+});
+
+test('WebSocket limits: messages beyond messagesPerSecondMax are answered 60014 and dropped', async () => {
+  const h = await harness({ messagesPerSecondMax: 5 });
+  try {
+    const client = await h.open();
+    // Three times the bound in one burst: however the one-second windows fall, one overflows.
+    for (let i = 0; i < 15; i++) client.send('ping');
+    const e = await client.take(event('error'), '60014');
+    assert.equal(e['code'], '60014');
+    assert.equal(h.ws.stats().connections, 1, 'the connection stays open');
+  } finally {
+    await h.close();
+  }
+});
+
+test('WebSocket idle close: a connection silent both ways is closed with 4004; one that pings stays open', async () => {
+  const h = await harness({ idleTimeoutMs: 300, sweepIntervalMs: 50 });
+  try {
+    const silent = await h.open();
+    const pinger = await h.open();
+    const pinging = setInterval(() => { pinger.send('ping'); }, 50);
+    try {
+      const closed = await silent.closed;
+      assert.equal(closed.code, WsCloses.idle.code);
+      assert.match(closed.reason, /^60015 /);
+      assert.equal(pinger.isClosed, undefined, 'the pinging connection is open');
+      assert.equal(h.ws.stats().closes['idle'], 1);
+    } finally {
+      clearInterval(pinging);
+    }
+  } finally {
+    await h.close();
+  }
+});
+
+test('WebSocket: when the node stops serving, connections are closed 4012 and new upgrades refused 503', async () => {
+  const h = await harness({ sweepIntervalMs: 50 });
+  try {
+    const client = await h.open();
+    h.port.state = 'diverged';
+    const closed = await client.closed;
+    assert.equal(closed.code, WsCloses.notServing.code);
+    await assert.rejects(h.open(), /HTTP 503/);
+  } finally {
+    await h.close();
+  }
+});
+
+test('Slow consumer: a client that stops reading is closed (4010) at sendBufferMaxBytes, while another subscriber gets every update and every command applies', async () => {
+  const bound = 64 * 1024;
+  const h = await harness({ sendBufferMaxBytes: bound, closeGraceMs: 60_000 });
+  try {
+    const instId = 'BTC-USDT';
+    const slow = await h.open();
+    await subscribed(slow, [{ channel: 'books', instId }]);
+    await slow.take(push('books', instId), 'slow snapshot');
+    const healthy = await h.open();
+    await subscribed(healthy, [{ channel: 'books', instId }]);
+    const book = new CheckedBook(instId);
+    book.apply(await healthy.take(push('books', instId), 'healthy snapshot'));
+    const slowSocket = (slow.ws as unknown as { _socket: Socket })._socket;
+    slowSocket.pause();
+
+    // Twenty price levels appear, then go, over and over: one update of twenty levels per drain.
+    const roundsMax = 20_000;
+    let rounds = 0;
+    let applied = 0;
+    while (h.ws.stats().closes['slowConsumer'] === undefined && rounds < roundsMax) {
+      const ids = apply(h.port, Array.from({ length: 20 }, (_, i) => limit(h.alice, 'buy', 2_900_000 + i, 10 + (rounds % 7))));
+      await afterDrain();
+      apply(h.port, ids.map((orderId): Command => ({ type: 'CancelOrder', userId: h.alice.userId, instId, orderId })));
+      await afterDrain();
+      applied += 40;
+      rounds++;
+      // The healthy reader keeps up: its book follows each drain.
+      for (let m = healthy.inbox.findIndex(push('books', instId)); m !== -1; m = healthy.inbox.findIndex(push('books', instId))) {
+        book.apply(healthy.inbox.splice(m, 1)[0] as Row);
+      }
+    }
+    assert.equal(h.ws.stats().closes['slowConsumer'], 1, `the slow reader was closed within ${String(roundsMax)} rounds`);
+    assert.ok(h.ws.stats().peakBufferedBytes <= bound, `no connection held more than ${String(bound)} unsent bytes (peak ${String(h.ws.stats().peakBufferedBytes)})`);
+    assert.equal(h.hub.stats().overflows, 0, 'the hub never dropped events');
+    assert.equal(h.port.engine.seq >= applied, true);
+
+    // The healthy subscriber is still subscribed and catches up to the hub's latest seqId.
+    apply(h.port, [limit(h.alice, 'sell', 3_100_000, 10)]);
+    await healthy.until(() => {
+      for (let m = healthy.inbox.findIndex(push('books', instId)); m !== -1; m = healthy.inbox.findIndex(push('books', instId))) {
+        book.apply(healthy.inbox.splice(m, 1)[0] as Row);
+      }
+      return book.seqId === h.hub.mirror(instId)?.seqId;
+    }, 'the healthy subscriber at the latest seqId');
+    assert.ok(book.updates >= rounds * 2, `every update reached the healthy subscriber (${String(book.updates)})`);
+    assert.equal(healthy.isClosed, undefined);
+
+    // Reading again, the slow client finds the close frame behind what it had been sent.
+    slowSocket.resume();
+    const closed = await slow.closed;
+    assert.equal(closed.code, WsCloses.slowConsumer.code);
+    assert.match(closed.reason, /^60016 /);
+  } finally {
+    await h.close();
+  }
+});
+
+test('Hub overflow: events beyond hubBufferEventsMax are dropped, trades subscribers are closed (4011), books subscribers carry on by diff', async () => {
+  const h = await harness({}, { bufferEventsMax: 10 });
+  try {
+    const instId = 'BTC-USDT';
+    const trader = await h.open();
+    await subscribed(trader, [{ channel: 'trades', instId }]);
+    const reader = await h.open();
+    await subscribed(reader, [{ channel: 'books', instId }]);
+    const book = new CheckedBook(instId);
+    book.apply(await reader.take(push('books', instId), 'snapshot'));
+    // One record of 30 orders: far more events than the buffer takes, before any drain.
+    apply(h.port, Array.from({ length: 30 }, (_, i) => limit(h.alice, 'buy', 2_900_000 + i, 10)));
+    const closed = await trader.closed;
+    assert.equal(closed.code, WsCloses.overflow.code);
+    assert.equal(h.hub.stats().overflows, 1);
+    const update = await reader.take(push('books', instId), 'the update after the overflow');
+    book.apply(update);
+    assert.equal(book.bids.size, 30, 'the book diff carries all 30 levels');
+    assert.equal(reader.isClosed, undefined);
+  } finally {
+    await h.close();
+  }
+});
+
+test('Hub diff: levels that changed or appeared are sent as they are, levels that went are sent with size 0', () => {
+  const L = (priceTicks: number, sizeLots: number, orders = 1): BookLevel => ({ priceTicks, sizeLots, orders });
+  const asksBetter = (a: number, b: number): boolean => a < b;
+  //            before                         after                            diff
+  assert.deepEqual(diffSide([L(10, 1), L(11, 2)], [L(10, 1), L(11, 2)], asksBetter), []);
+  assert.deepEqual(diffSide([L(10, 1), L(11, 2)], [L(10, 3), L(11, 2)], asksBetter), [L(10, 3)]);
+  assert.deepEqual(diffSide([L(10, 1), L(11, 2)], [L(10, 1), L(11, 2, 2)], asksBetter), [L(11, 2, 2)]);
+  assert.deepEqual(diffSide([L(10, 1), L(12, 2)], [L(10, 1), L(11, 5), L(12, 2)], asksBetter), [L(11, 5)]);
+  assert.deepEqual(diffSide([L(10, 1), L(11, 2)], [L(11, 2)], asksBetter), [L(10, 0, 0)]);
+  assert.deepEqual(diffSide([L(10, 1)], [L(9, 4), L(12, 1)], asksBetter), [L(9, 4), L(10, 0, 0), L(12, 1)]);
+  assert.deepEqual(diffSide([], [L(10, 1)], asksBetter), [L(10, 1)]);
+  assert.deepEqual(diffSide([L(10, 1)], [], asksBetter), [L(10, 0, 0)]);
+  const bidsBetter = (a: number, b: number): boolean => a > b;
+  assert.deepEqual(diffSide([L(12, 1), L(10, 1)], [L(11, 1), L(10, 2)], bidsBetter), [L(12, 0, 0), L(11, 1), L(10, 2)]);
+});
+
+test('Checksum: OKX\'s test vector (bids and asks interleaved, CRC-32 as a signed integer)', () => {
+  // "3366.1:7:3366.8:9:3366:6:3368:8" -> 2413953002 unsigned -> -1881014294 (docs/API.md, ccxt.crc32).
+  assert.equal(bookChecksum([['3366.1', '7', '0', '1'], ['3366', '6', '0', '1']], [['3366.8', '9', '0', '1'], ['3368', '8', '0', '1']]), -1_881_014_294);
+});
+
+test('docs: docs/API.md carries the WebSocket error and close tables as errors.ts defines them', async () => {
+  const doc = await readFile(new URL('../../docs/API.md', import.meta.url), 'utf8');
+  assert.ok(doc.includes(wsErrorTableMarkdown()), 'docs/API.md WebSocket error table is stale: npm run docs');
+  assert.ok(doc.includes(wsCloseTableMarkdown()), 'docs/API.md WebSocket close table is stale: npm run docs');
+});
