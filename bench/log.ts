@@ -184,7 +184,7 @@ if (process.argv[2] === 'replica') {
   await replicaMain(process.argv[3]!, process.argv[4]!);
 } else {
   const count = Number(process.argv[2] ?? 100_000);
-  const concurrency = Number(process.argv[3] ?? 4_000);
+  const concurrency = Number(process.argv[3] ?? 10_000);
   const cmds = orders(count);
   const dir = await mkdtemp(join(tmpdir(), 'everbook-bench-log-'));
   try {
