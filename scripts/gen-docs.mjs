@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { errorTableMarkdown, rejectTableMarkdown } = await import(join(root, 'dist', 'src', 'gateway', 'errors.js'));
+const { errorTableMarkdown, rejectTableMarkdown, wsErrorTableMarkdown, wsCloseTableMarkdown } = await import(join(root, 'dist', 'src', 'gateway', 'errors.js'));
 
 function replaceTable(text, header, table) {
   const start = text.indexOf(header);
@@ -24,5 +24,7 @@ const path = join(root, 'docs', 'API.md');
 let doc = readFileSync(path, 'utf8');
 doc = replaceTable(doc, '| code | HTTP | name | message |', errorTableMarkdown());
 doc = replaceTable(doc, '| engine code | OKX code |', rejectTableMarkdown());
+doc = replaceTable(doc, '| WS code | name | message |', wsErrorTableMarkdown());
+doc = replaceTable(doc, '| close code | name | reason sent |', wsCloseTableMarkdown());
 writeFileSync(path, doc);
 console.log('docs/ENGINE.md and docs/API.md tables regenerated');

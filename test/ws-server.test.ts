@@ -6,10 +6,13 @@
 // Waits end on a message, a close or a condition, each with a deadline; nothing sleeps.
 
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { test } from 'node:test';
 import type { Command } from '../src/core/index.js';
-import { createGateway, webSocketsOf, WsCloses, type WsOptions, type WsServer } from '../src/gateway/index.js';
+import {
+  bookChecksum, createGateway, webSocketsOf, WsCloses, wsCloseTableMarkdown, wsErrorTableMarkdown, type WsOptions, type WsServer,
+} from '../src/gateway/index.js';
 import { diffSide, StreamHub, type BookLevel, type StreamHubOptions } from '../src/streams/index.js';
 import { venue, type MemoryPort, type Trader } from './support/memory-port.js';
 import { event, push, WsClient } from './support/ws-client.js';
@@ -305,4 +308,15 @@ test('Hub diff: levels that changed or appeared are sent as they are, levels tha
   assert.deepEqual(diffSide([L(10, 1)], [], asksBetter), [L(10, 0, 0)]);
   const bidsBetter = (a: number, b: number): boolean => a > b;
   assert.deepEqual(diffSide([L(12, 1), L(10, 1)], [L(11, 1), L(10, 2)], bidsBetter), [L(12, 0, 0), L(11, 1), L(10, 2)]);
+});
+
+test('Checksum: OKX\'s test vector (bids and asks interleaved, CRC-32 as a signed integer)', () => {
+  // "3366.1:7:3366.8:9:3366:6:3368:8" -> 2413953002 unsigned -> -1881014294 (docs/API.md, ccxt.crc32).
+  assert.equal(bookChecksum([['3366.1', '7', '0', '1'], ['3366', '6', '0', '1']], [['3366.8', '9', '0', '1'], ['3368', '8', '0', '1']]), -1_881_014_294);
+});
+
+test('docs: docs/API.md carries the WebSocket error and close tables as errors.ts defines them', async () => {
+  const doc = await readFile(new URL('../../docs/API.md', import.meta.url), 'utf8');
+  assert.ok(doc.includes(wsErrorTableMarkdown()), 'docs/API.md WebSocket error table is stale: npm run docs');
+  assert.ok(doc.includes(wsCloseTableMarkdown()), 'docs/API.md WebSocket close table is stale: npm run docs');
 });

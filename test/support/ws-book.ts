@@ -19,6 +19,8 @@ export class CheckedBook {
   /** price -> [price, size, "0", orders], as last sent. */
   readonly asks = new Map<string, Level>();
   readonly bids = new Map<string, Level>();
+  /** price -> the price as a scaled integer, for ordering. */
+  private readonly keys = new Map<string, bigint>();
   seqId: number | undefined;
   snapshots = 0;
   updates = 0;
@@ -51,6 +53,7 @@ export class CheckedBook {
           if (!side.delete(level[0])) throw new Error(`deleted level ${level[0]} was not in the book`);
         } else {
           side.set(level[0], level);
+          if (!this.keys.has(level[0])) this.keys.set(level[0], decimal(level[0]));
         }
       }
     }
@@ -63,9 +66,11 @@ export class CheckedBook {
   /** Each side best first, as [px, sz, "0", orders] rows. */
   side(which: 'asks' | 'bids'): Level[] {
     const levels = [...(which === 'asks' ? this.asks : this.bids).values()];
+    const key = (l: Level): bigint => this.keys.get(l[0])!;
     levels.sort((a, b) => {
-      const d = decimal(a[0]) - decimal(b[0]);
-      const asc = d < 0n ? -1 : d > 0n ? 1 : 0;
+      const ka = key(a);
+      const kb = key(b);
+      const asc = ka < kb ? -1 : ka > kb ? 1 : 0;
       return which === 'asks' ? asc : -asc;
     });
     return levels;
