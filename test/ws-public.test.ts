@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { okx, type Credentials } from './support/okx-client.js';
@@ -51,7 +52,17 @@ function feed(client: WsClient, book: CheckedBook): void {
   }
 }
 
-describe('WebSocket public channels against a real everbook process', { timeout: 180_000 }, () => {
+/** A counter of the node's metrics (loopback clients read them without a token). */
+async function metric(server: ServerProcess, line: string): Promise<number> {
+  const text = await (await fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+  const found = text.split('\n').find((l) => l.startsWith(line + ' '));
+  return found === undefined ? 0 : Number(found.slice(line.length + 1));
+}
+
+/** The send bound the slow-consumer test runs the node with. */
+const SEND_BUFFER_MAX = 64 * 1024;
+
+describe('WebSocket public channels against a real everbook process', { timeout: 300_000 }, () => {
   let server: ServerProcess;
   let dir = '';
   let a: Credentials;
@@ -59,7 +70,7 @@ describe('WebSocket public channels against a real everbook process', { timeout:
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'everbook-ws-'));
-    server = await startServer(dir, ['--rate-limits', 'false']);
+    server = await startServer(dir, ['--rate-limits', 'false', '--ws-send-buffer-max', String(SEND_BUFFER_MAX)]);
     a = server.traders[0]!;
     b = server.traders[1]!;
   });
@@ -67,6 +78,52 @@ describe('WebSocket public channels against a real everbook process', { timeout:
   after(async () => {
     await kill(server);
     await rm(dir, { recursive: true, force: true });
+  });
+
+  test('slow consumer: a client that stops reading is closed at --ws-send-buffer-max while the other subscriber keeps receiving and every order is acknowledged', async () => {
+    const instId = 'ETH-USDT';
+    // A deep book (200 levels), so that each snapshot is several KiB.
+    for (let batch = 0; batch < 10; batch++) {
+      const items = Array.from({ length: 20 }, (_, i) => ({
+        instId, tdMode: 'cash', side: 'buy', ordType: 'limit', px: (1_990 + (batch * 20 + i) * 0.01).toFixed(2), sz: '0.01',
+      }));
+      const reply = await okx(server.url, 'POST', '/api/v5/trade/batch-orders', items, a);
+      assert.equal(reply.code, '0', JSON.stringify(reply));
+    }
+    const slow = await WsClient.open(wsUrl(server, '/ws/v5/public'));
+    slow.send({ op: 'subscribe', args: [{ channel: 'books', instId }] });
+    await slow.take(push('books', instId), 'slow snapshot');
+    const healthy = await WsClient.open(wsUrl(server, '/ws/v5/public'));
+    healthy.send({ op: 'subscribe', args: [{ channel: 'books', instId }] });
+    const book = new CheckedBook(instId);
+    book.apply(await healthy.take(push('books', instId), 'healthy snapshot'));
+    const slowSocket = (slow.ws as unknown as { _socket: Socket })._socket;
+    slowSocket.pause();
+
+    // The slow client stops reading but keeps asking for snapshots; orders keep coming meanwhile.
+    const roundsMax = 5_000;
+    let rounds = 0;
+    let acked = 0;
+    while (await metric(server, 'everbook_ws_closes_total{reason="slowConsumer"}') === 0 && rounds < roundsMax) {
+      for (let i = 0; i < 10; i++) slow.send({ op: i % 2 === 0 ? 'unsubscribe' : 'subscribe', args: [{ channel: 'books', instId }] });
+      await place(server, b, instId, 'sell', (2_100 + (rounds % 50)).toFixed(2), '0.001');
+      acked++;
+      rounds++;
+      feed(healthy, book);
+    }
+    assert.equal(await metric(server, 'everbook_ws_closes_total{reason="slowConsumer"}'), 1, `the slow reader was closed within ${String(roundsMax)} rounds`);
+    assert.equal(acked, rounds, 'every order placed while the slow reader stalled was acknowledged');
+    // The other subscriber still follows: the marker, the last change, reaches it.
+    await place(server, a, instId, 'sell', '2500', '0.001');
+    await healthy.until(() => { feed(healthy, book); return book.asks.has('2500'); }, 'the marker on the healthy subscriber');
+    assert.deepEqual({ asks: book.side('asks'), bids: book.side('bids') }, await restBook(server, instId));
+    assert.equal(healthy.isClosed, undefined);
+    slowSocket.resume();
+    const closed = await slow.closed;
+    // The close frame waits behind what the reader left unread; if it took longer than the
+    // grace period to read it, the server had cut the connection instead (1006).
+    assert.ok(closed.code === 4010 || closed.code === 1006, `slow reader closed: ${String(closed.code)} ${closed.reason}`);
+    await healthy.close();
   });
 
   test('books: ack, snapshot equal to REST, updates that chain and checksum, equal to REST at a quiet point', async () => {
