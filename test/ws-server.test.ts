@@ -180,6 +180,17 @@ test('WebSocket limits: messages beyond messagesPerSecondMax are answered 60014 
   }
 });
 
+test('WebSocket limits: a message over messageBytesMax closes the connection (1009), as the ws library does', async () => {
+  const h = await harness({ messageBytesMax: 1024 });
+  try {
+    const client = await h.open();
+    client.send(JSON.stringify({ op: 'subscribe', args: [{ channel: 'books', instId: 'x'.repeat(2048) }] }));
+    assert.equal((await client.closed).code, 1009);
+  } finally {
+    await h.close();
+  }
+});
+
 test('WebSocket idle close: a connection silent both ways is closed with 4004; one that pings stays open', async () => {
   const h = await harness({ idleTimeoutMs: 300, sweepIntervalMs: 50 });
   try {

@@ -127,3 +127,13 @@ test('rate limit: the trade budget is REST\'s, per user and instrument; over it 
   port.clockMs += 1_000;
   assert.equal((await op(conn, 'order', [buy('100', '0.001')])).code, '0', 'refilled');
 });
+
+test('a key revoked after login trades no more (50111): the key is read afresh on every op', async () => {
+  const { port, alice } = venue();
+  const conn = connection(port, alice);
+  assert.equal((await op(conn, 'order', [buy('100', '0.001')])).code, '0');
+  port.applyNow([{ type: 'RevokeApiKey', apiKey: alice.apiKey }]);
+  const before = port.submissions;
+  assert.equal((await op(conn, 'order', [buy('100', '0.001')])).code, '50111');
+  assert.equal(port.submissions, before);
+});

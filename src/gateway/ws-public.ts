@@ -83,6 +83,7 @@ class PublicStreams implements HubConsumer {
         this.topics.delete(key);
         this.lastPushed.delete(key);
         this.lastCandles.delete(key);
+        if (key.startsWith('books:')) this.snapshots.delete(key.slice('books:'.length));
       }
     };
   }
