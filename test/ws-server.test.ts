@@ -192,7 +192,7 @@ test('WebSocket limits: a message over messageBytesMax closes the connection (10
 });
 
 test('WebSocket idle close: a connection silent both ways is closed with 4004; one that pings stays open', async () => {
-  const h = await harness({ idleTimeoutMs: 300, sweepIntervalMs: 50 });
+  const h = await harness({ idleTimeoutMs: 2_000, sweepIntervalMs: 50 });
   try {
     const silent = await h.open();
     const pinger = await h.open();
