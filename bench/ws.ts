@@ -25,7 +25,8 @@ import { drive, spawnUntil, traderFrom, type Creds, type LoadResult } from './lo
 const here = dirname(fileURLToPath(import.meta.url));
 const orders = Number(process.argv[2] ?? 10_000);
 const connections = Number(process.argv[3] ?? 32);
-const SUBSCRIBER_COUNTS = [1, 100, 1_000] as const;
+/** 0 first: the engine's rate without subscribers, measured next to the rates with them. */
+const SUBSCRIBER_COUNTS = [0, 1, 100, 1_000] as const;
 /** Bound on one WS order's answer, and on a WS phase as a whole. */
 const WS_ORDER_TIMEOUT_MS = 10_000;
 const PHASE_TIMEOUT_MS = 10 * 60_000;
@@ -165,7 +166,7 @@ try {
     const rest = [new URL(base)];
 
     // 1. Order entry, no subscribers: a warm-up, then REST, WebSocket, REST.
-    await drive(rest, creds, Math.ceil(orders / 5), connections, 'warm-up (not counted)', 'u');
+    await drive(rest, creds, orders, connections, 'warm-up (not counted)', 'u');
     const restEntry = await withCommandRate(admin, () => drive(rest, creds, orders, connections, 'REST order entry', 'r'));
     let wsEntry: { result: LoadResult; commands_per_s: number } | undefined;
     let wsEntryError = '';
@@ -177,12 +178,16 @@ try {
     }
     const restAgain = await withCommandRate(admin, () => drive(rest, creds, orders, connections, 'REST order entry again', 'q'));
     const restMean = Math.round((restEntry.result.orders_per_s + restAgain.result.orders_per_s) / 2);
-    const commandsMean = Math.round((restEntry.commands_per_s + restAgain.commands_per_s) / 2);
 
     // 2. Streams: the engine's rate and the updates delivered, with 1, 100 and 1,000 subscribers.
-    const fanout = [];
+    const fanout: ({ subscribers: number; orders_per_s: number; commands_per_s: number; commands_vs_none: number } & Record<string, number>)[] = [];
     for (const n of SUBSCRIBER_COUNTS) {
-      const subs = await subscribers(`${wsBase}/ws/v5/public`, n);
+      const subs = n === 0 ? undefined : await subscribers(`${wsBase}/ws/v5/public`, n);
+      if (subs === undefined) {
+        const run = await withCommandRate(admin, () => drive(rest, creds, orders, connections, 'REST, no subscribers', 's0x'));
+        fanout.push({ subscribers: 0, orders_per_s: run.result.orders_per_s, commands_per_s: run.commands_per_s, commands_vs_none: 1 });
+        continue;
+      }
       try {
         const before = await subs.counts();
         const cpu0 = [await cpuSeconds(admin.pid), await cpuSeconds(subs.pid)];
@@ -193,7 +198,7 @@ try {
         const cpu1 = [await cpuSeconds(admin.pid), await cpuSeconds(subs.pid)];
         const updates = after.updates - before.updates;
         const row = {
-          subscribers: n, orders_per_s: run.result.orders_per_s, commands_per_s: run.commands_per_s, commands_vs_none: ratio(run.commands_per_s, commandsMean),
+          subscribers: n, orders_per_s: run.result.orders_per_s, commands_per_s: run.commands_per_s, commands_vs_none: ratio(run.commands_per_s, fanout[0]!.commands_per_s),
           updates_per_s_delivered: Math.round(updates / seconds), updates_per_s_per_subscriber: Math.round(updates / n / seconds),
           messages_per_s_delivered: Math.round((after.messages - before.messages) / seconds), mb_per_s_delivered: Math.round((after.bytes - before.bytes) / seconds / 1e4) / 100,
           // Of the machine's cores, how much the node and the subscriber process each used.
@@ -214,9 +219,9 @@ try {
       ws_orders_per_s: wsEntry?.result.orders_per_s ?? null, ws_p50_ms: wsEntry?.result.p50_ms ?? null, ws_p99_ms: wsEntry?.result.p99_ms ?? null, ws_errors: wsEntry?.result.errors ?? null,
       ...(wsEntryError !== '' && { ws_order_entry_error: wsEntryError }),
       ws_vs_rest_orders: wsEntry === undefined ? null : ratio(wsEntry.result.orders_per_s, restMean),
-      engine_commands_per_s_no_subscribers: commandsMean,
+      engine_commands_per_s_no_subscribers: fanout[0]!.commands_per_s,
       fanout,
-      engine_rate_ratio_1000_subscribers_vs_none: ratio(most.commands_per_s, commandsMean),
+      engine_rate_ratio_1000_subscribers_vs_none: ratio(most.commands_per_s, fanout[0]!.commands_per_s),
     }));
   } finally {
     await node.stop();
