@@ -91,8 +91,10 @@ class PublicStreams implements HubConsumer {
   private broadcast(key: string, text: string): void {
     const topic = this.topics.get(key);
     if (topic === undefined) return;
-    // A send can close a slow connection, which leaves the set: walk a copy.
-    for (const conn of [...topic]) conn.send(text);
+    // Encoded once for every subscriber. A send can close a slow connection, which leaves the
+    // set: walk a copy.
+    const frame = topic.size > 1 ? Buffer.from(text) : text;
+    for (const conn of [...topic]) conn.send(frame);
   }
 
   private rows(inst: Instrument, levels: readonly BookLevel[], depth: number): string[][] {

@@ -69,10 +69,11 @@ export interface WsConnection {
   login: WsLogin | undefined;
   readonly closed: boolean;
   /**
-   * Queues a text frame. False when the connection is closed, or has just been closed because
-   * the frame would take its unsent bytes past sendBufferMaxBytes.
+   * Queues a text frame: a string, or its UTF-8 bytes when the same message goes to many
+   * connections (encoded once, not once per connection). False when the connection is closed,
+   * or has just been closed because the frame would take its unsent bytes past sendBufferMaxBytes.
    */
-  send(text: string): boolean;
+  send(text: string | Buffer): boolean;
   /** Sends `{...event, connId}` (acks and login replies). */
   sendEvent(event: Readonly<Record<string, unknown>>): boolean;
   /** Sends `{"event":"error","code","msg","connId"}`. */
@@ -257,14 +258,15 @@ class Connection implements WsConnection {
     this.gone = new Promise((resolve) => { this.markGone = resolve; });
   }
 
-  send(text: string): boolean {
+  send(text: string | Buffer): boolean {
     if (this.closed) return false;
     const limit = this.server.limits.sendBufferMaxBytes;
-    if (this.ws.bufferedAmount + Buffer.byteLength(text) > limit) {
+    const bytes = typeof text === 'string' ? Buffer.byteLength(text) : text.length;
+    if (this.ws.bufferedAmount + bytes > limit) {
       this.close(WsCloses.slowConsumer);
       return false;
     }
-    this.ws.send(text);
+    this.ws.send(text, { binary: false });
     this.lastActivityMs = Date.now();
     this.server.notePeak(this.ws.bufferedAmount);
     return true;
