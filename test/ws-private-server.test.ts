@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { createGateway, type GatewayOptions } from '../src/gateway/index.js';
+import { createGateway, WsCloses, type GatewayOptions } from '../src/gateway/index.js';
 import { loginSign } from '../src/gateway/ws-private.js';
 import { StreamHub } from '../src/streams/index.js';
 import { addTrader, call, venue, type MemoryPort, type Trader } from './support/memory-port.js';
@@ -34,11 +34,11 @@ after(async () => {
 });
 
 /** A gateway with WebSockets over a fresh venue; the not-serving sweep is off so tests see the op refusals themselves. */
-async function setup(options: GatewayOptions = { rateLimits: false }): Promise<Venue> {
+async function setup(options: GatewayOptions = { rateLimits: false }, sweepIntervalMs = 3_600_000): Promise<Venue> {
   const { port, alice, bob } = venue();
   const hub = new StreamHub({ queries: port.queries, appliedSeq: () => port.engine.seq, now: () => port.now() });
   port.onApplied = (events) => { hub.onApplied(events, port.engine.seq); };
-  const app = createGateway(port, { ...options, streams: { hub, options: { sweepIntervalMs: 3_600_000 } } });
+  const app = createGateway(port, { ...options, streams: { hub, options: { sweepIntervalMs } } });
   app.addHook('onClose', (_i, done) => { hub.close(); done(); });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
@@ -223,4 +223,30 @@ test('pipelining: 300 order ops sent at once on one connection each get their ow
   assert.ok(replies.every((r) => r['code'] === '0'), JSON.stringify(replies.find((r) => r['code'] !== '0')));
   assert.ok(!c.inbox.some(event('error', '60014')), 'order ops are not held to the message rate');
   assert.equal(v.port.queries.openOrders(v.alice.userId, { limit: 1_000 }).length, n);
+});
+
+test('a revoked key: its logged-in connection is closed (4013), so its private subscriptions stop; another user\'s stays open', async () => {
+  const v = await setup({ rateLimits: false }, 10);
+  const alice = await loggedIn(v, v.alice);
+  await subscribe(alice, { channel: 'orders', instType: 'SPOT' });
+  const bob = await loggedIn(v, v.bob);
+  await subscribe(bob, { channel: 'orders', instType: 'SPOT' });
+  const result = v.port.applyNow([{ type: 'RevokeApiKey', apiKey: v.alice.apiKey }])[0]!;
+  assert.ok(result.ok, JSON.stringify(result));
+  const closed = await alice.closed;
+  assert.equal(closed.code, WsCloses.keyRevoked.code);
+  assert.match(closed.reason, /revoked/);
+  const placed = await op(bob, 'order', [order('buy', '100', '0.001')]);
+  assert.equal(placed.code, '0', JSON.stringify(placed));
+  await bob.take(push('orders'), 'bob still receives his orders');
+  assert.equal(bob.isClosed, undefined);
+});
+
+test('order ops before login count against the message rate (60014), so an unauthenticated flood is bounded', async () => {
+  const v = await setup();
+  const c = await connect(v);
+  for (let i = 0; i < 200; i++) c.send({ id: `f${String(i)}`, op: 'order', args: [order('buy', '100', '0.001')] });
+  const limited = await c.take(event('error', '60014'), 'the message-rate refusal');
+  assert.equal(limited['code'], '60014');
+  assert.equal(v.port.submissions, 0);
 });

@@ -141,9 +141,10 @@ export class Coordinator {
       checkpoint: r.lastCheckpoint, snapshot: r.lastCheckpointSnapshot, ts: Date.now(),
     };
     try {
-      const sentAtMs = Date.now();
+      // Not counted as quorum contact: this client spreads calls over every cloud's member, so
+      // a put may succeed through another cloud while this cloud's own member (the only one the
+      // log writes through) is gone. Only the probe and the log's appends count.
       await this.client.put(this.key('replicas', this.options.cloud)).value(JSON.stringify(beat));
-      this.noteContact(sentAtMs);
       this.peers = await this.replicas();
       // Re-published too: a put that failed earlier (etcd unreachable) must not skip the comparison.
       for (const cp of [...this.pending]) {

@@ -259,6 +259,7 @@ export const WsCloses = {
   slowConsumer: { code: 4010, reason: '60016 Buffer is full: the client read too slowly; reconnect and resubscribe.' },
   overflow: { code: 4011, reason: 'Stream events were dropped on an overload; reconnect and resubscribe (fresh snapshot).' },
   notServing: { code: 4012, reason: '50001 This node is not serving; reconnect, to another cloud if need be.' },
+  keyRevoked: { code: 4013, reason: '60005 The API key this connection logged in with was revoked, or no longer admits this address.' },
 } as const satisfies Readonly<Record<string, WsClose>>;
 
 /** The WebSocket error events as Markdown (docs/API.md embeds it; a test keeps the two equal). */

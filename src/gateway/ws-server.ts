@@ -18,7 +18,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { normalizeIp } from './auth.js';
+import { authorize, normalizeIp } from './auth.js';
 import { WsCloses, WsErrors, wsError, type WsClose, type WsError } from './errors.js';
 import type { ExchangePort, Permission } from '../replica/index.js';
 
@@ -435,7 +435,9 @@ class Server implements WsServer {
     }
     const op = typeof message === 'object' && message !== null && !Array.isArray(message) ? (message as Record<string, unknown>)['op'] : undefined;
     const def = typeof op === 'string' ? this.ops.get(op) : undefined;
-    if (def?.unmetered !== true && !this.metered(conn, now)) return;
+    // Order ops are bounded by the trade budget they share with REST, which needs a login:
+    // before it, they count against the message rate like anything else.
+    if (!(def?.unmetered === true && conn.login !== undefined) && !this.metered(conn, now)) return;
     if (text === 'ping') { conn.send('pong'); return; }
     if (typeof op !== 'string') {
       conn.sendError(wsError(WsErrors.illegalRequest, text));
@@ -456,14 +458,23 @@ class Server implements WsServer {
     conn.sendError(WsErrors.internal);
   }
 
-  /** Idle connections, and every connection once the node stops serving. */
+  /**
+   * Idle connections, every connection once the node stops serving, and logged-in connections
+   * whose key was revoked or whose address its allowlist no longer admits (their private
+   * subscriptions must stop, not only their order ops).
+   */
   private sweepConnections(): void {
     const now = Date.now();
-    const serving = this.config.port.status().state === 'serving';
+    const port = this.config.port;
+    const serving = port.status().state === 'serving';
     for (const conn of [...this.connections]) {
       if (conn.closed) continue;
       if (!serving) conn.close(WsCloses.notServing);
       else if (now - conn.lastActivityMs > this.limits.idleTimeoutMs) conn.close(WsCloses.idle);
+      else if (conn.login !== undefined) {
+        const key = port.keys.get(conn.login.apiKey);
+        if (key === undefined || authorize(key, conn.ip, 'read_only') !== undefined) conn.close(WsCloses.keyRevoked);
+      }
     }
   }
 
