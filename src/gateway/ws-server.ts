@@ -187,44 +187,52 @@ function resolveArg(arg: Readonly<Record<string, unknown>>, conn: WsConnection, 
   return isError(parsed) ? parsed : { def, parsed };
 }
 
+/** A connection's subscriptions: key -> the function that ends it. */
+type Subscriptions = Map<string, () => void>;
+
+/**
+ * subscribe and unsubscribe share this: the args list checked, then each arg resolved in order
+ * (an error event for one that does not resolve) and handed to `each`, until the connection closes.
+ */
+function forEachArg(
+  conn: WsConnection, message: Readonly<Record<string, unknown>>, ctx: OpContext,
+  each: (resolved: { def: ChannelDef; parsed: ParsedArg }, subs: Subscriptions) => void,
+): void {
+  const args = argList(message);
+  if (args === undefined) { conn.sendError(wsError(WsErrors.invalidArgs, 'args must be a non-empty array of objects')); return; }
+  const subs = ctx.subscriptions(conn);
+  for (const arg of args) {
+    if (conn.closed) return;
+    const resolved = resolveArg(arg, conn, ctx);
+    if (isError(resolved)) conn.sendError(resolved);
+    else each(resolved, subs);
+  }
+}
+
 /** subscribe and unsubscribe: on every URL, one acknowledgement or error per arg, in order. */
 export const subscriptionOps: readonly OpDef[] = [
   {
     op: 'subscribe', paths: Object.values(WsPaths),
     handle: (conn, message, ctx) => {
-      const args = argList(message);
-      if (args === undefined) { conn.sendError(wsError(WsErrors.invalidArgs, 'args must be a non-empty array of objects')); return; }
-      const subs = ctx.subscriptions(conn);
-      for (const arg of args) {
-        if (conn.closed) return;
-        const resolved = resolveArg(arg, conn, ctx);
-        if (isError(resolved)) { conn.sendError(resolved); continue; }
-        const { def, parsed } = resolved;
+      forEachArg(conn, message, ctx, ({ def, parsed }, subs) => {
         if (!subs.has(parsed.key) && subs.size >= ctx.limits.subscriptionsPerConnectionMax) {
           conn.sendError(wsError(WsErrors.subscriptionsLimit, String(ctx.limits.subscriptionsPerConnectionMax)));
-          continue;
+          return;
         }
         conn.sendEvent({ event: 'subscribe', arg: parsed.arg });
-        if (subs.has(parsed.key)) continue;
-        subs.set(parsed.key, def.subscribe(conn, parsed));
-      }
+        if (!subs.has(parsed.key)) subs.set(parsed.key, def.subscribe(conn, parsed));
+      });
     },
   },
   {
     op: 'unsubscribe', paths: Object.values(WsPaths),
     handle: (conn, message, ctx) => {
-      const args = argList(message);
-      if (args === undefined) { conn.sendError(wsError(WsErrors.invalidArgs, 'args must be a non-empty array of objects')); return; }
-      const subs = ctx.subscriptions(conn);
-      for (const arg of args) {
-        if (conn.closed) return;
-        const resolved = resolveArg(arg, conn, ctx);
-        if (isError(resolved)) { conn.sendError(resolved); continue; }
-        const end = subs.get(resolved.parsed.key);
-        subs.delete(resolved.parsed.key);
+      forEachArg(conn, message, ctx, ({ parsed }, subs) => {
+        const end = subs.get(parsed.key);
+        subs.delete(parsed.key);
         end?.();
-        conn.sendEvent({ event: 'unsubscribe', arg: resolved.parsed.arg });
-      }
+        conn.sendEvent({ event: 'unsubscribe', arg: parsed.arg });
+      });
     },
   },
 ];
