@@ -13,21 +13,10 @@ import { after, before, describe, test } from 'node:test';
 import ccxt, { type OrderBook } from 'ccxt';
 import { okx, type Credentials } from './support/okx-client.js';
 import { kill, startServer, type ServerProcess } from './support/server-process.js';
+import { mulberry32 } from '../bench/w1.js';
 
 type Pro = InstanceType<typeof ccxt.pro.okx>;
 type Side = 'buy' | 'sell';
-
-/** A small seeded generator (mulberry32): the same stream of orders every run. */
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 function pro(server: ServerProcess): Pro {
   return new ccxt.pro.okx({
@@ -115,7 +104,7 @@ describe('ccxt.pro okx (unchanged, 4.5.84) against a real everbook process', { t
     const ex = await client();
     const rest = await client();
     // Four traders' lanes at once, each its own seeded stream; their requests share records.
-    const lanes = [seeded(9), seeded(10), seeded(11), seeded(12)];
+    const lanes = [mulberry32(9), mulberry32(10), mulberry32(11), mulberry32(12)];
     const open: { who: Credentials; ordId: string }[] = [];
     const quietPoints = 12;
     const opsPerLane = 8;

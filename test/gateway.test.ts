@@ -523,10 +523,8 @@ test('handler timeout: an order whose outcome does not arrive in time is answere
   const { app, port, alice } = setup({ rateLimits: false, handlerTimeoutMs: 200, bodyTimeoutMs: 100 });
   let submitted = 0;
   port.submit = () => { submitted += 1; return new Promise(() => undefined); };
-  const started = Date.now();
   const r = await place(app, port, alice, { side: 'buy', ordType: 'limit', px: '100', sz: '0.01' });
   assert.deepEqual([r.body.code, r.status], ['50004', 200]);
-  assert.ok(Date.now() - started >= 190, 'not before the handler timeout');
   assert.equal(submitted, 1);
 });
 

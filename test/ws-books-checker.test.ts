@@ -15,20 +15,9 @@ import { StreamHub } from '../src/streams/index.js';
 import { venue } from './support/memory-port.js';
 import { event, push, WsClient } from './support/ws-client.js';
 import { CheckedBook } from './support/ws-book.js';
+import { mulberry32 } from '../bench/w1.js';
 
 type Row = Record<string, unknown>;
-
-/** mulberry32: the same command stream every run. */
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 const afterDrain = (): Promise<void> => new Promise((resolve) => { setImmediate(resolve); });
 
@@ -70,7 +59,7 @@ test('books checker: over 10,000 updates on two instruments, every seqId chains 
       }
     };
 
-    const random = seeded(2026);
+    const random = mulberry32(2026);
     const open: { userId: number; instId: string; orderId: number }[] = [];
     const traders = [alice, bob];
     // Prices within 60 ticks of 30,000.00 / 2,000.00; sizes 1-20 lots above the minimum.
