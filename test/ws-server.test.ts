@@ -349,3 +349,22 @@ test('docs: docs/API.md carries the WebSocket error and close tables as errors.t
   assert.ok(doc.includes(wsErrorTableMarkdown()), 'docs/API.md WebSocket error table is stale: npm run docs');
   assert.ok(doc.includes(wsCloseTableMarkdown()), 'docs/API.md WebSocket close table is stale: npm run docs');
 });
+
+test('Hub: while no consumer has subscribers, applied records cost the apply loop nothing (no copy, no drain); once one has, they flow', () => {
+  const { port, alice, bob } = venue();
+  const hub = new StreamHub({ queries: port.queries, appliedSeq: () => port.engine.seq });
+  port.onApplied = (events) => { hub.onApplied(events, port.engine.seq); };
+  let subscribers = 0;
+  const drained: Drain[] = [];
+  hub.addConsumer({ active: () => subscribers > 0, onDrain: (d) => { drained.push(d); } });
+  apply(port, [limit(alice, 'sell', 10_000, 100), limit(bob, 'buy', 10_000, 40)]);
+  assert.equal(hub.stats().bufferedEvents, 0);
+  hub.drain();
+  assert.deepEqual(drained.flatMap((d) => d.events), []);
+  subscribers = 1;
+  apply(port, [limit(bob, 'buy', 10_000, 60)]);
+  assert.ok(hub.stats().bufferedEvents > 0);
+  hub.drain();
+  assert.deepEqual(drained.flatMap((d) => d.events).flatMap((e) => (e.type === 'TradeExecuted' ? [e.sizeLots] : [])), [60]);
+  hub.close();
+});

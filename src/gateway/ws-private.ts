@@ -395,6 +395,10 @@ export class PrivateFeed implements HubConsumer {
     return n;
   }
 
+  active(): boolean {
+    return this.byUser.size > 0;
+  }
+
   onDrain(drain: Drain): void {
     if (this.byUser.size === 0) return;
     if (drain.overflowed) {

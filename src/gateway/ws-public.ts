@@ -203,6 +203,10 @@ class PublicStreams implements HubConsumer {
     this.lastCandles.set(key, kept);
   }
 
+  active(): boolean {
+    return this.topics.size > 0;
+  }
+
   onDrain(drain: Drain): void {
     for (const update of drain.books) {
       const key = `books:${update.instId}`;

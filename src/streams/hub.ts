@@ -73,6 +73,11 @@ export interface Drain {
 
 export interface HubConsumer {
   onDrain(drain: Drain): void;
+  /**
+   * Whether the consumer has subscribers now (default: always). While none has, the apply loop's
+   * call into the hub returns at once: no event is copied and no drain scheduled.
+   */
+  active?(): boolean;
 }
 
 export interface StreamHubOptions {
@@ -163,7 +168,7 @@ export class StreamHub {
    * I/O and no formatting: O(events) appends, then a drain is scheduled.
    */
   onApplied(events: readonly Event[], position: number): void {
-    if (this.closed || this.consumers.size === 0) return;
+    if (this.closed || !this.anyActive()) return;
     this.position = position;
     for (const e of events) {
       if ('instId' in e) this.touched.add(e.instId);
@@ -184,6 +189,11 @@ export class StreamHub {
       this.counts.droppedEvents += events.length;
     }
     this.schedule();
+  }
+
+  private anyActive(): boolean {
+    for (const consumer of this.consumers) if (consumer.active?.() ?? true) return true;
+    return false;
   }
 
   private schedule(): void {
