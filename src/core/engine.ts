@@ -146,6 +146,9 @@ export class Engine {
       case 'CompleteWithdrawal': return this.completeWithdrawal(cmd);
       case 'FailWithdrawal': return this.failWithdrawal(cmd);
       case 'CancelWithdrawal': return this.cancelWithdrawal(cmd);
+      case 'SetChain': case 'SetChainAsset': case 'ObserveDeposit': case 'RevertDeposit': case 'ApproveWithdrawal':
+      case 'ObserveChainTx': case 'ReplaceChainTx': case 'RequestSweep': case 'SetWithdrawalsFrozen': case 'SetWithdrawalAllowlist':
+        throw new Error(`${cmd.type}: custody commands are being built (branch custody-core)`);
       default: {
         const unknown: never = cmd;
         throw new Error(`unknown command ${JSON.stringify(unknown)}`);

@@ -16,6 +16,8 @@ export type CancelReason =
   /** Placed and canceled in the same command, as OKX does, instead of being rejected. */
   | 'post_only_would_take' | 'fok_not_fillable';
 export type WithdrawalState = 'pending' | 'completed' | 'failed' | 'canceled';
+/** Why a transaction leaves one of the exchange's addresses. */
+export type ChainTxKind = 'withdrawal' | 'sweep' | 'gas';
 
 export type { Units };
 
@@ -57,6 +59,86 @@ export interface RequestWithdrawal { readonly type: 'RequestWithdrawal'; readonl
 export interface CompleteWithdrawal { readonly type: 'CompleteWithdrawal'; readonly withdrawalId: number; readonly txId: string }
 export interface FailWithdrawal { readonly type: 'FailWithdrawal'; readonly withdrawalId: number; readonly reason: string }
 export interface CancelWithdrawal { readonly type: 'CancelWithdrawal'; readonly userId: number; readonly withdrawalId: number }
+
+// Custody on a chain (docs/CUSTODY.md). Addresses are lower-case 0x-hex; chain amounts are the
+// chain's own integer units (wei, token base units) as decimal strings. Key index 0 of the HD
+// key is the hot wallet, index u is user u's deposit address: the engine names addresses by
+// index and never sees a key.
+
+/** Declares a chain and its hot wallet. The hot wallet cannot change once a transaction was assigned. */
+export interface SetChain {
+  readonly type: 'SetChain';
+  readonly chain: string;
+  readonly chainId: number;
+  /** The address of key index 0. */
+  readonly hotWallet: string;
+  /** The first hot-wallet nonce the engine may assign (the wallet's on-chain nonce when declared). */
+  readonly nonceStart: number;
+}
+/** Puts an existing asset on a declared chain: its native coin (token '') or an ERC-20 contract. */
+export interface SetChainAsset {
+  readonly type: 'SetChainAsset';
+  readonly asset: string;
+  readonly chain: string;
+  readonly token: string;
+  /** The chain's decimals; one minor unit is 10^(chainDecimals - scale) chain units. */
+  readonly chainDecimals: number;
+  /** Blocks on top of a deposit's (its own included) before it is credited; at least 1. */
+  readonly confirmations: number;
+  /** A withdrawal of more than this (minor units) waits for an operator's approval. */
+  readonly approvalThreshold: MinorUnits;
+  /** All users' withdrawals of the asset together per UTC day (minor units). */
+  readonly globalDailyMax: MinorUnits;
+  /** Fixed gas parameters: part of every signed transaction's bytes, raised only by ReplaceChainTx. */
+  readonly gasLimit: number;
+  readonly maxFeePerGas: string;
+  readonly maxPriorityFeePerGas: string;
+}
+/** A watcher saw a transfer into user's deposit address, with this many confirmations at its head. */
+export interface ObserveDeposit {
+  readonly type: 'ObserveDeposit';
+  readonly chain: string;
+  readonly txId: string;
+  /** The Transfer log's index in its block; -1 for a transfer of the native coin. */
+  readonly logIndex: number;
+  readonly asset: string;
+  readonly userId: number;
+  readonly address: string;
+  readonly chainAmount: string;
+  readonly blockNumber: number;
+  readonly blockHash: string;
+  readonly confirmations: number;
+}
+/** A watcher saw the block that held a pending (unconfirmed) deposit leave the chain. */
+export interface RevertDeposit {
+  readonly type: 'RevertDeposit';
+  readonly chain: string;
+  readonly txId: string;
+  readonly logIndex: number;
+  readonly blockHash: string;
+}
+/** An operator releases a withdrawal that waits for approval: it gets the next nonce. */
+export interface ApproveWithdrawal { readonly type: 'ApproveWithdrawal'; readonly withdrawalId: number }
+/** A broadcaster saw the transaction at (chain, key index, nonce) mined, with this many confirmations. */
+export interface ObserveChainTx {
+  readonly type: 'ObserveChainTx';
+  readonly chain: string;
+  readonly fromIndex: number;
+  readonly nonce: number;
+  readonly txHash: string;
+  readonly blockNumber: number;
+  readonly status: 'success' | 'reverted';
+  readonly confirmations: number;
+}
+/** Raises an assigned transaction's fee level: new bytes at the same nonce (docs/CUSTODY.md). */
+export interface ReplaceChainTx { readonly type: 'ReplaceChainTx'; readonly chain: string; readonly fromIndex: number; readonly nonce: number; readonly feeLevel: number }
+/** Moves what the ledger credited to user's deposit address for the asset, and has not swept, to the hot wallet. */
+export interface RequestSweep { readonly type: 'RequestSweep'; readonly chain: string; readonly asset: string; readonly userId: number }
+/** Stops (or resumes) withdrawals on a chain, with the reason shown to operators and users. */
+export interface SetWithdrawalsFrozen { readonly type: 'SetWithdrawalsFrozen'; readonly chain: string; readonly frozen: boolean; readonly reason: string }
+/** The only addresses the user may withdraw to; an empty list removes the restriction. */
+export interface SetWithdrawalAllowlist { readonly type: 'SetWithdrawalAllowlist'; readonly userId: number; readonly addresses: readonly string[] }
+
 export interface PlaceOrder {
   readonly type: 'PlaceOrder';
   readonly userId: number;
@@ -86,6 +168,8 @@ export interface AmendOrder extends OrderRef {
 export type Command =
   | CreateUser | SetUserConfig | SetAsset | SetInstrument | SetInstrumentState
   | CreditDeposit | RequestWithdrawal | CompleteWithdrawal | FailWithdrawal | CancelWithdrawal
+  | SetChain | SetChainAsset | ObserveDeposit | RevertDeposit | ApproveWithdrawal | ObserveChainTx | ReplaceChainTx
+  | RequestSweep | SetWithdrawalsFrozen | SetWithdrawalAllowlist
   | PlaceOrder | CancelOrder | CancelAll | AmendOrder;
 
 // ---------------------------------------------------------------- results
@@ -180,9 +264,58 @@ export type Event =
   | (At & { readonly type: 'OrderCanceled'; readonly orderId: number; readonly userId: number; readonly instId: string; readonly reason: CancelReason; readonly filledLots: number; readonly remainingLots: number; readonly ts: number })
   | (At & { readonly type: 'OrderAmended'; readonly orderId: number; readonly userId: number; readonly priceTicks: number; readonly sizeLots: number; readonly priorityKept: boolean; readonly ts: number })
   | (At & { readonly type: 'BalanceChanged'; readonly userId: number; readonly asset: string; readonly available: Units; readonly held: Units })
-  | (At & { readonly type: 'DepositCredited'; readonly depositId: string; readonly userId: number; readonly asset: string; readonly amount: MinorUnits; readonly ts: number })
+  | (At & {
+      readonly type: 'DepositCredited'; readonly depositId: string; readonly userId: number; readonly asset: string; readonly amount: MinorUnits; readonly ts: number;
+      /** On-chain deposits only: where it came in (absent for an operator's credit). */
+      readonly chain?: string; readonly txId?: string; readonly address?: string; readonly confirmations?: number;
+    })
+  | (At & {
+      readonly type: 'DepositPending'; readonly depositId: string; readonly userId: number; readonly asset: string; readonly amount: MinorUnits;
+      readonly chain: string; readonly txId: string; readonly address: string; readonly confirmations: number; readonly ts: number;
+    })
+  | (At & { readonly type: 'DepositReverted'; readonly depositId: string; readonly userId: number; readonly ts: number })
   | (At & { readonly type: 'WithdrawalRequested'; readonly withdrawalId: number; readonly userId: number; readonly asset: string; readonly amount: MinorUnits; readonly fee: MinorUnits; readonly address: string; readonly clientId: string; readonly ts: number })
   | (At & { readonly type: 'WithdrawalCompleted'; readonly withdrawalId: number; readonly userId: number; readonly txId: string; readonly ts: number })
-  | (At & { readonly type: 'WithdrawalFailed' | 'WithdrawalCanceled'; readonly withdrawalId: number; readonly userId: number; readonly reason: string; readonly ts: number });
+  | (At & { readonly type: 'WithdrawalFailed' | 'WithdrawalCanceled'; readonly withdrawalId: number; readonly userId: number; readonly reason: string; readonly ts: number })
+  | (At & { readonly type: 'WithdrawalAwaitingApproval'; readonly withdrawalId: number; readonly userId: number; readonly ts: number })
+  | (At & { readonly type: 'ChainSet'; readonly spec: SetChain })
+  | (At & { readonly type: 'ChainAssetSet'; readonly spec: SetChainAsset })
+  | (At & { readonly type: 'ChainTxAssigned'; readonly tx: ChainTxView; readonly ts: number })
+  | (At & { readonly type: 'ChainTxReplaced'; readonly chain: string; readonly fromIndex: number; readonly nonce: number; readonly feeLevel: number; readonly ts: number })
+  | (At & {
+      readonly type: 'ChainTxSettled'; readonly chain: string; readonly fromIndex: number; readonly nonce: number; readonly kind: ChainTxKind;
+      readonly withdrawalId: number; readonly txHash: string; readonly status: 'success' | 'reverted'; readonly ts: number;
+    })
+  | (At & { readonly type: 'WithdrawalsFrozen'; readonly chain: string; readonly frozen: boolean; readonly reason: string; readonly ts: number })
+  | (At & { readonly type: 'WithdrawalAllowlistSet'; readonly userId: number; readonly addresses: readonly string[] });
+
+/**
+ * A transaction the engine assigned to one of the exchange's addresses: everything its signed
+ * bytes depend on except the key. A broadcaster in any cloud signs exactly this, so every
+ * cloud sends the same bytes (docs/CUSTODY.md).
+ */
+export interface ChainTxView {
+  readonly chain: string;
+  readonly chainId: number;
+  /** Key index: 0 the hot wallet, u user u's deposit address. */
+  readonly fromIndex: number;
+  readonly nonce: number;
+  readonly kind: ChainTxKind;
+  /** The withdrawal it pays out (kind 'withdrawal'), else 0. */
+  readonly withdrawalId: number;
+  readonly asset: string;
+  /** '' for the native coin, else the ERC-20 contract the transfer calls. */
+  readonly token: string;
+  /** The recipient of the value (for a token, the transfer's recipient, not the contract). */
+  readonly to: string;
+  readonly chainAmount: string;
+  readonly gasLimit: number;
+  /** Fees at level 0; level n multiplies both by (100 + 25n) / 100, integer division. */
+  readonly maxFeePerGas: string;
+  readonly maxPriorityFeePerGas: string;
+  readonly feeLevel: number;
+  /** Assigned by the command at this sequence number. */
+  readonly assignedSeq: number;
+}
 
 export type EventType = Event['type'];

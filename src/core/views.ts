@@ -3,7 +3,7 @@
 // declared once, here, and built by the replica's queries (src/replica/queries.ts), so the
 // gateway formats them without ever seeing an engine class or its data layout.
 
-import type { InstrumentState, SetAsset, SetInstrument } from './types.js';
+import type { ChainTxView, InstrumentState, SetAsset, SetChain, SetChainAsset, SetInstrument } from './types.js';
 
 /** An asset as the operator set it (scale, withdrawal rules). */
 export type AssetView = Omit<SetAsset, 'type'>;
@@ -60,3 +60,48 @@ export interface AccountView {
   readonly takerFeePpm: number;
   readonly balances: readonly BalanceView[];
 }
+
+/** A declared chain as the engine holds it. */
+export interface ChainView {
+  readonly spec: SetChain;
+  /** The next hot-wallet nonce the engine will assign. */
+  readonly nextNonce: number;
+  readonly frozen: boolean;
+  readonly frozenReason: string;
+}
+
+/** An asset on a chain, with what the ledger owes its users in it. */
+export interface ChainAssetView {
+  readonly spec: SetChainAsset;
+  /** The asset's scale (decimals of a minor unit) and chain units per minor unit. */
+  readonly scale: number;
+  readonly unitsPerMinor: bigint;
+  /** Sum over users of available + held, in minor units: what reconciliation must find on chain. */
+  readonly liabilities: bigint;
+}
+
+/** What the ledger credited to one deposit address for one asset and has not swept yet. */
+export interface UnsweptView {
+  readonly userId: number;
+  readonly asset: string;
+  readonly chainAmount: bigint;
+  /** A sweep of this address and asset is assigned and not settled. */
+  readonly sweeping: boolean;
+}
+
+/** Everything the custody runtime (watchers, broadcasters, sweeper, reconciler) reads of one chain. */
+export interface CustodyView {
+  readonly chain: ChainView;
+  readonly assets: readonly ChainAssetView[];
+  /** Assigned transactions not yet settled, ordered by key index then nonce. */
+  readonly openTxs: readonly ChainTxView[];
+  /** Deposit addresses holding credited, unswept funds (and every address with a sweep in flight). */
+  readonly unswept: readonly UnsweptView[];
+  /** Users that exist (ids 1..userCount): the deposit addresses a watcher derives. */
+  readonly userCount: number;
+  /** The log position this view was read at. */
+  readonly seq: number;
+}
+
+/** Where the engine stands with one on-chain deposit (chain, txId, logIndex). */
+export type DepositStatus = 'unknown' | 'pending' | 'credited';

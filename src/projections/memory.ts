@@ -91,6 +91,9 @@ export class MemoryProjections implements Projections {
       case 'InstrumentStateChanged':
       case 'BalanceChanged':
         return;
+      case 'DepositPending': case 'DepositReverted': case 'WithdrawalAwaitingApproval': case 'ChainSet': case 'ChainAssetSet':
+      case 'ChainTxAssigned': case 'ChainTxReplaced': case 'ChainTxSettled': case 'WithdrawalsFrozen': case 'WithdrawalAllowlistSet':
+        return; // projected on branch custody-core
       default: {
         const unknown: never = e;
         throw new InvariantError(`projections: unknown event ${JSON.stringify(unknown)}`);
