@@ -16,13 +16,15 @@ export const importTable = {
   replica: ['core', 'log', 'projections'],
   streams: ['core', 'replica', 'projections'],
   gateway: ['core', 'replica', 'projections', 'streams'],
+  // Custody on a chain: reads the engine through the replica's queries, submits through its port.
+  custody: ['core', 'replica'],
   // The top: each process is wired here, from every folder below.
-  server: ['core', 'log', 'projections', 'replica', 'streams', 'gateway', 'cluster'],
+  server: ['core', 'log', 'projections', 'replica', 'streams', 'gateway', 'custody', 'cluster'],
   cluster: ['core', 'log', 'replica', 'gateway'],
   cli: ['server', 'cluster'],
 };
 /** Folders with a door: from outside, only their index.ts may be imported. */
-export const doors = ['core', 'log', 'projections', 'replica', 'streams', 'gateway'];
+export const doors = ['core', 'log', 'projections', 'replica', 'streams', 'gateway', 'custody'];
 
 /** no-restricted-imports patterns for a file in src/<folder>. */
 function importPatterns(folder) {
@@ -50,7 +52,7 @@ function importPatterns(folder) {
  * through the replica's queries, so the engine class and its whole-state functions stay below.
  */
 export const engineOnly = ['Engine', 'restore', 'snapshot'];
-const enginePaths = (folder) => (['streams', 'gateway', 'server'].includes(folder)
+const enginePaths = (folder) => (['streams', 'gateway', 'custody', 'server'].includes(folder)
   ? [{ name: '../core/index.js', importNames: engineOnly, message: `src/${folder} reads through the replica's queries, never the engine.` }]
   : []);
 
