@@ -26,7 +26,7 @@ const artifact = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'contra
 function view(over: Partial<ChainTxView> = {}): ChainTxView {
   return {
     chain: 'ETH', chainId: 31_337, fromIndex: 0, nonce: 0, kind: 'withdrawal', withdrawalId: 1, asset: 'ETH', token: '',
-    to: '0x000000000000000000000000000000000000dead', chainAmount: '1000000000000000000', gasLimit: 21_000,
+    to: '0x000000000000000000000000000000000000dead', toIndex: -1, chainAmount: '1000000000000000000', gasLimit: 21_000,
     maxFeePerGas: '20000000000', maxPriorityFeePerGas: '1000000000', feeLevel: 0, assignedSeq: 7, ...over,
   };
 }

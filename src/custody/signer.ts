@@ -5,22 +5,27 @@
 
 import { encodeFunctionData, keccak256, parseAbiItem, type Hex, type TransactionSerializableEIP1559 } from 'viem';
 import type { LocalAccount } from 'viem/accounts';
-import type { ChainTxView } from '../core/index.js';
+import { feeAtLevel as engineFeeAtLevel, Limits, type ChainTxView } from '../core/index.js';
 
 /** The highest fee level ReplaceChainTx may set (docs/CUSTODY.md): +25 % per level. */
-export const FEE_LEVEL_MAX = 8;
+export const FEE_LEVEL_MAX = Limits.feeLevelMax;
 
 const transferAbi = [parseAbiItem('function transfer(address to, uint256 value) returns (bool)')] as const;
 
-/** A fee at a level: fee * (100 + 25 * level) / 100, integer division. */
+/** A fee (decimal string) at a level: the engine's rule, fee * (100 + 25 * level) / 100, integer division. */
 export function feeAtLevel(fee: string, level: number): bigint {
   if (!Number.isInteger(level) || level < 0 || level > FEE_LEVEL_MAX) throw new Error(`fee level ${level} out of range`);
-  return (BigInt(fee) * BigInt(100 + 25 * level)) / 100n;
+  return engineFeeAtLevel(BigInt(fee), level);
 }
 
-/** The unsigned transaction of an assigned view at a fee level (default: the view's own). */
-export function unsignedChainTx(tx: ChainTxView, level = tx.feeLevel): TransactionSerializableEIP1559 {
-  const to = tx.to.toLowerCase() as Hex;
+/**
+ * The unsigned transaction of an assigned view at a fee level (default: the view's own).
+ * `recipient` is the value's recipient: the view's `to`, or, when the engine named one of the
+ * exchange's own addresses by key index (toIndex, as for a sweep's gas), that index's address.
+ */
+export function unsignedChainTx(tx: ChainTxView, level = tx.feeLevel, recipient = tx.to): TransactionSerializableEIP1559 {
+  if (!/^0x[0-9a-fA-F]{40}$/.test(recipient)) throw new Error(`chain tx ${tx.chain}:${tx.fromIndex}:${tx.nonce}: no recipient address (to "${tx.to}", toIndex ${tx.toIndex})`);
+  const to = recipient.toLowerCase() as Hex;
   const common = {
     type: 'eip1559' as const, chainId: tx.chainId, nonce: tx.nonce, gas: BigInt(tx.gasLimit),
     maxFeePerGas: feeAtLevel(tx.maxFeePerGas, level), maxPriorityFeePerGas: feeAtLevel(tx.maxPriorityFeePerGas, level),
@@ -33,8 +38,8 @@ export function unsignedChainTx(tx: ChainTxView, level = tx.feeLevel): Transacti
 }
 
 /** The signed bytes (0x hex) of the view at a fee level. The account must be the view's fromIndex key. */
-export async function signChainTx(tx: ChainTxView, account: LocalAccount, level = tx.feeLevel): Promise<Hex> {
-  return account.signTransaction(unsignedChainTx(tx, level));
+export async function signChainTx(tx: ChainTxView, account: LocalAccount, level = tx.feeLevel, recipient = tx.to): Promise<Hex> {
+  return account.signTransaction(unsignedChainTx(tx, level, recipient));
 }
 
 /** A signed transaction's hash: keccak-256 of its bytes. */

@@ -43,9 +43,9 @@ const withdrawalBody = z.strictObject({
 const cancelWithdrawalBody = z.strictObject({ wdId: required(32) });
 
 /**
- * The deposit address of a user for an asset. This is a deterministic development address
- * ('0x' + 40 hex digits of SHA-256 over the user and asset); the custody integration replaces
- * it with real addresses.
+ * The deposit address of a user for an asset without custody on a chain: a deterministic
+ * development address ('0x' + 40 hex digits of SHA-256 over the user and asset). With custody
+ * on, the node passes the real HD address (GatewayOptions.depositAddress).
  */
 export function depositAddress(userId: number, asset: string): string {
   return `0x${createHash('sha256').update(`everbook-deposit:${String(userId)}:${asset}`).digest('hex').slice(0, 40)}`;
@@ -208,7 +208,7 @@ export const fundingRoutes: readonly RouteDef[] = [
       if (ctx.port.queries.asset(q.ccy) === undefined) return fail(ApiErrors.paramError, 'ccy');
       return {
         data: [{
-          ccy: q.ccy, chain: chainOf(q.ccy), addr: depositAddress(ctx.userId, q.ccy), ctAddr: '', to: '6',
+          ccy: q.ccy, chain: chainOf(q.ccy), addr: ctx.depositAddress?.(ctx.userId, q.ccy) ?? depositAddress(ctx.userId, q.ccy), ctAddr: '', to: '6',
           selected: true, memo: '', tag: '', pmtId: '', addrEx: null, verifiedName: '',
         }],
       };
