@@ -47,10 +47,10 @@ export async function startCustody(
   // 2. The chain: a local anvil (its state kept in the data directory across restarts) or the given URL.
   let anvil: AnvilProcess | undefined;
   if (mode === 'local') {
-    anvil = await startAnvil({
-      ...(config.localChainBlockTimeS > 0 && { blockTimeS: config.localChainBlockTimeS }),
-      statePath: join(config.dataDir, 'anvil-state.json'),
-    });
+    const statePath = join(config.dataDir, 'anvil-state.json');
+    await stopLeftoverAnvil(config.dataDir, statePath, log);
+    anvil = await startAnvil({ ...(config.localChainBlockTimeS > 0 && { blockTimeS: config.localChainBlockTimeS }), statePath });
+    await writeFile(join(config.dataDir, ANVIL_PID_FILE), `${String(anvil.pid)}\n`, { mode: 0o600 });
     log.info({ url: anvil.url, pid: anvil.pid }, 'local chain (anvil) started');
   }
   const chainRpc = anvil?.url ?? config.chainRpc;
@@ -103,6 +103,39 @@ export async function startCustody(
     await anvil?.stop();
     throw e;
   }
+}
+
+const ANVIL_PID_FILE = 'anvil.pid';
+/** How long a leftover anvil gets to write its state and exit. */
+const LEFTOVER_STOP_MS = 10_000;
+
+/**
+ * A dev node killed outright (SIGKILL) leaves its anvil running, still writing the data
+ * directory's chain state. The next start stops that process (by the PID it noted, and only if
+ * that PID is still an anvil on this state file) before starting its own.
+ */
+async function stopLeftoverAnvil(dataDir: string, statePath: string, log: Logger): Promise<void> {
+  let pid: number;
+  let cmdline: string;
+  try {
+    pid = Number((await readFile(join(dataDir, ANVIL_PID_FILE), 'utf8')).trim());
+    cmdline = (await readFile(`/proc/${String(pid)}/cmdline`, 'utf8')).split('\0').join(' ');
+  } catch {
+    return;
+  }
+  if (!Number.isSafeInteger(pid) || pid <= 1 || !cmdline.includes('anvil') || !cmdline.includes(statePath)) return;
+  log.warn({ pid }, 'stopping the local chain a previous run of this node left running');
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + LEFTOVER_STOP_MS;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  process.kill(pid, 'SIGKILL');
 }
 
 function registerCustodyMetrics(registry: Registry, runtime: CustodyRuntime): void {
