@@ -185,5 +185,13 @@ describe('Custody: deposits on a local chain, observed by two clouds\' watchers'
       assert.equal(seeded.find((b) => b.asset === 'USDT')?.available, 100_000_000_000n, 'trader seeded with 100,000 USDT on chain');
     }
     assert.equal(port.custody(CHAIN)!.chain.frozen, false);
+    // Swept: the deposit addresses hold no token and at most native dust (gas left unspent);
+    // the hot wallet holds its float plus every sweep.
+    const usdt = port.custody(CHAIN)!.assets.find((a) => a.spec.asset === 'USDT')!.spec.token;
+    for (const user of [1, 2]) {
+      assert.equal(await chain.tokenBalance(usdt, keys.address(user)), 0n);
+      assert.ok(await chain.balance(keys.address(user)) < 10n ** 16n, 'native swept, dust below 0.01 ETH left');
+    }
+    assert.equal(await chain.tokenBalance(usdt, keys.address(0)), 1_000_000_000_000n + 2n * 100_000_000_000n + 2_500_500_000n);
   });
 });
