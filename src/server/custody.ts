@@ -54,8 +54,9 @@ export async function startCustody(
   try {
     const client = new ViemChainClient(chainRpc);
     const custodyPort = custodyPortOf(port);
-    // 3. A dev exchange declares its chain on first start (token, hot wallet float, seed deposits).
-    if (config.dev) {
+    // 3. A dev exchange declares its chain on first start (token, hot wallet float, seed deposits);
+    //    in a cluster only the node that bootstraps does (as for the dev market).
+    if (config.dev && config.bootstrap) {
       const dev = await setupDevChain({ chain: config.chainName, client, keys, port: custodyPort, confirmations: config.devConfirmations, traders: devTraders });
       if (dev !== undefined) log.info({ chain: config.chainName, token: dev.token, seeded: dev.seeded }, 'dev chain declared: ETH and USDT on chain, seed deposits sent');
     }
