@@ -14,6 +14,7 @@ const HOT = '0x' + 'a1'.repeat(20);
 const TOKEN = '0x' + 'b2'.repeat(20);
 const ALICE_ADDR = '0x' + 'c3'.repeat(20);
 const EXTERNAL = '0x' + 'd4'.repeat(20);
+const OTHER = '0x' + 'e5'.repeat(20);
 const hash = (n: number): string => '0x' + n.toString(16).padStart(64, '0');
 const GWEI = 10n ** 9n;
 
@@ -173,17 +174,19 @@ test('Custody engine: the allowlist, the global daily limit and the freeze refus
   const h = setup({ globalDailyMax: '3000000000' });
   h.ok(ethDeposit(1, 10n * 10n ** 18n, 2));
   h.ok({ type: 'SetWithdrawalAllowlist', userId: 1, addresses: [EXTERNAL.toUpperCase().replace('0X', '0x')] });
-  h.refused({ type: 'RequestWithdrawal', userId: 1, asset: 'ETH', amount: '1000000000', address: HOT }, 'withdrawal_address_not_allowed');
+  h.refused({ type: 'RequestWithdrawal', userId: 1, asset: 'ETH', amount: '1000000000', address: OTHER }, 'withdrawal_address_not_allowed');
   h.refused({ type: 'SetWithdrawalAllowlist', userId: 1, addresses: ['0x12'] }, 'allowlist_invalid');
   h.ok({ type: 'RequestWithdrawal', userId: 1, asset: 'ETH', amount: '2000000000', address: EXTERNAL });
   h.ok({ type: 'SetWithdrawalAllowlist', userId: 1, addresses: [] });
-  h.refused({ type: 'RequestWithdrawal', userId: 1, asset: 'ETH', amount: '1500000000', address: HOT }, 'withdrawal_global_daily_limit');
+  h.refused({ type: 'RequestWithdrawal', userId: 1, asset: 'ETH', amount: '1500000000', address: OTHER }, 'withdrawal_global_daily_limit');
   h.ok({ type: 'SetWithdrawalsFrozen', chain: 'anvil', frozen: true, reason: 'reconciliation: ETH short by 1' });
   h.refused({ type: 'SetWithdrawalsFrozen', chain: 'anvil', frozen: true, reason: 'another reconciler' }, 'freeze_unchanged');
   assert.equal(h.view().chain.frozenReason, 'reconciliation: ETH short by 1', 'the first reason is kept');
-  h.refused({ type: 'RequestWithdrawal', userId: 1, asset: 'ETH', amount: '1000000000', address: HOT }, 'withdrawals_frozen');
+  h.refused({ type: 'RequestWithdrawal', userId: 1, asset: 'ETH', amount: '1000000000', address: OTHER }, 'withdrawals_frozen');
   h.ok({ type: 'SetWithdrawalsFrozen', chain: 'anvil', frozen: false, reason: '' });
-  h.ok({ type: 'RequestWithdrawal', userId: 1, asset: 'ETH', amount: '1000000000', address: HOT });
+  h.ok({ type: 'RequestWithdrawal', userId: 1, asset: 'ETH', amount: '1000000000', address: OTHER });
+  // Nor to the exchange's own hot wallet (the watchers take its transfers for the exchange's own).
+  h.refused({ type: 'RequestWithdrawal', userId: 1, asset: 'ETH', amount: '1000000000', address: HOT.toUpperCase().replace('0X', '0x') }, 'withdrawal_to_own_address');
   // A withdrawal to a non-EVM address is refused for a chain asset.
   h.refused({ type: 'RequestWithdrawal', userId: 1, asset: 'ETH', amount: '1000000', address: 'bc1qexample' }, 'withdrawal_address_invalid');
 });

@@ -62,6 +62,14 @@ describe('Custody through CCXT: deposit address, deposits, withdrawals, approval
     assert.equal((await ex.fetchDepositAddress('BTC')).address, devAddress(userId, 'BTC'));
   });
 
+  test('withdraw to one of the exchange\'s own addresses (another user\'s deposit address, the hot wallet) is refused with 58207 (InvalidAddress)', async () => {
+    for (const own of [keys.address(userId + 1), keys.address(0)]) {
+      const refused = await ex.withdraw('ETH', 1, own, undefined, { network: 'ERC20', fee: '0.001' }).then(() => undefined, (e: unknown) => e);
+      assert.ok(refused instanceof ccxt.InvalidAddress, String(refused));
+      assert.match(refused.message, /"code":"58207"/);
+    }
+  });
+
   test('fetchDeposits: a chain deposit of 0.25 ETH is pending with its txid, then ok at 3 confirmations; the balance grows by exactly 0.25', async () => {
     assert.equal(ethCash(await ex.fetchBalance()), '100');
     const txId = await faucetPay(chain, '', keys.address(userId), 250_000_000_000_000_000n);

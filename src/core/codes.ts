@@ -63,6 +63,7 @@ export const Reject = {
   depositNotPending: { code: 'deposit_not_pending', message: 'No pending deposit with this key in this block.' },
   depositUnchanged: { code: 'deposit_unchanged', message: 'The pending deposit already has this block and confirmation count.' },
   pendingDepositsLimit: { code: 'pending_deposits_limit', message: 'Too many deposits wait for confirmations; the observation is refused until some are credited.' },
+  withdrawalToOwnAddress: { code: 'withdrawal_to_own_address', message: 'The address is the exchange\'s own hot wallet.' },
   withdrawalsFrozen: { code: 'withdrawals_frozen', message: 'Withdrawals on this chain are frozen by reconciliation or an operator.' },
   withdrawalAddressNotAllowed: { code: 'withdrawal_address_not_allowed', message: 'The address is not on the user\'s withdrawal allowlist.' },
   withdrawalGlobalDailyLimit: { code: 'withdrawal_global_daily_limit', message: 'Withdrawal would exceed the exchange\'s daily limit for this asset.' },

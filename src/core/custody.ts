@@ -185,6 +185,7 @@ export class Custody {
   /** The chain rules a withdrawal of a chain asset must pass, before anything is held. */
   checkWithdrawal(user: User, ca: ChainAsset, address: string, amount: bigint): Rejection | undefined {
     if (!ADDRESS.test(address)) return Reject.withdrawalAddressInvalid;
+    if (address.toLowerCase() === ca.chain.spec.hotWallet) return Reject.withdrawalToOwnAddress;
     if (ca.chain.frozen) return Reject.withdrawalsFrozen;
     const allowed = this.allowlists.get(user.id);
     if (allowed !== undefined && !allowed.includes(address.toLowerCase())) return Reject.withdrawalAddressNotAllowed;

@@ -52,14 +52,22 @@ export class CustodyRuntime {
   private head = -1;
   private lastError = '';
   private lastReconcileMs = -Infinity;
+  private readonly book: AddressBook;
 
   constructor(private readonly options: CustodyRuntimeOptions) {
     const { chain, client, port, keys, logger } = options;
     const book = new AddressBook(keys);
+    this.book = book;
     this.watcher = new Watcher(chain, client, port, book, logger, options.scanFromBlock);
     this.broadcaster = new Broadcaster(chain, client, port, keys, book, logger, { replaceAfterMs: options.replaceAfterMs, now: options.now, crashAt: options.crashAt });
     this.sweeper = new Sweeper(chain, port, logger);
     this.reconciler = new Reconciler(chain, client, port, book, logger, options.now);
+  }
+
+  /** Whether the address is one of the exchange's on this chain (the hot wallet or a derived deposit address). */
+  isOwnAddress(address: string): boolean {
+    const a = address.toLowerCase();
+    return a === this.book.address(0) || this.book.userOf(a) !== undefined;
   }
 
   start(): void {

@@ -136,6 +136,7 @@ export const rejectMap: Readonly<Record<RejectCode, ApiErrorName>> = {
   // Custody: what a user can meet when withdrawing; the rest only operators' and watchers' commands produce.
   withdrawals_frozen: 'withdrawalDisabled',
   withdrawal_address_not_allowed: 'withdrawalAddress',
+  withdrawal_to_own_address: 'withdrawalAddress',
   withdrawal_global_daily_limit: 'withdrawalDailyLimit',
   withdrawal_not_awaiting_approval: 'paramError',
   withdrawal_on_chain: 'paramError',

@@ -270,6 +270,9 @@ export const fundingRoutes: readonly RouteDef[] = [
       if (b.dest !== '4') return fail(ApiErrors.paramError, 'dest');
       if (b.chain !== undefined && b.chain !== '' && b.chain !== chainOf(asset.asset)) return fail(ApiErrors.paramError, 'chain');
       if (!ERC20_ADDRESS.test(b.toAddr)) return new Failure(ApiErrors.withdrawalAddress);
+      if (ctx.isOwnAddress?.(b.toAddr) === true) {
+        return new Failure({ ...ApiErrors.withdrawalAddress, msg: 'The address is one of the exchange\'s own (a deposit address or the hot wallet): transfers between users are not supported.' });
+      }
       const amount = toSteps(b.amt, asset.scale, 1);
       if (typeof amount !== 'bigint' || amount === 0n) return fail(ApiErrors.paramError, 'amt');
       if (b.fee !== undefined && b.fee !== '' && toSteps(b.fee, asset.scale, 1) !== BigInt(asset.withdrawFee)) {

@@ -69,6 +69,11 @@ export interface GatewayOptions {
    * asset on no chain). Without it, asset/deposit-address answers a deterministic dev address.
    */
   readonly depositAddress?: (userId: number, asset: string) => string | undefined;
+  /**
+   * Whether an address is the exchange's own on its chain: a withdrawal there is refused (58207),
+   * since the watchers take transfers from the hot wallet for the exchange's own, not deposits.
+   */
+  readonly isOwnAddress?: (address: string) => boolean;
 }
 
 export const GatewayDefaults = {
@@ -335,6 +340,7 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
       port, query: request.query, body, userId, signedBy: signature, nowMs,
       takeTrade: (instIds) => takeTrade(def.path, userId, instIds, nowMs),
       ...(options.depositAddress !== undefined && { depositAddress: options.depositAddress }),
+      ...(options.isOwnAddress !== undefined && { isOwnAddress: options.isOwnAddress }),
     };
     const outcome = await withinDeadline(def.handle(ctx));
     if (outcome instanceof Failure) return sendError(request, reply, outcome.error);

@@ -19,6 +19,8 @@ export interface RunningCustody {
   readonly chainRpc: string;
   /** The user's HD deposit address when the asset is on the chain; undefined otherwise. */
   readonly depositAddress: (userId: number, asset: string) => string | undefined;
+  /** Whether an address is the exchange's own on this chain (hot wallet or a deposit address). */
+  readonly isOwnAddress: (address: string) => boolean;
   status(): CustodyStatus;
   close(): Promise<void>;
 }
@@ -88,7 +90,7 @@ export async function startCustody(
       await runtime.stop();
       await anvil?.stop();
     };
-    return { chainRpc, depositAddress, status: () => runtime.status(), close };
+    return { chainRpc, depositAddress, isOwnAddress: (a) => runtime.isOwnAddress(a), status: () => runtime.status(), close };
   } catch (e) {
     await anvil?.stop();
     throw e;

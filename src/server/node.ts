@@ -295,7 +295,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     bodyTimeoutMs: config.bodyTimeoutMs,
     maxConnections: config.maxConnections,
     rateLimits: config.rateLimits,
-    ...(custody !== undefined && { depositAddress: custody.depositAddress }),
+    ...(custody !== undefined && { depositAddress: custody.depositAddress, isOwnAddress: custody.isOwnAddress }),
     extraRoutes: (instance) => {
       registerMetricsRoute(instance, registry, adminToken);
       registerAdminRoutes(instance, {
