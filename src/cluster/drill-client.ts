@@ -2,6 +2,10 @@
 // there are namespaces) that sends signed orders, cancels, test deposits and withdrawal
 // requests through a failover client that prefers its own cloud's gateway, and prints one JSON
 // line per acknowledged (or finally failed) operation, for the drill to measure and check.
+// With a chain (custody on), its withdrawals are real: USDT and ETH, in turn, to the drill's
+// external address for this cloud, each with a client id so that a retry after a failover meets
+// the first attempt's withdrawal instead of making a second; its test deposits are then of BTC,
+// the one dev asset on no chain (the engine credits a chain's assets only from the chain).
 // It stops after its operation budget or time budget, or when its standard input closes.
 
 import { randomUUID } from 'node:crypto';
@@ -17,7 +21,13 @@ export interface DrillClientConfig {
   readonly workers: number;
   readonly opsMax: number;
   readonly durationMs: number;
+  /** Custody on: where this cloud's withdrawals go (an address nobody else pays). */
+  readonly withdrawTo?: string;
 }
+
+/** What a withdrawal of the drill sends: the dev assets' minimum-sized amounts, with their fixed fees. */
+const plainWithdrawal = { ccy: 'USDT', amt: '10', chain: 'USDT-ERC20', fee: '1' } as const;
+const chainWithdrawals = [plainWithdrawal, { ccy: 'ETH', amt: '0.01', chain: 'ETH-ERC20', fee: '0.001' }] as const;
 
 export type DrillOp = 'order' | 'cancel' | 'deposit' | 'withdraw';
 
@@ -60,7 +70,7 @@ async function adminDeposit(config: DrillClientConfig, userId: number, depositId
       const r = await fetch(`${endpoint}/admin/v1/deposits`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ userId, ccy: 'USDT', amount: '25', depositId }),
+        body: JSON.stringify(config.withdrawTo === undefined ? { userId, ccy: 'USDT', amount: '25', depositId } : { userId, ccy: 'BTC', amount: '0.01', depositId }),
         signal: AbortSignal.timeout(2_000),
       });
       const body = (await r.json()) as { ok: boolean; code?: string };
@@ -119,8 +129,9 @@ async function worker(config: DrillClientConfig, w: number, stop: { now: boolean
         op = 'withdraw';
         // Unique across drills: a withdrawal client id is never reusable.
         const clientId = `w${config.cloud.replaceAll('-', '').slice(0, 12)}${w}n${n}${randomUUID().replaceAll('-', '').slice(0, 10)}`.slice(0, 32);
+        const what = config.withdrawTo === undefined ? plainWithdrawal : chainWithdrawals[Math.floor(n / 20) % chainWithdrawals.length]!;
         const r = await client.request('POST', '/api/v5/asset/withdrawal', {
-          ccy: 'USDT', amt: '10', dest: '4', toAddr: '0x1111111111111111111111111111111111111111', chain: 'USDT-ERC20', fee: '1', clientId,
+          ...what, dest: '4', toAddr: config.withdrawTo ?? '0x1111111111111111111111111111111111111111', clientId,
         });
         let ok = r.code === '0';
         let recovered = false;
