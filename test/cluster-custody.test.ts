@@ -6,10 +6,12 @@
 // history to one another. Second, the broadcaster's crash points: the only running node is
 // started with EVERBOOK_CRASH_AT and SIGKILLs itself right after signing a withdrawal, then right
 // after sending one; restarted, it must finish each withdrawal with exactly one mined transaction.
+// Last, the checker is shown to see a double withdrawal: a payment repeated from the hot wallet
+// with a nonce the ledger never assigned (what a broadcaster that re-signed would do).
 // Counts and timings are printed; only correctness is asserted (the machines are shared).
 
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -23,7 +25,8 @@ import {
 } from '../src/cluster/launcher.js';
 import { destroyNetwork } from '../src/cluster/netns.js';
 import { addresses, freeTopology, networkTag, type CloudAddress } from '../src/cluster/topology.js';
-import { ViemChainClient } from '../src/custody/index.js';
+import type { ChainTxView } from '../src/core/index.js';
+import { CRASH_AT_ENV, loadCustodyKeys, signChainTx, ViemChainClient } from '../src/custody/index.js';
 
 /** Bounds on every wait of these tests. */
 const STEP_TIMEOUT_MS = 90_000;
@@ -119,15 +122,18 @@ describe('Cluster: custody: no double withdrawal', { timeout: 8 * 60_000 }, () =
       t.diagnostic(`withdrawal ${clientId}: ${r?.code ?? 'no answer'} ${r?.msg ?? ''}`);
       custody.acks.push(ack);
     };
+    const nodeLog = state.processes.find((p) => p.role === 'node' && p.cloud === own.cloud.name)!.log;
     const died = async (pid: number, what: string): Promise<void> => {
       await waitFor(`the node killed by its crash hook ${what}`, () => Promise.resolve(!alive(pid)), STEP_TIMEOUT_MS);
     };
+    const crashes = async (point: string): Promise<number> => (await readFile(nodeLog, 'utf8')).split(`${CRASH_AT_ENV}=${point}: killing this process`).length - 1;
 
     // 1. After signing: the node dies before the bytes reach the chain.
     const nonce0 = await chain.nonce(hot);
     let pid = await restart('after-sign');
     await withdraw(1);
     await died(pid, 'after signing');
+    assert.equal(await crashes('after-sign'), 1, 'the hook killed the node after signing');
     assert.equal(await chain.nonce(hot), nonce0, 'nothing was sent: the hot wallet\'s nonce did not move');
 
     // 2. After broadcasting: restarted with the hook moved on, it signs the same bytes again,
@@ -140,6 +146,7 @@ describe('Cluster: custody: no double withdrawal', { timeout: 8 * 60_000 }, () =
     pid = await restart('after-broadcast');
     await withdraw(2);
     await died(pid, 'after broadcasting the second withdrawal');
+    assert.equal(await crashes('after-broadcast'), 2, 'the hook killed the node after sending, twice');
     await waitFor('the second withdrawal mined', async () => (await chain.nonce(hot)) === nonce0 + 2, STEP_TIMEOUT_MS);
 
     // 4. Every node back without the hook: both settle, and the checker finds one mined transaction each.
@@ -157,8 +164,35 @@ describe('Cluster: custody: no double withdrawal', { timeout: 8 * 60_000 }, () =
     assert.equal(check.counts.duplicates, 0);
     assert.equal(await chain.nonce(hot), nonce0 + 2, 'exactly two transactions left the hot wallet');
     assert.equal(check.counts.completed, check.counts.assigned);
+
+    // 5. The checker sees a double withdrawal: the hot wallet pays the last withdrawal again, at
+    //    the next nonce, which the ledger never assigned.
+    const keys = await loadCustodyKeys(state.chain!.custodyKeyFile, {});
+    const usdt = await tokenOf(own, tokens[0]!, 'USDT');
+    const again: ChainTxView = {
+      chain: state.chain!.chainName, chainId: await chain.chainId(), fromIndex: 0, nonce: await chain.nonce(hot), kind: 'withdrawal', withdrawalId: 0,
+      asset: 'USDT', token: usdt, to: custody.withdrawTo(0), toIndex: -1, chainAmount: '10000000', gasLimit: 100_000,
+      maxFeePerGas: '20000000000', maxPriorityFeePerGas: '1000000000', feeLevel: 0, assignedSeq: 0,
+    };
+    const sent = await chain.sendRawTransaction(await signChainTx(again, keys!.account(0)));
+    assert.ok(sent.ok, 'the repeated payment was accepted by the chain');
+    await waitFor('the repeated payment mined', async () => (await chain.nonce(hot)) === again.nonce + 1, STEP_TIMEOUT_MS);
+    const caught = await custody.check(all, tokens, await devTraders(state), STEP_TIMEOUT_MS);
+    t.diagnostic(custodySummary(caught));
+    assert.equal(caught.counts.duplicates, 1, 'the repeated payment is counted as a double withdrawal');
+    assert.equal(caught.counts.unassigned, 1);
+    assert.ok(caught.problems.some((p) => p.startsWith('DOUBLE WITHDRAWAL')), caught.problems.join('\n'));
+    assert.ok(!caught.ok);
   });
 });
+
+async function tokenOf(c: CloudAddress, token: string, asset: string): Promise<string> {
+  const r = await fetch(`${c.apiUrl}/admin/v1/custody`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(2_000) });
+  const body = (await r.json()) as { chains: { assets: { asset: string; token: string }[] }[] };
+  const found = body.chains[0]?.assets.find((a) => a.asset === asset)?.token;
+  assert.ok(found !== undefined && found !== '', `${asset} is a token on the chain`);
+  return found;
+}
 
 async function hotWallet(c: CloudAddress, token: string): Promise<string> {
   const r = await fetch(`${c.apiUrl}/admin/v1/custody`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(2_000) });

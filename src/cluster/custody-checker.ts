@@ -58,8 +58,13 @@ export interface CustodyCounts {
   readonly failed: number;
   /** Assigned withdrawals neither completed nor failed when checked. */
   readonly open: number;
-  /** Withdrawal ids paid by more than one mined transaction (must be 0). */
+  /**
+   * Withdrawals paid more than once (must be 0): by two mined transactions the ledger assigned to
+   * it, or by a mined transaction the ledger never assigned that repeats its payment.
+   */
   readonly duplicates: number;
+  /** Mined hot-wallet transactions at nonces the ledger never assigned (must be 0). */
+  readonly unassigned: number;
   /** The hot wallet's nonce on the chain, and the hot-wallet transactions the ledger assigned and settled. */
   readonly hotNonce: number;
   readonly hotAssigned: number;
@@ -234,10 +239,12 @@ export async function checkCustody(input: CustodyCheckInput): Promise<CustodyRep
   for (const m of mined) minedByNonce.set(m.nonce, [...(minedByNonce.get(m.nonce) ?? []), m]);
   for (const [nonce, list] of minedByNonce) if (list.length > 1) problems.push(`hot-wallet nonce ${nonce} was mined ${list.length} times (the chain broke its own rule)`);
   const paidBy = new Map<number, MinedTx[]>();
+  /** Mined hot-wallet transactions at nonces the ledger never assigned: each one is money that left without the ledger. */
+  const unassigned: MinedTx[] = [];
   for (const m of mined) {
     const tx = ledger.hotTxs.get(m.nonce);
     if (tx === undefined) {
-      problems.push(`hot-wallet transaction ${m.hash} (nonce ${m.nonce}) was mined but the ledger never assigned that nonce`);
+      unassigned.push(m);
       continue;
     }
     const v = tx.view;
@@ -252,6 +259,17 @@ export async function checkCustody(input: CustodyCheckInput): Promise<CustodyRep
     if (list.length > 1) {
       duplicates += 1;
       problems.push(`DOUBLE WITHDRAWAL: withdrawal ${id} paid by ${list.length} mined transactions: ${list.map((m) => m.hash).join(', ')}`);
+    }
+  }
+  // A transaction outside the ledger that pays exactly what a withdrawal paid (same asset,
+  // recipient and amount) is that withdrawal sent a second time with another nonce.
+  for (const m of unassigned) {
+    const same = [...paidBy.entries()].filter(([, list]) => list.some((p) => p.token === m.token && p.recipient === m.recipient && p.amount === m.amount));
+    if (same.length > 0) {
+      duplicates += 1;
+      problems.push(`DOUBLE WITHDRAWAL: ${m.hash} (nonce ${m.nonce}, never assigned by the ledger) pays again what withdrawal ${same.map(([id]) => id).join(' or ')} paid`);
+    } else {
+      problems.push(`hot-wallet transaction ${m.hash} (nonce ${m.nonce}) was mined but the ledger never assigned that nonce`);
     }
   }
   for (const w of ledger.withdrawals.values()) if (w.nonces.length > 1) problems.push(`withdrawal ${w.withdrawalId} was assigned ${w.nonces.length} nonces: ${w.nonces.join(', ')}`);
@@ -315,7 +333,7 @@ export async function checkCustody(input: CustodyCheckInput): Promise<CustodyRep
   const counts: CustodyCounts = {
     requested: withdrawAcks.length, acknowledged: acknowledged.length, inLedger: ledger.withdrawals.size,
     assigned: [...ledger.withdrawals.values()].filter((w) => w.nonces.length > 0).length,
-    mined: [...paidBy.values()].reduce((n, l) => n + l.length, 0), completed, failed, open, duplicates, hotNonce, hotAssigned, hotSettled,
+    mined: [...paidBy.values()].reduce((n, l) => n + l.length, 0), completed, failed, open, duplicates, unassigned: unassigned.length, hotNonce, hotAssigned, hotSettled,
   };
   return { counts, problems, replayHash: ledger.replayHash, replayPosition: ledger.position, replayHashesAt: ledger.hashesAt, ok: problems.length === 0 };
 }
@@ -324,9 +342,9 @@ export async function checkCustody(input: CustodyCheckInput): Promise<CustodyRep
 export function custodyTable(r: CustodyReport): string {
   const c = r.counts;
   return [
-    '| requested | acknowledged | in ledger | assigned | mined | completed | failed | open | duplicates | hot nonce | hot assigned / settled | check |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
-    `| ${c.requested} | ${c.acknowledged} | ${c.inLedger} | ${c.assigned} | ${c.mined} | ${c.completed} | ${c.failed} | ${c.open} | ${c.duplicates} | ${c.hotNonce} | ${c.hotAssigned} / ${c.hotSettled} | ${r.ok ? 'ok' : 'FAILED'} |`,
+    '| requested | acknowledged | in ledger | assigned | mined | completed | failed | open | duplicates | unassigned mined | hot nonce | hot assigned / settled | check |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    `| ${c.requested} | ${c.acknowledged} | ${c.inLedger} | ${c.assigned} | ${c.mined} | ${c.completed} | ${c.failed} | ${c.open} | ${c.duplicates} | ${c.unassigned} | ${c.hotNonce} | ${c.hotAssigned} / ${c.hotSettled} | ${r.ok ? 'ok' : 'FAILED'} |`,
   ].join('\n');
 }
 
