@@ -49,6 +49,9 @@ export interface CustodyCounts {
   /** Withdrawal requests the drill clients sent, and those the exchange acknowledged. */
   readonly requested: number;
   readonly acknowledged: number;
+  /** Acknowledged after more than one attempt (a failover), and of those, answered from the history by clientId. */
+  readonly retried: number;
+  readonly recovered: number;
   /** Withdrawals on the chain in the ledger, and those given a hot-wallet nonce. */
   readonly inLedger: number;
   readonly assigned: number;
@@ -331,7 +334,8 @@ export async function checkCustody(input: CustodyCheckInput): Promise<CustodyRep
   }
 
   const counts: CustodyCounts = {
-    requested: withdrawAcks.length, acknowledged: acknowledged.length, inLedger: ledger.withdrawals.size,
+    requested: withdrawAcks.length, acknowledged: acknowledged.length,
+    retried: acknowledged.filter((a) => a.attempts > 1).length, recovered: acknowledged.filter((a) => a.recovered === true).length, inLedger: ledger.withdrawals.size,
     assigned: [...ledger.withdrawals.values()].filter((w) => w.nonces.length > 0).length,
     mined: [...paidBy.values()].reduce((n, l) => n + l.length, 0), completed, failed, open, duplicates, unassigned: unassigned.length, hotNonce, hotAssigned, hotSettled,
   };
@@ -342,9 +346,9 @@ export async function checkCustody(input: CustodyCheckInput): Promise<CustodyRep
 export function custodyTable(r: CustodyReport): string {
   const c = r.counts;
   return [
-    '| requested | acknowledged | in ledger | assigned | mined | completed | failed | open | duplicates | unassigned mined | hot nonce | hot assigned / settled | check |',
+    '| requested | acknowledged (after failover / from history) | in ledger | assigned | mined | completed | failed | open | duplicates | unassigned mined | hot nonce | hot assigned / settled | check |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
-    `| ${c.requested} | ${c.acknowledged} | ${c.inLedger} | ${c.assigned} | ${c.mined} | ${c.completed} | ${c.failed} | ${c.open} | ${c.duplicates} | ${c.unassigned} | ${c.hotNonce} | ${c.hotAssigned} / ${c.hotSettled} | ${r.ok ? 'ok' : 'FAILED'} |`,
+    `| ${c.requested} | ${c.acknowledged} (${c.retried} / ${c.recovered}) | ${c.inLedger} | ${c.assigned} | ${c.mined} | ${c.completed} | ${c.failed} | ${c.open} | ${c.duplicates} | ${c.unassigned} | ${c.hotNonce} | ${c.hotAssigned} / ${c.hotSettled} | ${r.ok ? 'ok' : 'FAILED'} |`,
   ].join('\n');
 }
 
