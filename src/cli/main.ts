@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, configHelp, loadConfig, settings } from '../server/config.js';
+import { devChainBalance, devChainSend } from '../server/custody.js';
 import { startNode, type AdminFile } from '../server/node.js';
 
 const USAGE = `everbook — a spot exchange core that keeps trading when a cloud disappears
@@ -34,6 +35,8 @@ usage:
   everbook withdrawals-unfreeze --chain CHAIN
   everbook withdrawal-allowlist --user ID --addr 0x..,0x..   (empty --addr removes the restriction)
   everbook snapshot                      write a snapshot and checkpoint now
+  everbook chain-send --ccy ETH|USDT --addr 0x.. --amount DECIMAL   (dev chain only) anvil's prefunded account pays the address
+  everbook chain-balance --addr 0x..     (dev chain only) what the address holds on the dev chain
 
 local multicloud deployment (etcd from Debian's etcd-server; as root each cloud gets a network namespace):
   everbook cluster up [--topology FILE] [--dir DIR] [--netns true|false] [--chain true|false]
@@ -289,6 +292,8 @@ async function main(argv: string[]): Promise<void> {
       userId: int('user', values.user), addresses: (values.addr ?? '').split(',').filter((a) => a !== ''),
     }); break;
     case 'snapshot': out = await admin(dataDir, 'POST', '/snapshot'); break;
+    case 'chain-send': out = await devChainSend(dataDir, required('ccy', values.ccy), required('addr', values.addr), required('amount', values.amount)); break;
+    case 'chain-balance': out = await devChainBalance(dataDir, required('addr', values.addr)); break;
     default: throw new ConfigError(`unknown command "${argv.join(' ')}"; see everbook help`);
   }
   delete out.ok;

@@ -20,9 +20,9 @@ export interface ServerProcess {
   output(): string;
 }
 
-export async function startServer(dataDir: string, extraArgs: string[] = [], readyTimeoutMs = 60_000): Promise<ServerProcess> {
+export async function startServer(dataDir: string, extraArgs: string[] = [], readyTimeoutMs = 60_000, env: NodeJS.ProcessEnv = process.env): Promise<ServerProcess> {
   const child = spawn(process.execPath, [cli, 'start', '--data-dir', dataDir, '--port', '0', '--log-level', 'warn', '--dev', 'true', '--local-chain', 'false', ...extraArgs], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'], env,
   });
   let log = '';
   child.stderr.on('data', (d: Buffer) => { log += d.toString(); });
