@@ -153,6 +153,11 @@ async function cluster(command: string, argv: string[]): Promise<void> {
         }
         console.log(`${a.cloud.name.padEnd(18)} ${line}`);
       }
+      if (state.chain !== undefined) {
+        const { chainHead } = await import('../cluster/chain.js');
+        const head = await chainHead(state.chain.rpcUrl);
+        console.log(`${'chain'.padEnd(18)} ${head === undefined ? 'unreachable' : `head ${String(head)}`} at ${state.chain.rpcUrl}`);
+      }
       return;
     }
     case 'drill': {

@@ -48,6 +48,8 @@ export async function startClusterChain(dir: string, host: string, port: number)
   await mkdir(chainDir, { recursive: true, mode: 0o700 });
   const statePath = join(chainDir, 'anvil-state.json');
   const log = join(chainDir, 'anvil.log');
+  // The key first: nothing is left running if it cannot be made.
+  const custodyKeyFile = await ensureCustodyKey(dir);
   const args = [
     '--host', host, '--port', String(port), '--chain-id', String(CLUSTER_CHAIN_ID), '--block-time', String(CLUSTER_BLOCK_TIME_S),
     '--state', statePath, '--state-interval', '5',
@@ -59,21 +61,26 @@ export async function startClusterChain(dir: string, host: string, port: number)
   child.unref();
   if (child.pid === undefined) throw new Error('could not start anvil');
   const rpcUrl = `http://${host}:${port}`;
-  const custodyKeyFile = await ensureCustodyKey(dir);
   return { rpcUrl, chainName: CLUSTER_CHAIN_NAME, custodyKeyFile, pid: child.pid, marker: statePath, log };
 }
 
-/** Whether the chain answers eth_chainId. */
-export async function chainAnswering(rpcUrl: string): Promise<boolean> {
+/** The chain's head block number, or undefined when it does not answer. */
+export async function chainHead(rpcUrl: string): Promise<number | undefined> {
   try {
     const r = await fetch(rpcUrl, {
       method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] }), signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_blockNumber', params: [] }), signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
     });
-    return r.ok;
+    const body = (await r.json()) as { result?: string };
+    return typeof body.result === 'string' ? Number(BigInt(body.result)) : undefined;
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/** Whether the chain answers. */
+export async function chainAnswering(rpcUrl: string): Promise<boolean> {
+  return (await chainHead(rpcUrl)) !== undefined;
 }
 
 export const chainReadyTimeoutMs = CHAIN_READY_TIMEOUT_MS;
