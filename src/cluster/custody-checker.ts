@@ -9,7 +9,8 @@
 import { createPublicClient, decodeFunctionData, http, parseAbiItem, type Hex } from 'viem';
 import type { ChainTxView, Event, SetChain, SetChainAsset } from '../core/index.js';
 import type { CommandLog } from '../log/index.js';
-import { applyBatch, decodeBatch, emptyState, replicaStateHash } from '../replica/index.js';
+import { replicaStateHash } from '../replica/index.js';
+import { replayLog } from './checker.js';
 import type { DrillAck } from './drill-client.js';
 
 /** Blocks the chain scan reads at most (a drill's chain, at a block a second, stays far below). */
@@ -112,24 +113,13 @@ interface Ledger {
 }
 
 async function replayLedger(log: CommandLog, chain: string, hashAt: readonly number[]): Promise<Ledger> {
-  const state = emptyState();
-  const events: Event[] = [];
   const ledger: Ledger = {
     chain: undefined, assets: new Map(), withdrawals: new Map(), hotTxs: new Map(), requestsByClientId: new Map(), replayHash: '', position: 0, hashesAt: new Map(),
   };
-  const last = log.bounds().last;
-  while (ledger.position < last) {
-    const page = await log.read(ledger.position + 1, 500);
-    if (page.length === 0) break;
-    for (const record of page) {
-      applyBatch(state, decodeBatch(record.payload), events);
-      for (const e of events) visit(ledger, chain, e);
-      events.length = 0;
-      ledger.position = record.position;
-      if (hashAt.includes(record.position)) ledger.hashesAt.set(record.position, replicaStateHash(state));
-    }
-  }
-  ledger.replayHash = replicaStateHash(state);
+  const replay = await replayLog(log, (_batch, events) => { for (const e of events) visit(ledger, chain, e); }, hashAt);
+  ledger.replayHash = replicaStateHash(replay.state);
+  ledger.position = replay.position;
+  for (const [position, hash] of replay.hashesAt) ledger.hashesAt.set(position, hash);
   return ledger;
 }
 
