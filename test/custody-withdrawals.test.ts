@@ -39,7 +39,7 @@ describe('Custody through CCXT: deposit address, deposits, withdrawals, approval
     dir = await mkdtemp(join(tmpdir(), 'everbook-custody-wd-'));
     anvil = await startAnvil();
     chain = new ViemChainClient(anvil.url);
-    node = await CustodyNode.start(join(dir, 'node'), anvil.url, await writeKeyFile(dir), ['--reconcile-every-ms', '200', '--replace-after-ms', '1000']);
+    node = await CustodyNode.start(join(dir, 'node'), anvil.url, await writeKeyFile(dir), ['--reconcile-every-ms', '200', '--replace-after-ms', '1000', '--log-level', 'info']);
     const trader = node.server.traders[0]!;
     userId = trader.userId;
     ex = new ccxt.okx({
@@ -153,6 +153,15 @@ describe('Custody through CCXT: deposit address, deposits, withdrawals, approval
     assert.equal((await node.custody()).runtime.reconciliation?.outcome, 'deficit');
     const refused = await ex.withdraw('ETH', 1, recipient, undefined, { network: 'ERC20', fee: '0.001' }).then(() => undefined, (e: unknown) => e);
     assert.ok(refused instanceof ExchangeError, String(refused));
-    assert.match(refused.message, /"code":"58\d\d\d"/);
+    assert.match(refused.message, /"code":"58200"/);
+    assert.match(refused.message, /reconciliation deficit: ETH/, 'the refusal carries the freeze\'s reason');
+  });
+
+  test('the node\'s log tells what custody did, and never carries the custody key', () => {
+    const output = node.server.output();
+    assert.match(output, /custody watcher: deposit observed/);
+    assert.match(output, /custody broadcaster: transaction settled/);
+    assert.match(output, /custody reconciliation: DEFICIT/);
+    assert.ok(!output.includes(TEST_MNEMONIC) && !output.includes('abandon'), 'the mnemonic appears in the log');
   });
 });

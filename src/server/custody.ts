@@ -31,9 +31,6 @@ export interface DevChainFile {
 }
 export const DEV_CHAIN_FILE = 'chain.json';
 
-/** How long the set of assets on the chain is reused by depositAddress (it changes only by SetChainAsset). */
-const CHAIN_ASSETS_CACHE_MS = 1_000;
-
 export async function startCustody(
   config: ServerConfig, port: ExchangePort, logger: Logger, registry: Registry, devTraders: readonly number[],
 ): Promise<RunningCustody | undefined> {
@@ -57,8 +54,9 @@ export async function startCustody(
   try {
     const client = new ViemChainClient(chainRpc);
     const custodyPort = custodyPortOf(port);
-    // 3. A dev exchange declares its chain on first start (token, hot wallet float, seed deposits).
-    if (config.dev) {
+    // 3. A dev exchange declares its chain on first start (token, hot wallet float, seed deposits);
+    //    in a cluster only the node that bootstraps does (as for the dev market).
+    if (config.dev && config.bootstrap) {
       const dev = await setupDevChain({ chain: config.chainName, client, keys, port: custodyPort, confirmations: config.devConfirmations, traders: devTraders });
       if (dev !== undefined) log.info({ chain: config.chainName, token: dev.token, seeded: dev.seeded }, 'dev chain declared: ETH and USDT on chain, seed deposits sent');
     }
@@ -84,16 +82,8 @@ export async function startCustody(
     });
     runtime.start();
     registerCustodyMetrics(registry, runtime);
-    let assetsAt = -Infinity;
-    let onChain = new Set<string>();
-    const depositAddress = (userId: number, asset: string): string | undefined => {
-      const now = port.now();
-      if (now - assetsAt > CHAIN_ASSETS_CACHE_MS) {
-        onChain = new Set(port.queries.custody(config.chainName)?.assets.map((a) => a.spec.asset) ?? []);
-        assetsAt = now;
-      }
-      return onChain.has(asset) ? keys.address(userId) : undefined;
-    };
+    const depositAddress = (userId: number, asset: string): string | undefined =>
+      (port.queries.chainAsset(asset)?.spec.chain === config.chainName ? keys.address(userId) : undefined);
     const close = async (): Promise<void> => {
       await runtime.stop();
       await anvil?.stop();
