@@ -20,7 +20,7 @@ export const importTable = {
   custody: ['core', 'replica'],
   // The top: each process is wired here, from every folder below.
   server: ['core', 'log', 'projections', 'replica', 'streams', 'gateway', 'custody', 'cluster'],
-  cluster: ['core', 'log', 'replica', 'gateway'],
+  cluster: ['core', 'log', 'replica', 'gateway', 'custody'],
   cli: ['server', 'cluster'],
 };
 /** Folders with a door: from outside, only their index.ts may be imported. */

@@ -39,11 +39,13 @@ usage:
   everbook chain-balance --addr 0x..     (dev chain only) what the address holds on the dev chain
 
 local multicloud deployment (etcd from Debian's etcd-server; as root each cloud gets a network namespace):
-  everbook cluster up [--topology FILE] [--dir DIR] [--netns true|false]
+  everbook cluster up [--topology FILE] [--dir DIR] [--netns true|false] [--chain true|false]
+                 with --chain (default true): one anvil for the deployment, custody on in every node
   everbook cluster status [--dir DIR]
   everbook cluster down [--dir DIR] [--purge]
   everbook drill [--dir DIR] [--kinds kill,partition,clock] [--clouds a,b|leader] [--rounds N] [--outage-ms N] [--workers N] [--clock-offset-ms N] [--streams N]
                  runs outage trials against the running cluster, checks them and prints the RTO table
+                 (with a chain: withdrawals on it too, then the custody table and its JSON line)
                  and a JSON line of the RTO spread (min, median, max); --clouds leader takes out the
                  cloud holding the etcd leader at each trial; --rounds repeats the trials;
                  a clock trial runs the cloud's node N ms ahead (default 2000) and prints the clock table;
@@ -110,7 +112,7 @@ async function cluster(command: string, argv: string[]): Promise<void> {
     options: {
       dir: { type: 'string' }, topology: { type: 'string' }, netns: { type: 'string' }, purge: { type: 'boolean' },
       kinds: { type: 'string' }, clouds: { type: 'string' }, rounds: { type: 'string' }, 'outage-ms': { type: 'string' }, workers: { type: 'string' },
-      'clock-offset-ms': { type: 'string' }, streams: { type: 'string' },
+      'clock-offset-ms': { type: 'string' }, streams: { type: 'string' }, chain: { type: 'string' },
     },
     strict: true,
   });
@@ -123,9 +125,11 @@ async function cluster(command: string, argv: string[]): Promise<void> {
       // The same install-or-explain step the test setup runs (scripts/ensure-etcd.mjs).
       execFileSync(process.execPath, [fileURLToPath(new URL('../../../scripts/ensure-etcd.mjs', import.meta.url))], { stdio: 'inherit' });
       const topology = await loadTopology(values.topology);
-      const state = await clusterUp(topology, dir, values.netns === undefined ? {} : { namespaces: values.netns === 'true' });
+      if (values.chain !== undefined && values.chain !== 'true' && values.chain !== 'false') throw new ConfigError('--chain takes true or false');
+      const state = await clusterUp(topology, dir, { ...(values.netns !== undefined && { namespaces: values.netns === 'true' }), chain: values.chain !== 'false' });
       console.log(`cluster ${topology.name} is up (${state.namespaces ? 'a network namespace per cloud' : 'processes on loopback'}); state in ${state.dir}`);
       for (const a of addresses(topology, state.namespaces)) console.log(`  ${a.cloud.name.padEnd(18)} REST ${a.apiUrl}/api/v5   etcd ${a.etcdClientUrl}`);
+      if (state.chain !== undefined) console.log(`  chain              ${state.chain.rpcUrl} (anvil, PID ${state.chain.pid}); custody key ${state.chain.custodyKeyFile}`);
       console.log(`  dev traders: see ${state.processes.find((p) => p.role === 'node')?.log ?? ''}; stop with: everbook cluster down --dir ${dir}`);
       return;
     }
@@ -149,11 +153,19 @@ async function cluster(command: string, argv: string[]): Promise<void> {
         }
         console.log(`${a.cloud.name.padEnd(18)} ${line}`);
       }
+      if (state.chain !== undefined) {
+        const { chainHead } = await import('../cluster/chain.js');
+        const head = await chainHead(state.chain.rpcUrl);
+        console.log(`${'chain'.padEnd(18)} ${head === undefined ? 'unreachable' : `head ${String(head)}`} at ${state.chain.rpcUrl}`);
+      }
       return;
     }
     case 'drill': {
       const state = await loadState(dir);
       const { clockTable, runDrill, rtoSummary, rtoTable } = await import('../cluster/drill.js');
+      const { CustodyDrill } = await import('../cluster/drill-custody.js');
+      const { custodySummary, custodyTable } = await import('../cluster/custody-checker.js');
+      const { addresses } = await import('../cluster/topology.js');
       const { streamTable } = await import('../cluster/drill-streams.js');
       const streamClients = int('streams', values.streams ?? '1');
       const kinds = (values.kinds ?? (state.namespaces ? 'kill,partition' : 'kill')).split(',');
@@ -165,9 +177,10 @@ async function cluster(command: string, argv: string[]): Promise<void> {
       if (!Number.isSafeInteger(rounds) || rounds < 1 || rounds > DRILL_ROUNDS_MAX) throw new ConfigError(`--rounds takes 1 to ${DRILL_ROUNDS_MAX}`);
       const round = (kinds as ('kill' | 'partition' | 'clock')[]).flatMap((kind) => clouds.map((cloud) => ({ cloud, kind })));
       const trials = Array.from({ length: rounds }, () => round).flat();
+      const custody = CustodyDrill.for(state, state.topology.clouds.length);
       const reports = await runDrill(state, {
         trials, outageMs: Number(values['outage-ms'] ?? 4_000), workersPerCloud: Number(values.workers ?? 3), stepTimeoutMs: 60_000,
-        clockOffsetMs: offsetMs, ...(streamClients > 0 && { streams: { clientsPerCloud: streamClients } }),
+        clockOffsetMs: offsetMs, ...(streamClients > 0 && { streams: { clientsPerCloud: streamClients } }), ...(custody !== undefined && { custody }),
         log: (line) => { console.error(line); },
       });
       if (reports.some((r) => r.kind !== 'clock')) {
@@ -176,6 +189,15 @@ async function cluster(command: string, argv: string[]): Promise<void> {
       }
       if (reports.some((r) => r.kind === 'clock')) console.log(clockTable(reports));
       if (reports.some((r) => r.streams !== undefined)) console.log(streamTable(reports));
+      if (custody !== undefined) {
+        const { adminTokens, devTraders } = await import('../cluster/drill.js');
+        const all = addresses(state.topology, state.namespaces);
+        const check = await custody.check(all, await adminTokens(state), await devTraders(state), 120_000);
+        console.log(custodyTable(check));
+        console.log(custodySummary(check));
+        for (const p of check.problems) console.log(`custody: ${p}`);
+        if (!check.ok) process.exitCode = 1;
+      }
       if (!reports.every((r) => r.check.ok && r.hashesAgree && (r.streams?.ok ?? true))) {
         console.log(JSON.stringify(reports.map((r) => ({
           cloud: r.cloud, kind: r.kind, lost: r.check.lost, contradicted: r.check.contradicted, audit: r.check.auditFailures, streams: r.streams?.problems ?? [],

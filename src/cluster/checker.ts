@@ -8,7 +8,7 @@
 
 import { audit, type Event } from '../core/index.js';
 import type { CommandLog } from '../log/index.js';
-import { applyBatch, decodeBatch, emptyState, replicaStateHash } from '../replica/index.js';
+import { applyBatch, decodeBatch, emptyState, replicaStateHash, type LogBatch } from '../replica/index.js';
 import type { DrillAck } from './drill-client.js';
 
 export interface CheckReport {
@@ -26,18 +26,23 @@ export interface CheckReport {
   readonly ok: boolean;
 }
 
-export async function checkLog(log: CommandLog, acks: readonly DrillAck[], hashAt: readonly number[] = []): Promise<CheckReport> {
-  const replayHashesAt = new Map<number, string>();
+/** A replay of the whole log: the final state, where it ended, and its state hash at each position asked for. */
+export interface Replay {
+  readonly state: ReturnType<typeof emptyState>;
+  readonly records: number;
+  readonly position: number;
+  readonly hashesAt: ReadonlyMap<number, string>;
+}
+
+/**
+ * Replays the shared log from position 1 in a fresh engine, handing every record's batch and the
+ * events it produced to `visit` (the events array is reused: copy what you keep).
+ */
+export async function replayLog(log: CommandLog, visit: (batch: LogBatch, events: readonly Event[]) => void, hashAt: readonly number[] = []): Promise<Replay> {
+  const hashesAt = new Map<number, string>();
   const state = emptyState();
   const events: Event[] = [];
-  const accepted = new Map<string, number[]>();   // `${userId}:${clOrdId}` -> order ids
-  const canceledByUser = new Map<number, number>(); // order id -> user cancels
-  const deposits = new Map<string, number>();
-  const withdrawals = new Map<string, number>();   // `${userId}:${clientId}`
-  const submissions = new Set<string>();
-  const duplicated: string[] = [];
   let records = 0;
-  let commands = 0;
   let position = 0;
   const last = log.bounds().last;
   while (position < last) {
@@ -45,32 +50,47 @@ export async function checkLog(log: CommandLog, acks: readonly DrillAck[], hashA
     if (page.length === 0) break;
     for (const record of page) {
       const batch = decodeBatch(record.payload);
-      for (const item of batch.items) {
-        const key = `${batch.origin}/${item.rid}`;
-        if (submissions.has(key)) duplicated.push(`submission ${key} is in the log twice`);
-        submissions.add(key);
-        commands += item.cmds.length;
-      }
       applyBatch(state, batch, events);
-      for (const e of events) {
-        if (e.type === 'OrderAccepted' && e.clOrdId !== '') {
-          const k = `${e.userId}:${e.clOrdId}`;
-          accepted.set(k, [...(accepted.get(k) ?? []), e.orderId]);
-        } else if (e.type === 'OrderCanceled' && e.reason === 'user') {
-          canceledByUser.set(e.orderId, (canceledByUser.get(e.orderId) ?? 0) + 1);
-        } else if (e.type === 'DepositCredited') {
-          deposits.set(e.depositId, (deposits.get(e.depositId) ?? 0) + 1);
-        } else if (e.type === 'WithdrawalRequested' && e.clientId !== '') {
-          const k = `${e.userId}:${e.clientId}`;
-          withdrawals.set(k, (withdrawals.get(k) ?? 0) + 1);
-        }
-      }
+      visit(batch, events);
       events.length = 0;
       records += 1;
       position = record.position;
-      if (hashAt.includes(position)) replayHashesAt.set(position, replicaStateHash(state));
+      if (hashAt.includes(position)) hashesAt.set(position, replicaStateHash(state));
     }
   }
+  return { state, records, position, hashesAt };
+}
+
+export async function checkLog(log: CommandLog, acks: readonly DrillAck[], hashAt: readonly number[] = []): Promise<CheckReport> {
+  const accepted = new Map<string, number[]>();   // `${userId}:${clOrdId}` -> order ids
+  const canceledByUser = new Map<number, number>(); // order id -> user cancels
+  const deposits = new Map<string, number>();
+  const withdrawals = new Map<string, number>();   // `${userId}:${clientId}`
+  const submissions = new Set<string>();
+  const duplicated: string[] = [];
+  let commands = 0;
+  const replay = await replayLog(log, (batch, events) => {
+    for (const item of batch.items) {
+      const key = `${batch.origin}/${item.rid}`;
+      if (submissions.has(key)) duplicated.push(`submission ${key} is in the log twice`);
+      submissions.add(key);
+      commands += item.cmds.length;
+    }
+    for (const e of events) {
+      if (e.type === 'OrderAccepted' && e.clOrdId !== '') {
+        const k = `${e.userId}:${e.clOrdId}`;
+        accepted.set(k, [...(accepted.get(k) ?? []), e.orderId]);
+      } else if (e.type === 'OrderCanceled' && e.reason === 'user') {
+        canceledByUser.set(e.orderId, (canceledByUser.get(e.orderId) ?? 0) + 1);
+      } else if (e.type === 'DepositCredited') {
+        deposits.set(e.depositId, (deposits.get(e.depositId) ?? 0) + 1);
+      } else if (e.type === 'WithdrawalRequested' && e.clientId !== '') {
+        const k = `${e.userId}:${e.clientId}`;
+        withdrawals.set(k, (withdrawals.get(k) ?? 0) + 1);
+      }
+    }
+  }, hashAt);
+  const { state, records, position } = replay;
 
   const lost: string[] = [];
   const contradicted: string[] = [...duplicated];
@@ -101,7 +121,7 @@ export async function checkLog(log: CommandLog, acks: readonly DrillAck[], hashA
   }
   const auditFailures = audit(state.engine);
   return {
-    records, commands, replayHash: replicaStateHash(state), replayPosition: position, replayHashesAt, lost, contradicted, auditFailures,
+    records, commands, replayHash: replicaStateHash(state), replayPosition: position, replayHashesAt: replay.hashesAt, lost, contradicted, auditFailures,
     ok: lost.length === 0 && contradicted.length === 0 && auditFailures.length === 0,
   };
 }

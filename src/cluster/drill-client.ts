@@ -2,6 +2,12 @@
 // there are namespaces) that sends signed orders, cancels, test deposits and withdrawal
 // requests through a failover client that prefers its own cloud's gateway, and prints one JSON
 // line per acknowledged (or finally failed) operation, for the drill to measure and check.
+// With a chain (custody on), its withdrawals are real: USDT and ETH, in turn, to the drill's
+// external address for this cloud, each with a client id so that a retry after a failover meets
+// the first attempt's withdrawal instead of making a second, and one more worker does nothing but
+// withdraw, four times a second, so that withdrawals are in flight whenever a cloud goes out;
+// its test deposits are then of BTC,
+// the one dev asset on no chain (the engine credits a chain's assets only from the chain).
 // It stops after its operation budget or time budget, or when its standard input closes.
 
 import { randomUUID } from 'node:crypto';
@@ -17,7 +23,15 @@ export interface DrillClientConfig {
   readonly workers: number;
   readonly opsMax: number;
   readonly durationMs: number;
+  /** Custody on: where this cloud's withdrawals go (an address nobody else pays). */
+  readonly withdrawTo?: string;
 }
+
+/** What a withdrawal of the drill sends: the dev assets' minimum-sized amounts, with their fixed fees. */
+const plainWithdrawal = { ccy: 'USDT', amt: '10', chain: 'USDT-ERC20', fee: '1' } as const;
+const chainWithdrawals = [plainWithdrawal, { ccy: 'ETH', amt: '0.01', chain: 'ETH-ERC20', fee: '0.001' }] as const;
+/** The withdrawal worker's pace (custody on): one request per this many ms, per cloud. */
+const WITHDRAW_EVERY_MS = 250;
 
 export type DrillOp = 'order' | 'cancel' | 'deposit' | 'withdraw';
 
@@ -60,7 +74,7 @@ async function adminDeposit(config: DrillClientConfig, userId: number, depositId
       const r = await fetch(`${endpoint}/admin/v1/deposits`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ userId, ccy: 'USDT', amount: '25', depositId }),
+        body: JSON.stringify(config.withdrawTo === undefined ? { userId, ccy: 'USDT', amount: '25', depositId } : { userId, ccy: 'BTC', amount: '0.01', depositId }),
         signal: AbortSignal.timeout(2_000),
       });
       const body = (await r.json()) as { ok: boolean; code?: string };
@@ -117,25 +131,61 @@ async function worker(config: DrillClientConfig, w: number, stop: { now: boolean
         print({ ...base, op: 'deposit', t: Date.now(), id: depositId, ok: r.ok, code: r.code, endpoint: r.endpoint, attempts: r.attempts });
       } else {
         op = 'withdraw';
-        // Unique across drills: a withdrawal client id is never reusable.
-        const clientId = `w${config.cloud.replaceAll('-', '').slice(0, 12)}${w}n${n}${randomUUID().replaceAll('-', '').slice(0, 10)}`.slice(0, 32);
-        const r = await client.request('POST', '/api/v5/asset/withdrawal', {
-          ccy: 'USDT', amt: '10', dest: '4', toAddr: '0x1111111111111111111111111111111111111111', chain: 'USDT-ERC20', fee: '1', clientId,
-        });
-        let ok = r.code === '0';
-        let recovered = false;
-        if (!ok && r.attempts > 1) {
-          // The client id is spent: the first attempt was applied if the history has it.
-          const h = await client.request('GET', `/api/v5/asset/withdrawal-history?clientId=${clientId}`);
-          ok = h.code === '0' && h.data.length > 0;
-          recovered = ok;
-        }
-        print({ ...base, op: 'withdraw', t: Date.now(), id: clientId, ok, code: ok ? '0' : r.code, endpoint: r.endpoint, attempts: r.attempts, recovered });
+        await withdraw(config, client, base, n, Math.floor(n / 20));
       }
     } catch (e) {
       const attempts = e instanceof FailoverError ? e.attempts : 0;
       print({ ...base, op, t: Date.now(), id: '', ok: false, code: `failed: ${(e as Error).message}`, endpoint: '', attempts });
     }
+  }
+}
+
+/** One withdrawal request (the k-th of its worker picks the asset), printed with its outcome. */
+async function withdraw(config: DrillClientConfig, client: FailoverClient, base: Omit<DrillAck, 'op' | 't' | 'id' | 'ok' | 'code' | 'endpoint' | 'attempts'>, n: number, k: number): Promise<void> {
+  // Unique across drills: a withdrawal client id is never reusable.
+  const clientId = `w${config.cloud.replaceAll('-', '').slice(0, 12)}${base.worker}n${n}${randomUUID().replaceAll('-', '').slice(0, 10)}`.slice(0, 32);
+  const what = config.withdrawTo === undefined ? plainWithdrawal : chainWithdrawals[k % chainWithdrawals.length]!;
+  let r;
+  try {
+    r = await client.request('POST', '/api/v5/asset/withdrawal', {
+      ...what, dest: '4', toAddr: config.withdrawTo ?? '0x1111111111111111111111111111111111111111', clientId,
+    });
+  } catch (e) {
+    // No gateway answered: the outcome is unknown, and the line keeps the client id.
+    print({ ...base, op: 'withdraw', t: Date.now(), id: clientId, ok: false, code: `failed: ${(e as Error).message}`, endpoint: '', attempts: e instanceof FailoverError ? e.attempts : 0 });
+    return;
+  }
+  let ok = r.code === '0';
+  let recovered = false;
+  if (!ok && r.attempts > 1) {
+    // The client id is spent: the first attempt was applied if the history has it.
+    const h = await client.request('GET', `/api/v5/asset/withdrawal-history?clientId=${clientId}`);
+    ok = h.code === '0' && h.data.length > 0;
+    recovered = ok;
+  }
+  print({ ...base, op: 'withdraw', t: Date.now(), id: clientId, ok, code: ok ? '0' : r.code, endpoint: r.endpoint, attempts: r.attempts, recovered });
+}
+
+/**
+ * With a chain, one more worker per cloud that only withdraws, one request every
+ * WITHDRAW_EVERY_MS: so that withdrawals are in flight at the moment a cloud goes out, and a
+ * failover's retry (with the same client id) is part of every trial.
+ */
+async function withdrawer(config: DrillClientConfig, w: number, stop: { now: boolean }, budget: { left: number }, deadline: number): Promise<void> {
+  const trader = config.traders[w % config.traders.length]!;
+  const client = new FailoverClient({ endpoints: config.endpoints, credentials: trader, attemptTimeoutMs: 2_500, budgetMs: 20_000 });
+  let n = 0;
+  while (!stop.now && budget.left > 0 && Date.now() < deadline) {
+    budget.left -= 1;
+    n += 1;
+    const started = Date.now();
+    try {
+      await withdraw(config, client, { cloud: config.cloud, worker: w, userId: trader.userId, s: started }, n, n);
+    } catch (e) {
+      print({ cloud: config.cloud, worker: w, userId: trader.userId, s: started, op: 'withdraw', t: Date.now(), id: '', ok: false, code: `failed: ${(e as Error).message}`, endpoint: '', attempts: 0 });
+    }
+    // Pacing, not waiting for a condition: the next request goes out WITHDRAW_EVERY_MS after this one began.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + WITHDRAW_EVERY_MS - Date.now())));
   }
 }
 
@@ -145,7 +195,10 @@ async function main(): Promise<void> {
   createInterface({ input: process.stdin }).on('close', () => { stop.now = true; });
   const budget = { left: config.opsMax };
   const deadline = Date.now() + config.durationMs;
-  await Promise.all(Array.from({ length: config.workers }, (_, w) => worker(config, w, stop, budget, deadline)));
+  await Promise.all([
+    ...Array.from({ length: config.workers }, (_, w) => worker(config, w, stop, budget, deadline)),
+    ...(config.withdrawTo === undefined ? [] : [withdrawer(config, config.workers, stop, budget, deadline)]),
+  ]);
 }
 
 await main();

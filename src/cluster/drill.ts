@@ -7,6 +7,7 @@
 // A clock trial instead restarts one cloud's node with its clock running ahead (a drill knob,
 // --clock-offset-ms) and shows that the other clouds' requests keep being acknowledged by their
 // own gateways, with the skew reported in status; then it restarts the node with a true clock.
+// With a chain (drill-custody.ts), the withdrawals are real and a custody check follows the trials.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -20,6 +21,7 @@ import { checkLog, type CheckReport } from './checker.js';
 import { ISOLATED_MESSAGE } from './coordinator.js';
 import type { Credentials } from './client.js';
 import type { DrillAck, DrillClientConfig } from './drill-client.js';
+import type { CustodyDrill } from './drill-custody.js';
 import { StreamDrill, type StreamDrillOptions, type StreamTrialReport } from './drill-streams.js';
 import { alive, nodeServing, saveClusterState, startEtcd, startNodeProcess, stopProcess, waitFor, type ClusterState } from './launcher.js';
 import { netnsPrefix, setCloudLink } from './netns.js';
@@ -46,6 +48,8 @@ export interface DrillOptions {
   readonly log?: (line: string) => void;
   /** Streaming clients during outage trials (drill-streams.ts); none when absent. */
   readonly streams?: StreamDrillOptions;
+  /** With a chain: where each cloud withdraws to, and the collector of every trial's output for the custody check. */
+  readonly custody?: CustodyDrill;
 }
 
 /** What a clock trial saw while one cloud's clock ran ahead. */
@@ -96,7 +100,7 @@ interface NodeStatusReply {
   clocks?: { clouds: Record<string, { lastTs: number; aheadMs: number }> };
 }
 
-async function adminGet<T>(c: CloudAddress, token: string, path: string): Promise<T | undefined> {
+export async function adminGet<T>(c: CloudAddress, token: string, path: string): Promise<T | undefined> {
   try {
     const r = await fetch(`${c.apiUrl}/admin/v1${path}`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(2_000) });
     if (r.status !== 200) return undefined;
@@ -125,18 +129,23 @@ export async function adminTokens(state: ClusterState): Promise<string[]> {
   return Promise.all(state.topology.clouds.map(async (c) => (await readFile(join(state.dir, c.name, 'node', 'admin.token'), 'utf8')).trim()));
 }
 
-function startClients(all: CloudAddress[], tokens: string[], traders: (Credentials & { userId: number })[], workers: number, acks: DrillAck[]): ChildProcess[] {
+function startClients(
+  all: CloudAddress[], tokens: string[], traders: (Credentials & { userId: number })[], workers: number, acks: DrillAck[], custody: CustodyDrill | undefined,
+): ChildProcess[] {
   return all.map((c, i) => {
     const order = [i, ...all.map((_, j) => j).filter((j) => j !== i)];
     const config: DrillClientConfig = {
       cloud: c.cloud.name, endpoints: order.map((j) => all[j]!.apiUrl), adminTokens: order.map((j) => tokens[j]!),
-      traders, workers, opsMax: 1_000_000, durationMs: 10 * 60_000,
+      traders, workers, opsMax: 1_000_000, durationMs: 10 * 60_000, ...(custody !== undefined && { withdrawTo: custody.withdrawTo(i) }),
     };
     // Inside the cloud's namespace when there is one: cut with it, it keeps trying its own gateway.
     const cmd = [...netnsPrefix(c), process.execPath, drillClientPath, JSON.stringify(config)];
     const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
     createInterface({ input: child.stdout }).on('line', (line) => {
-      try { acks.push(JSON.parse(line) as DrillAck); } catch { /* not a result line */ }
+      let ack: DrillAck;
+      try { ack = JSON.parse(line) as DrillAck; } catch { return; /* not a result line */ }
+      acks.push(ack);
+      custody?.acks.push(ack);
     });
     return child;
   });
@@ -155,7 +164,7 @@ async function stopClients(clients: ChildProcess[]): Promise<void> {
  * Waits until every node serves at one and the same position, then reads each one's state hash
  * with the position it is at (heartbeat records may have moved it on meanwhile).
  */
-async function quiesce(all: CloudAddress[], tokens: string[], timeoutMs: number): Promise<{ position: number; hashes: { stateHash: string; position: number }[] }> {
+export async function quiesce(all: CloudAddress[], tokens: string[], timeoutMs: number): Promise<{ position: number; hashes: { stateHash: string; position: number }[] }> {
   let position = -1;
   await until('every replica at the same position', timeoutMs, async () => {
     const statuses = await Promise.all(all.map((c, i) => adminGet<NodeStatusReply>(c, tokens[i]!, '/status')));
@@ -173,6 +182,8 @@ export async function runDrill(state: ClusterState, options: DrillOptions): Prom
   const all = addresses(state.topology, state.namespaces);
   const traders = await devTraders(state);
   const tokens = await adminTokens(state);
+  // With a chain the traders are funded by real deposits first (credited by the watchers).
+  await options.custody?.fund(all, traders, options.stepTimeoutMs, say);
   const reports: TrialReport[] = [];
   for (const trial of options.trials) {
     const leaderAt = await leaderIndex(all, options.stepTimeoutMs);
@@ -186,7 +197,7 @@ export async function runDrill(state: ClusterState, options: DrillOptions): Prom
     const cut = all[index]!;
     const acks: DrillAck[] = [];
     const streams = options.streams === undefined ? undefined : await StreamDrill.start(all, options.streams, options.stepTimeoutMs, say);
-    const clients = startClients(all, tokens, traders, options.workersPerCloud, acks);
+    const clients = startClients(all, tokens, traders, options.workersPerCloud, acks, options.custody);
     try {
       // Warm up: every cloud's clients are being acknowledged.
       await until('load running in every cloud', options.stepTimeoutMs, () => all.every((c) => acks.some((a) => a.cloud === c.cloud.name && a.ok)));
@@ -312,7 +323,7 @@ async function clockTrial(
   const skewed = all[index]!;
   const offsetMs = options.clockOffsetMs ?? 2_000;
   const acks: DrillAck[] = [];
-  const clients = startClients(all, tokens, traders, options.workersPerCloud, acks);
+  const clients = startClients(all, tokens, traders, options.workersPerCloud, acks, options.custody);
   try {
     await until('load running in every cloud', options.stepTimeoutMs, () => all.every((c) => acks.some((a) => a.cloud === c.cloud.name && a.ok)));
     await restartNodeWithClock(state, all, tokens, index, offsetMs, options.stepTimeoutMs);

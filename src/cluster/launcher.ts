@@ -1,8 +1,10 @@
 // The local multicloud deployment: for each cloud of a topology, one etcd member and one
 // Everbook node (replica + gateway) on the etcd log, each cloud in its own network namespace
-// when run as root (else plain processes on loopback). `up` starts them and waits until every
-// node serves; `down` stops exactly the processes it started (by PID, checked against their
-// command line) and removes the namespaces; the state lives in <dir>/cluster.json.
+// when run as root (else plain processes on loopback); with a chain (chain.ts), one anvil outside
+// every cloud that all nodes' custody runtimes use, declared once by the bootstrapping node's dev
+// chain setup. `up` starts them and waits until every node serves; `down` stops exactly the
+// processes it started (by PID, checked against their command line) and removes the namespaces;
+// the state lives in <dir>/cluster.json.
 
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -11,8 +13,9 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KeyDerivation } from '../gateway/index.js';
+import { chainAnswering, chainFlags, chainReadyTimeoutMs, startClusterChain, type ClusterChain } from './chain.js';
 import { createNetwork, destroyNetwork, existingNamespaces, namespacesAvailable, netnsPrefix } from './netns.js';
-import { addresses, networkTag, type CloudAddress, type TopologySpec } from './topology.js';
+import { addresses, freeLoopbackPort, networkTag, type CloudAddress, type TopologySpec } from './topology.js';
 
 const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'main.js');
 /** etcd timing for clouds on one machine: heartbeat 50 ms, election after 500 ms of silence. */
@@ -21,8 +24,9 @@ export const etcdTiming = { heartbeatMs: 50, electionMs: 500 } as const;
 const START_TIMEOUT_MS = 60_000;
 
 export interface ProcessRecord {
+  /** '' for the chain, which is in no cloud. */
   readonly cloud: string;
-  readonly role: 'etcd' | 'node';
+  readonly role: 'etcd' | 'node' | 'chain';
   readonly pid: number;
   /** A string its command line must contain, so `down` never signals a reused PID. */
   readonly marker: string;
@@ -39,6 +43,8 @@ export interface ClusterState {
   /** Shared by the nodes: the key-derivation secret every cloud verifies API keys with (mode 0600). */
   readonly keySecretFile: string;
   processes: ProcessRecord[];
+  /** The deployment's chain, when it has one (custody on in every node). */
+  readonly chain?: ClusterChain;
   /** Drills only: clouds whose node runs with a skewed clock (`--clock-offset-ms`), in ms. */
   clockOffsets?: Record<string, number>;
 }
@@ -111,7 +117,7 @@ export function etcdCommand(c: CloudAddress, all: readonly CloudAddress[], dataD
   ];
 }
 
-export function nodeCommand(c: CloudAddress, all: readonly CloudAddress[], dataDir: string, bootstrap: boolean, clockOffsetMs = 0): string[] {
+export function nodeCommand(c: CloudAddress, all: readonly CloudAddress[], dataDir: string, bootstrap: boolean, clockOffsetMs = 0, extra: readonly string[] = []): string[] {
   // Each node lists its own cloud's etcd member first: it talks to the others only when it must.
   const endpoints = [c, ...all.filter((a) => a !== c)].map((a) => a.etcdClientUrl).join(',');
   return [
@@ -120,6 +126,7 @@ export function nodeCommand(c: CloudAddress, all: readonly CloudAddress[], dataD
     '--log-level', 'warn', '--rate-limits', 'false', '--admin-remote', 'true',
     // One argument with '=': a negative value would otherwise read as another flag.
     ...(clockOffsetMs === 0 ? [] : [`--clock-offset-ms=${String(clockOffsetMs)}`]),
+    ...extra,
   ];
 }
 
@@ -150,16 +157,28 @@ export function startEtcd(state: ClusterState, c: CloudAddress, initial: 'new' |
   return { cloud: c.cloud.name, role: 'etcd', pid: startDetached(etcdCommand(c, all, dataDir, initial), log), marker: dataDir, log };
 }
 
-export function startNodeProcess(state: ClusterState, c: CloudAddress, bootstrap: boolean): ProcessRecord {
+/**
+ * Starts one cloud's node. `extraEnv` is for drills and tests only (the broadcaster's crash hook,
+ * EVERBOOK_CRASH_AT); it is not recorded, so a restart by the drill starts the node without it.
+ */
+export function startNodeProcess(state: ClusterState, c: CloudAddress, bootstrap: boolean, extraEnv: Readonly<Record<string, string>> = {}): ProcessRecord {
   const all = addresses(state.topology, state.namespaces);
   const dataDir = join(state.dir, c.cloud.name, 'node');
   const log = join(state.dir, c.cloud.name, 'node.log');
-  const env = { ...process.env, EVERBOOK_CLUSTER_TOKEN: state.clusterToken, EVERBOOK_KEY_SECRET_FILE: state.keySecretFile };
+  const env = { ...process.env, EVERBOOK_CLUSTER_TOKEN: state.clusterToken, EVERBOOK_KEY_SECRET_FILE: state.keySecretFile, ...extraEnv };
   const offset = state.clockOffsets?.[c.cloud.name] ?? 0;
-  return { cloud: c.cloud.name, role: 'node', pid: startDetached(nodeCommand(c, all, dataDir, bootstrap, offset), log, env), marker: dataDir, log };
+  const extra = state.chain === undefined ? [] : chainFlags(state.chain);
+  return { cloud: c.cloud.name, role: 'node', pid: startDetached(nodeCommand(c, all, dataDir, bootstrap, offset, extra), log, env), marker: dataDir, log };
 }
 
-export async function clusterUp(topology: TopologySpec, dirArg: string, options: { namespaces?: boolean } = {}): Promise<ClusterState> {
+export interface ClusterUpOptions {
+  /** Network namespaces per cloud (default: when root). */
+  readonly namespaces?: boolean;
+  /** One anvil for the deployment, and custody on in every node (default: off; the CLI turns it on). */
+  readonly chain?: boolean;
+}
+
+export async function clusterUp(topology: TopologySpec, dirArg: string, options: ClusterUpOptions = {}): Promise<ClusterState> {
   const dir = resolve(dirArg);
   const namespaces = options.namespaces ?? namespacesAvailable();
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -169,7 +188,7 @@ export async function clusterUp(topology: TopologySpec, dirArg: string, options:
   } catch (e) {
     if (!(e as Error).message.startsWith('no cluster found')) throw e;
   }
-  const state: ClusterState = {
+  let state: ClusterState = {
     topology, dir, namespaces, hostAddress: namespaces ? `${topology.subnet}.1` : undefined,
     clusterToken: randomBytes(24).toString('hex'), keySecretFile: join(dir, 'key-secret'), processes: [],
   };
@@ -194,6 +213,13 @@ export async function clusterUp(topology: TopologySpec, dirArg: string, options:
   }
   for (const c of all) await mkdir(join(dir, c.cloud.name), { recursive: true });
   try {
+    if (options.chain === true) {
+      // The chain is outside every cloud: on the host's leg into the fabric, or on loopback.
+      const chain = await startClusterChain(dir, state.hostAddress ?? '127.0.0.1', await freeLoopbackPort());
+      state = { ...state, chain, processes: [{ cloud: '', role: 'chain', pid: chain.pid, marker: chain.marker, log: chain.log }] };
+      await saveState(state);
+      await waitFor('the chain (anvil) answering', () => chainAnswering(chain.rpcUrl), chainReadyTimeoutMs);
+    }
     for (const c of all) state.processes.push(startEtcd(state, c, 'new'));
     await saveState(state);
     for (const c of all) await waitFor(`etcd member ${c.cloud.name} healthy`, () => etcdHealthy(c));
@@ -221,8 +247,8 @@ export async function stopProcess(p: ProcessRecord, signal: NodeJS.Signals = 'SI
 
 export async function clusterDown(dir: string, options: { removeData?: boolean } = {}): Promise<void> {
   const state = await loadState(resolve(dir));
-  // Nodes first (they snapshot on the way out), then the etcd members.
-  for (const role of ['node', 'etcd'] as const) {
+  // Nodes first (they snapshot on the way out), then the etcd members, then the chain.
+  for (const role of ['node', 'etcd', 'chain'] as const) {
     await Promise.all(state.processes.filter((p) => p.role === role).map((p) => stopProcess(p)));
   }
   if (state.namespaces) await destroyNetwork(networkTag(state.topology));
