@@ -44,7 +44,7 @@ describe('Custody key', () => {
     await chmod(file, 0o600);
     const keys = await loadCustodyKeys(file, {});
     assert.ok(keys !== undefined);
-    for (const i of [0, 1, 7]) assert.equal(keys.address(i), mnemonicToAccount(MNEMONIC, { addressIndex: i }).address.toLowerCase());
+    for (const i of [0, 1, 7, 123_456, 2 ** 31 - 1]) assert.equal(keys.address(i), mnemonicToAccount(MNEMONIC, { addressIndex: i }).address.toLowerCase());
     assert.equal(keys.address(0), '0x9858effd232b4033e47d90003d41ec34ecaeda94');
   });
 
@@ -69,8 +69,8 @@ describe('Signer', () => {
     assert.equal(chainTxHash(a), chainTxHash(b));
   });
 
-  test('fee levels: +25 % of level 0 each, integer division', () => {
-    assert.deepEqual([0, 1, 2, 8].map((l) => feeAtLevel('1000000007', l)), [1_000_000_007n, 1_250_000_008n, 1_500_000_010n, 3_000_000_021n]);
+  test('fee levels: each 125 % of the one below (integer division at each step), so each replacement raises by at least 10 %', () => {
+    assert.deepEqual([0, 1, 2, 8].map((l) => feeAtLevel('1000000007', l)), [1_000_000_007n, 1_250_000_008n, 1_562_500_010n, 5_960_464_512n]);
     assert.throws(() => feeAtLevel('1', 9), /out of range/);
   });
 });

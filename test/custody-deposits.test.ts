@@ -100,7 +100,7 @@ describe('Custody: deposits on a local chain, observed by two clouds\' watchers'
     const user = await newUser();
     const address = keys.address(user);
     const txId = await faucetPay(chain, '', address, 1_500_000_000_000_000_000n);
-    await waitFor('the deposit pending', () => port.depositStatus(CHAIN, txId, -1) === 'pending');
+    await waitFor('the deposit pending', () => port.depositStatus(CHAIN, txId, 'ETH', -1) === 'pending');
     assert.equal(balance(user, 'ETH'), 0n);
     assert.deepEqual(deposits(user, 'ETH').map((d) => [d.state, d.amount, d.txId, d.address]), [['pending', '1500000000', txId, address]]);
 
@@ -117,11 +117,11 @@ describe('Custody: deposits on a local chain, observed by two clouds\' watchers'
 
     await mine(anvil.url, 1);
     await bothRoundsDone();
-    assert.equal(port.depositStatus(CHAIN, txId, -1), 'pending', '2 confirmations: still pending');
+    assert.equal(port.depositStatus(CHAIN, txId, 'ETH', -1), 'pending', '2 confirmations: still pending');
     assert.equal(balance(user, 'ETH'), 0n);
 
     await mine(anvil.url, 1);
-    await waitFor('the deposit credited', () => port.depositStatus(CHAIN, txId, -1) === 'credited');
+    await waitFor('the deposit credited', () => port.depositStatus(CHAIN, txId, 'ETH', -1) === 'credited');
     await bothRoundsDone();
     await mine(anvil.url, 2);
     await bothRoundsDone();
@@ -133,17 +133,17 @@ describe('Custody: deposits on a local chain, observed by two clouds\' watchers'
     assert.deepEqual(deposits(user, 'ETH').map((d) => [d.state, d.amount]), [['credited', '1500000000']]);
   });
 
-  test('token: 2,500.5 USDT (a Transfer log) is credited once at 3 confirmations, keyed by its log index', async () => {
+  test('token: 2,500.5 USDT (a Transfer log) is credited once at 3 confirmations, keyed by its place among its transaction\'s USDT transfers', async () => {
     const user = await newUser();
     const usdt = port.custody(CHAIN)!.assets.find((a) => a.spec.asset === 'USDT')!.spec.token;
     const txId = await faucetPay(chain, usdt, keys.address(user), 2_500_500_000n);
     const receipt = (await chain.receipt(txId))!;
-    const [log] = await chain.tokenTransfers(usdt, receipt.blockNumber, receipt.blockNumber);
-    assert.ok(log !== undefined);
-    await waitFor('the token deposit pending', () => port.depositStatus(CHAIN, txId, log.logIndex) === 'pending');
+    const logs = await chain.tokenTransfers(usdt, receipt.blockNumber, receipt.blockNumber);
+    assert.equal(logs.filter((l) => l.txHash === txId).length, 1, 'one USDT transfer in the transaction: its key ends in 0');
+    await waitFor('the token deposit pending', () => port.depositStatus(CHAIN, txId, 'USDT', 0) === 'pending');
     assert.equal(balance(user, 'USDT'), 0n);
     await mine(anvil.url, CONFIRMATIONS - 1);
-    await waitFor('the token deposit credited', () => port.depositStatus(CHAIN, txId, log.logIndex) === 'credited');
+    await waitFor('the token deposit credited', () => port.depositStatus(CHAIN, txId, 'USDT', 0) === 'credited');
     await mine(anvil.url, 2);
     await bothRoundsDone();
     const b = node.port.queries.account(user)!.balances.find((x) => x.asset === 'USDT')!;
@@ -154,18 +154,18 @@ describe('Custody: deposits on a local chain, observed by two clouds\' watchers'
   test('reorg: a pending deposit whose block is replaced (anvil_reorg) is reverted, and never credited however many blocks follow', async () => {
     const user = await newUser();
     const txId = await faucetPay(chain, '', keys.address(user), 2_000_000_000_000_000_000n);
-    await waitFor('the deposit pending', () => port.depositStatus(CHAIN, txId, -1) === 'pending');
+    await waitFor('the deposit pending', () => port.depositStatus(CHAIN, txId, 'ETH', -1) === 'pending');
     const reverted = node.custody!.status().watcher.reverted + second.status().watcher.reverted;
     // The deposit's block (the head) is replaced by an empty one: the transaction is gone.
     await rpcCall(anvil.url, 'anvil_reorg', [1, []]);
     assert.equal(await chain.receipt(txId), undefined);
-    await waitFor('the deposit reverted', () => port.depositStatus(CHAIN, txId, -1) === 'unknown');
+    await waitFor('the deposit reverted', () => port.depositStatus(CHAIN, txId, 'ETH', -1) === 'unknown');
     assert.ok(node.custody!.status().watcher.reverted + second.status().watcher.reverted > reverted, 'a watcher submitted RevertDeposit');
     for (let i = 0; i < 3; i++) {
       await mine(anvil.url, 2);
       await bothRoundsDone();
     }
-    assert.equal(port.depositStatus(CHAIN, txId, -1), 'unknown');
+    assert.equal(port.depositStatus(CHAIN, txId, 'ETH', -1), 'unknown');
     assert.equal(balance(user, 'ETH'), 0n);
     assert.deepEqual(deposits(user, 'ETH').map((d) => d.state), ['reverted']);
     assert.equal(await chain.balance(keys.address(user)), 0n, 'the chain holds nothing for the user either');
@@ -178,18 +178,18 @@ describe('Custody: deposits on a local chain, observed by two clouds\' watchers'
     assert.ok((await chain.sendRawTransaction(raw)).ok);
     const txId = chainTxHash(raw);
     const minedFirst = await waitForReceipt(chain, txId, 10_000);
-    await waitFor('the deposit pending', () => port.depositStatus(CHAIN, txId, -1) === 'pending');
+    await waitFor('the deposit pending', () => port.depositStatus(CHAIN, txId, 'ETH', -1) === 'pending');
     const reverted = node.custody!.status().watcher.reverted + second.status().watcher.reverted;
     // The last two blocks (an empty one and the deposit's) are replaced; the same transaction lands in the second new one.
     await rpcCall(anvil.url, 'anvil_reorg', [2, [[raw, 1]]]);
     const minedAgain = (await chain.receipt(txId))!;
     assert.equal(minedAgain.blockNumber, minedFirst.blockNumber);
     assert.notEqual(minedAgain.blockHash, minedFirst.blockHash);
-    await waitFor('reverted, then pending again in the new block', () => port.depositStatus(CHAIN, txId, -1) === 'pending'
+    await waitFor('reverted, then pending again in the new block', () => port.depositStatus(CHAIN, txId, 'ETH', -1) === 'pending'
       && node.custody!.status().watcher.reverted + second.status().watcher.reverted > reverted);
     assert.equal(balance(user, 'ETH'), 0n);
     await mine(anvil.url, CONFIRMATIONS - 1);
-    await waitFor('the deposit credited', () => port.depositStatus(CHAIN, txId, -1) === 'credited');
+    await waitFor('the deposit credited', () => port.depositStatus(CHAIN, txId, 'ETH', -1) === 'credited');
     await quiesce();
     const b = node.port.queries.account(user)!.balances.find((x) => x.asset === 'ETH')!;
     assert.equal(b.available + b.held, 3_000_000_000n, 'exactly 3 ETH, once');

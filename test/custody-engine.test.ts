@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  audit, custodyView, Engine, restore, snapshot, type Command, type Event, type Result,
+  audit, custodyView, Engine, feeAtLevel, restore, snapshot, type Command, type Event, type Result,
 } from '../src/core/index.js';
 
 const HOT = '0x' + 'a1'.repeat(20);
@@ -89,7 +89,7 @@ test('Custody engine: a deposit is pending below its confirmation count and cred
   h.refused(ethDeposit(1, 3n * 10n ** 18n, 2), 'deposit_duplicate');
   h.refused(ethDeposit(1, 3n * 10n ** 18n, 9), 'deposit_duplicate');
   h.refused(ethDeposit(1, 4n * 10n ** 18n, 9), 'deposit_conflict');
-  h.refused({ ...ethDeposit(1, 3n * 10n ** 18n, 9), type: 'RevertDeposit' } as Command, 'deposit_duplicate');
+  h.refused({ type: 'RevertDeposit', chain: 'anvil', txId: hash(1), asset: 'ETH', logIndex: -1, blockHash: hash(1001) }, 'deposit_duplicate');
   assert.equal(h.balance(1, 'ETH').available, 3n * 10n ** 9n);
   // A chain asset's ledger moves only with the chain: no operator credit.
   h.refused({ type: 'CreditDeposit', depositId: 'x', userId: 1, asset: 'ETH', amount: '5' }, 'deposit_on_chain');
@@ -103,10 +103,10 @@ test('Custody engine: a deposit is pending below its confirmation count and cred
 test('Custody engine: a reorg before the confirmation count never credits; the same transaction mined again is a new pending deposit', () => {
   const h = setup();
   h.ok(ethDeposit(7, 10n ** 18n, 1, hash(0xaaa)));
-  h.refused({ type: 'RevertDeposit', chain: 'anvil', txId: hash(7), logIndex: -1, blockHash: hash(0xbbb) }, 'deposit_not_pending');
-  h.ok({ type: 'RevertDeposit', chain: 'anvil', txId: hash(7), logIndex: -1, blockHash: hash(0xaaa) });
+  h.refused({ type: 'RevertDeposit', chain: 'anvil', txId: hash(7), asset: 'ETH', logIndex: -1, blockHash: hash(0xbbb) }, 'deposit_not_pending');
+  h.ok({ type: 'RevertDeposit', chain: 'anvil', txId: hash(7), asset: 'ETH', logIndex: -1, blockHash: hash(0xaaa) });
   assert.equal(h.events.at(0)?.type, 'DepositReverted');
-  h.refused({ type: 'RevertDeposit', chain: 'anvil', txId: hash(7), logIndex: -1, blockHash: hash(0xaaa) }, 'deposit_not_pending');
+  h.refused({ type: 'RevertDeposit', chain: 'anvil', txId: hash(7), asset: 'ETH', logIndex: -1, blockHash: hash(0xaaa) }, 'deposit_not_pending');
   assert.equal(h.balance(1, 'ETH').available, 0n);
   h.ok(ethDeposit(7, 10n ** 18n, 1, hash(0xccc)));
   assert.equal(h.events.at(0)?.type, 'DepositPending');
@@ -140,6 +140,10 @@ test('Custody engine: withdrawals get consecutive hot-wallet nonces in log order
   const heldBefore = h.balance(1, 'ETH').held;
   h.ok({ type: 'FailWithdrawal', withdrawalId: big2.ok ? big2.withdrawalId! : 0, reason: 'rejected by operator' });
   assert.equal(h.balance(1, 'ETH').held, heldBefore - 2_501_000_000n);
+  // Approval applies the allowlist as it is then.
+  const big3 = h.ok({ type: 'RequestWithdrawal', userId: 1, asset: 'ETH', amount: '2500000000', address: EXTERNAL });
+  h.ok({ type: 'SetWithdrawalAllowlist', userId: 1, addresses: [OTHER] });
+  h.refused({ type: 'ApproveWithdrawal', withdrawalId: big3.ok ? big3.withdrawalId! : 0 }, 'withdrawal_address_not_allowed');
   // The chain cannot change under assigned transactions.
   h.refused({ type: 'SetChain', chain: 'anvil', chainId: 31337, hotWallet: EXTERNAL, nonceStart: 5 }, 'chain_immutable');
 });
@@ -223,6 +227,27 @@ test('Custody engine: sweeps move what was credited to the hot wallet, one at a 
   const usersTotal = (asset: string): bigint => [1, 2].reduce((n, u) => n + h.balance(u, asset).available + h.balance(u, asset).held, 0n);
   assert.deepEqual(h.view().assets.map((a) => [a.spec.asset, a.liabilities]), [['ETH', usersTotal('ETH')], ['USDT', usersTotal('USDT')]]);
   assert.equal(usersTotal('USDT'), 250_000_000n);
+});
+
+test('Custody engine: an assigned transaction keeps the gas it was assigned with; each fee level pays 125 % of the one below', () => {
+  const h = setup();
+  h.ok(ethDeposit(1, 10n * 10n ** 18n, 2));
+  h.ok({ type: 'RequestWithdrawal', userId: 1, asset: 'ETH', amount: '1000000000', address: EXTERNAL });
+  h.ok({
+    type: 'SetChainAsset', asset: 'ETH', chain: 'anvil', token: '', chainDecimals: 18, confirmations: 2, approvalThreshold: '10000000000',
+    globalDailyMax: '1000000000000', gasLimit: 30000, maxFeePerGas: String(9n * GWEI), maxPriorityFeePerGas: String(2n * GWEI),
+  });
+  const [first] = h.view().openTxs;
+  assert.deepEqual([first?.gasLimit, first?.maxFeePerGas, first?.maxPriorityFeePerGas], [21000, String(2n * GWEI), String(GWEI)], 'the bytes some cloud may have sent stay signable');
+  h.ok({ type: 'RequestWithdrawal', userId: 1, asset: 'ETH', amount: '1000000000', address: EXTERNAL });
+  assert.equal(h.view().openTxs[1]?.maxFeePerGas, String(9n * GWEI), 'a new assignment takes the new settings');
+  assert.deepEqual([0, 1, 2, 8].map((l) => feeAtLevel(1000n, l)), [1000n, 1250n, 1562n, 5956n]);
+  for (let l = 1; l <= 8; l++) assert.ok(feeAtLevel(10n ** 9n, l) * 100n >= feeAtLevel(10n ** 9n, l - 1) * 110n, `level ${l} raises by at least 10 %`);
+  h.refused({ type: 'CreditDeposit', depositId: 'x', userId: 1, asset: 'USDT', amount: '5' }, 'deposit_on_chain');
+  // An operator's credit of an asset on no chain cannot take an id shaped like a chain deposit's.
+  h.ok({ type: 'SetAsset', asset: 'BTC', scale: 8, withdrawFee: '1', withdrawMin: '1', withdrawMax: '10', withdrawDailyMax: '10', withdrawEnabled: true });
+  h.refused({ type: 'CreditDeposit', depositId: `anvil:${hash(1)}:ETH:-1`, userId: 1, asset: 'BTC', amount: '5' }, 'deposit_id_invalid');
+  h.ok({ type: 'CreditDeposit', depositId: 'bank-wire-17', userId: 1, asset: 'BTC', amount: '5' });
 });
 
 test('Custody engine: the custody state survives a snapshot byte for byte, and the restored engine decides the same', () => {

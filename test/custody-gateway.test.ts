@@ -45,7 +45,7 @@ test('Custody gateway: deposit history shows a pending deposit as state 0 with i
   assert.deepEqual(rows.map((r) => [r.txId, r.state, r.actualDepBlkConfirm, r.to, r.amt]).sort(), [
     [hash(1), '0', '1', ALICE_ADDR, '300'], [hash(2), '0', '1', ALICE_ADDR, '300'],
   ]);
-  apply([deposit(1, 3), { type: 'RevertDeposit', chain: 'anvil', txId: hash(2), logIndex: 2, blockHash: hash(0xb12) }]);
+  apply([deposit(1, 3), { type: 'RevertDeposit', chain: 'anvil', txId: hash(2), asset: 'DUSD', logIndex: 2, blockHash: hash(0xb12) }]);
   rows = (await call(app, port, alice, 'GET', '/api/v5/asset/deposit-history?ccy=DUSD')).body.data as Row[];
   assert.deepEqual(rows.map((r) => [r.txId, r.state, r.actualDepBlkConfirm]), [[hash(1), '2', '3']]);
   const pendingOnly = (await call(app, port, alice, 'GET', '/api/v5/asset/deposit-history?state=0')).body.data as Row[];

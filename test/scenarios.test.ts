@@ -7,7 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
-import { rejectCodes, type Event } from '../src/core/index.js';
+import { Limits, rejectCodes, type Event } from '../src/core/index.js';
 import { codesSeen, DAY_MS, scenario, T0, type Outcome, type Scenario, type Trader } from './support/scenario.js';
 
 const made: Scenario[] = [];
@@ -1224,6 +1224,72 @@ describe('Validation', () => {
     s.apply({ type: 'SetInstrumentState', instId: 'BTC-USDT', state: 'halted' as 'live' }).rejectedWith('instrument_invalid');
     // A change to what may change is accepted: here, the minimum size.
     s.apply({ ...inst, minSz: '0.01' }).accepted();
+  });
+
+  test('Custody: every refusal of the chain commands (definitions, observations, withdrawals, transactions, sweeps, controls)', () => {
+    const s = given({ alice: {}, bob: {} });
+    const alice = s.user('alice');
+    const hex = (n: number): string => '0x' + n.toString(16).padStart(64, '0');
+    const addr = (b: string): string => '0x' + b.repeat(20);
+    const HOT = addr('a1');
+    const gas = { gasLimit: 21000, maxFeePerGas: '2000000000', maxPriorityFeePerGas: '1000000000' };
+    s.apply({ type: 'SetAsset', asset: 'CETH', scale: 9, withdrawFee: '100', withdrawMin: '1', withdrawMax: '100000000000', withdrawDailyMax: '100000000000', withdrawEnabled: true }).accepted();
+    s.apply({ type: 'SetAsset', asset: 'CUSD', scale: 6, withdrawFee: '100', withdrawMin: '1', withdrawMax: '100000000000', withdrawDailyMax: '100000000000', withdrawEnabled: true }).accepted();
+    const chain = { type: 'SetChain', chain: 'dev', chainId: 31337, hotWallet: HOT, nonceStart: 0 } as const;
+    s.apply({ ...chain, chainId: 0 }).rejectedWith('chain_invalid');
+    s.apply(chain).accepted();
+    const ceth = { type: 'SetChainAsset', asset: 'CETH', chain: 'dev', token: '', chainDecimals: 18, confirmations: 2, approvalThreshold: '5000000000', globalDailyMax: '8000000000', ...gas } as const;
+    const cusd = { ...ceth, asset: 'CUSD', token: addr('cd'), chainDecimals: 6 } as const;
+    s.apply({ ...cusd, chain: 'nowhere' }).rejectedWith('chain_not_found');
+    s.apply({ ...cusd, confirmations: 0 }).rejectedWith('chain_asset_invalid');
+    s.apply(cusd).accepted();
+    s.apply({ type: 'RequestSweep', chain: 'dev', asset: 'CUSD', userId: alice }).rejectedWith('sweep_needs_native');
+    s.apply(ceth).accepted();
+    s.apply({ ...cusd, chainDecimals: 8 }).rejectedWith('chain_asset_immutable');
+    const seen = (n: number, amount: string, confirmations: number, asset = 'CETH', logIndex = -1) => ({
+      type: 'ObserveDeposit', chain: 'dev', txId: hex(n), logIndex, asset, userId: alice, address: addr('c3'), chainAmount: amount,
+      blockNumber: 10, blockHash: hex(0x100 + n), confirmations,
+    } as const);
+    s.apply(seen(1, '20000000000000000000', 0, 'BTC')).rejectedWith('chain_asset_not_found');
+    s.apply({ ...seen(1, '20000000000000000000', 0), txId: '0x12' }).rejectedWith('deposit_invalid');
+    s.apply(seen(1, '999', 0)).rejectedWith('deposit_too_small');
+    s.apply(seen(1, '20000000000000000000', 1)).accepted();
+    s.apply(seen(1, '20000000000000000000', 1)).rejectedWith('deposit_unchanged');
+    s.apply({ type: 'RevertDeposit', chain: 'dev', txId: hex(1), asset: 'CETH', logIndex: -1, blockHash: hex(0xbad) }).rejectedWith('deposit_not_pending');
+    s.apply(seen(1, '20000000000000000000', 2)).accepted();
+    s.apply({ type: 'CreditDeposit', depositId: 'operator-1', userId: alice, asset: 'CETH', amount: '1' }).rejectedWith('deposit_on_chain');
+    s.apply(seen(2, '1000000000000000000', 2, 'CUSD', 0)).accepted();
+    const withdraw = (amount: string, address = addr('e1')) => ({ type: 'RequestWithdrawal', userId: alice, asset: 'CETH', amount, address } as const);
+    s.apply(withdraw('1000000000', HOT)).rejectedWith('withdrawal_to_own_address');
+    s.apply({ type: 'SetWithdrawalAllowlist', userId: alice, addresses: ['0x1'] }).rejectedWith('allowlist_invalid');
+    s.apply({ type: 'SetWithdrawalAllowlist', userId: alice, addresses: [addr('e1')] }).accepted();
+    s.apply(withdraw('1000000000', addr('e2'))).rejectedWith('withdrawal_address_not_allowed');
+    s.apply(withdraw('1000000000')).accepted();
+    s.apply(withdraw('6000000000')).accepted();
+    s.apply(withdraw('2000000000')).rejectedWith('withdrawal_global_daily_limit');
+    s.apply({ type: 'ApproveWithdrawal', withdrawalId: 1 }).rejectedWith('withdrawal_not_awaiting_approval');
+    s.apply({ type: 'CompleteWithdrawal', withdrawalId: 1, txId: 'tx' }).rejectedWith('withdrawal_on_chain');
+    const observed = { type: 'ObserveChainTx', chain: 'dev', fromIndex: 0, nonce: 0, txHash: hex(0xf0), blockNumber: 20, status: 'success', confirmations: 2 } as const;
+    s.apply({ ...observed, txHash: 'nope' }).rejectedWith('chain_tx_invalid');
+    s.apply({ ...observed, confirmations: 1 }).rejectedWith('chain_tx_unconfirmed');
+    s.apply({ type: 'ReplaceChainTx', chain: 'dev', fromIndex: 0, nonce: 0, feeLevel: 3 }).rejectedWith('chain_tx_replace_invalid');
+    s.apply(observed).accepted();
+    s.apply(observed).rejectedWith('chain_tx_not_open');
+    s.apply({ ...chain, nonceStart: 4 }).rejectedWith('chain_immutable');
+    s.apply({ type: 'RequestSweep', chain: 'dev', asset: 'CETH', userId: alice }).accepted();
+    s.apply({ type: 'RequestSweep', chain: 'dev', asset: 'CETH', userId: alice }).rejectedWith('sweep_in_flight');
+    s.apply({ type: 'RequestSweep', chain: 'dev', asset: 'CETH', userId: s.user('bob') }).rejectedWith('sweep_too_small');
+    const freeze = { type: 'SetWithdrawalsFrozen', chain: 'dev', frozen: true, reason: 'drill' } as const;
+    s.apply(freeze).accepted();
+    s.apply(freeze).rejectedWith('freeze_unchanged');
+    s.apply(withdraw('1')).rejectedWith('withdrawals_frozen');
+    // Deposits waiting for confirmations are bounded in all.
+    const events: Event[] = [];
+    for (let n = 0; s.engine.custody.pending.size < Limits.pendingDepositsMax; n++) {
+      const r = s.engine.apply(seen(1_000 + n, '1000000000', 0), s.now, events);
+      assert.ok(r.ok);
+    }
+    s.apply(seen(999_999, '1000000000', 0)).rejectedWith('pending_deposits_limit');
   });
 });
 

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { anvilBinary, loadOrCreateDevKeys } from '../custody/index.js';
+import { anvilBinary, chainProcessEnv, loadOrCreateDevKeys } from '../custody/index.js';
 
 /** The chain's name in the ledger (SetChain): the nodes' default `--chain-name`. */
 export const CLUSTER_CHAIN_NAME = 'ethereum';
@@ -55,7 +55,7 @@ export async function startClusterChain(dir: string, host: string, port: number)
     '--state', statePath, '--state-interval', '5',
   ];
   const fd = openSync(log, 'a');
-  const child = spawn(anvilBinary(), args, { detached: true, stdio: ['ignore', fd, fd] });
+  const child = spawn(anvilBinary(), args, { detached: true, stdio: ['ignore', fd, fd], env: chainProcessEnv() });
   closeSync(fd);
   child.on('error', () => undefined);
   child.unref();

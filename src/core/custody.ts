@@ -33,9 +33,19 @@ function chainAmount(text: unknown): bigint | undefined {
   return v <= chainAmountMax ? v : undefined;
 }
 
-/** Fees at a fee level: (100 + 25 * level) / 100 of level 0's, integer division. */
+/** An on-chain deposit's id: `chain:txId:asset:logIndex` (the asset, since two tokens' transfers share a transaction). */
+export function depositKey(chain: string, txId: string, asset: string, logIndex: number): string {
+  return `${chain}:${txId.toLowerCase()}:${asset}:${String(logIndex)}`;
+}
+
+/**
+ * Fees at a fee level: each level pays 125 % of the one below (integer division at each step),
+ * so every replacement raises both fees by at least the 10 % a node requires to replace.
+ */
 export function feeAtLevel(fee: bigint, level: number): bigint {
-  return (fee * BigInt(100 + 25 * level)) / 100n;
+  let f = fee;
+  for (let i = 0; i < level; i++) f = (f * 125n) / 100n;
+  return f;
 }
 
 export class Custody {
@@ -126,7 +136,7 @@ export class Custody {
     const user = this.engine.users[c.userId];
     if (user === undefined) return this.no(Reject.userNotFound);
     const txId = c.txId.toLowerCase();
-    const key = `${c.chain}:${txId}:${String(c.logIndex)}`;
+    const key = depositKey(c.chain, txId, asset.id, c.logIndex);
     const minor = amount / ca.unitsPerMinor;
     const credited = this.engine.deposits.get(key);
     if (credited !== undefined) {
@@ -170,8 +180,10 @@ export class Custody {
   }
 
   revertDeposit(c: RevertDeposit): Result {
-    if (typeof c.txId !== 'string' || typeof c.blockHash !== 'string' || !Number.isSafeInteger(c.logIndex)) return this.no(Reject.depositInvalid);
-    const key = `${c.chain}:${c.txId.toLowerCase()}:${String(c.logIndex)}`;
+    if (typeof c.txId !== 'string' || typeof c.blockHash !== 'string' || typeof c.asset !== 'string' || !Number.isSafeInteger(c.logIndex)) {
+      return this.no(Reject.depositInvalid);
+    }
+    const key = depositKey(c.chain, c.txId, c.asset, c.logIndex);
     const p = this.pending.get(key);
     if (p === undefined) return this.no(this.engine.deposits.has(key) ? Reject.depositDuplicate : Reject.depositNotPending);
     if (p.blockHash !== c.blockHash.toLowerCase()) return this.no(Reject.depositNotPending);
@@ -214,6 +226,9 @@ export class Custody {
     const ca = w.asset.chain;
     if (ca === null || w.stage !== 'approval') return this.no(Reject.withdrawalNotAwaitingApproval);
     if (ca.chain.frozen) return this.no(Reject.withdrawalsFrozen);
+    // The allowlist as it is now: one tightened while the withdrawal waited applies to it.
+    const allowed = this.allowlists.get(w.user.id);
+    if (allowed !== undefined && !allowed.includes(w.address)) return this.no(Reject.withdrawalAddressNotAllowed);
     this.assignWithdrawal(w, ca);
     return { ok: true, withdrawalId: w.id };
   }
@@ -221,7 +236,8 @@ export class Custody {
   /** A withdrawal that ends without paying out gives back its share of the global limit. */
   withdrawalUnwound(w: Withdrawal): void {
     const ca = w.asset.chain;
-    if (ca?.globalDay === w.day) ca.globalAmount -= w.amount;
+    // Only a chain withdrawal was counted (one requested before the asset went on a chain was not).
+    if (w.stage !== 'pending' && ca?.globalDay === w.day) ca.globalAmount -= w.amount;
   }
 
   private assignWithdrawal(w: Withdrawal, ca: ChainAsset): void {
@@ -312,7 +328,11 @@ export class Custody {
     amount: bigint, sweptAmount: bigint, gasAsset: ChainAsset,
   ): ChainTx {
     chain.assigned = true;
-    const tx = new ChainTx(chain, fromIndex, nonce, kind, withdrawalId, asset, to, toIndex, amount, sweptAmount, gasAsset, 0, this.engine.seq);
+    const gas = gasAsset.spec;
+    const tx = new ChainTx(
+      chain, fromIndex, nonce, kind, withdrawalId, asset, to, toIndex, amount, sweptAmount, gasAsset, gas.gasLimit, gas.maxFeePerGas,
+      gas.maxPriorityFeePerGas, 0, this.engine.seq,
+    );
     this.txs.set(tx.key, tx);
     this.engine.emit({ type: 'ChainTxAssigned', seq: this.engine.seq, tx: txView(tx), ts: this.engine.now });
     return tx;
@@ -371,12 +391,11 @@ export class Custody {
 }
 
 export function txView(tx: ChainTx): ChainTxView {
-  const gas = tx.gasAsset.spec;
   return {
     chain: tx.chain.spec.chain, chainId: tx.chain.spec.chainId, fromIndex: tx.fromIndex, nonce: tx.nonce, kind: tx.kind,
     withdrawalId: tx.withdrawalId, asset: tx.asset.asset.id, token: tx.asset.spec.token, to: tx.to, toIndex: tx.toIndex,
-    chainAmount: tx.chainAmount.toString(), gasLimit: gas.gasLimit, maxFeePerGas: gas.maxFeePerGas,
-    maxPriorityFeePerGas: gas.maxPriorityFeePerGas, feeLevel: tx.feeLevel, assignedSeq: tx.assignedSeq,
+    chainAmount: tx.chainAmount.toString(), gasLimit: tx.gasLimit, maxFeePerGas: tx.maxFeePerGas,
+    maxPriorityFeePerGas: tx.maxPriorityFeePerGas, feeLevel: tx.feeLevel, assignedSeq: tx.assignedSeq,
   };
 }
 
@@ -408,8 +427,8 @@ export function custodyView(engine: Engine, chainName: string): CustodyView | un
 }
 
 /** Where the engine stands with the on-chain deposit (chain, txId, logIndex). */
-export function depositStatus(engine: Engine, chain: string, txId: string, logIndex: number): DepositStatus {
-  const key = `${chain}:${txId.toLowerCase()}:${String(logIndex)}`;
+export function depositStatus(engine: Engine, chain: string, txId: string, asset: string, logIndex: number): DepositStatus {
+  const key = depositKey(chain, txId, asset, logIndex);
   if (engine.deposits.has(key)) return 'credited';
   return engine.custody.pending.has(key) ? 'pending' : 'unknown';
 }

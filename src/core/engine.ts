@@ -28,6 +28,7 @@ const STP_MODES: readonly string[] = ['none', 'cancel_maker', 'cancel_taker', 'c
 const ORDER_TYPES: readonly string[] = ['limit', 'post_only', 'ioc', 'fok', 'market'];
 const INSTRUMENT_STATES: readonly string[] = ['live', 'suspended', 'cancel_only', 'post_only'];
 const DAY_MS = 86_400_000;
+const CHAIN_DEPOSIT_ID = /^[a-z0-9-]{1,32}:0x/;
 
 /**
  * Finished order objects kept for reuse, at most. Orders rest and end at about the same rate, so
@@ -719,6 +720,8 @@ export class Engine {
     if (typeof c.depositId !== 'string' || c.depositId === '' || c.depositId.length > Limits.externalIdLengthMax) {
       return no(Reject.depositIdInvalid);
     }
+    // Ids shaped like a chain deposit's (chain:0x<txid>:...) are the watchers' alone.
+    if (CHAIN_DEPOSIT_ID.test(c.depositId)) return no(Reject.depositIdInvalid);
     const prior = this.deposits.get(c.depositId);
     if (prior !== undefined) {
       const same = prior.userId === c.userId && prior.asset === c.asset && prior.amount === c.amount;

@@ -30,7 +30,7 @@ export const Limits = {
   pendingDepositsMax: 100_000,
   /** Addresses on one user's withdrawal allowlist. */
   allowlistAddressesMax: 100,
-  /** Fee levels of a replaced transaction: level n pays (100 + 25n)% of the asset's gas fees. */
+  /** Fee levels of a replaced transaction: each level pays 125 % of the level below (custody.ts feeAtLevel). */
   feeLevelMax: 8,
   /** Confirmations an asset may require, and its chain decimals. */
   confirmationsMax: 1_000,

@@ -70,8 +70,15 @@ export class ChainTx {
     readonly chainAmount: bigint,
     /** Sweeps: the unswept amount this sweep settles (the value sent plus its gas budget). */
     readonly sweptAmount: bigint,
-    /** The asset whose gas parameters the transaction carries (a sweep's gas top-up: the native coin). */
+    /** The asset whose confirmations settle it (a sweep's gas top-up: the native coin's). */
     readonly gasAsset: ChainAsset,
+    /**
+     * Gas parameters at assignment, part of the signed bytes: an operator's later SetChainAsset
+     * must not change the bytes of a transaction some cloud may already have sent.
+     */
+    readonly gasLimit: number,
+    readonly maxFeePerGas: string,
+    readonly maxPriorityFeePerGas: string,
     public feeLevel: number,
     readonly assignedSeq: number,
   ) {}

@@ -41,7 +41,8 @@ type WithdrawalRow = [
 ];
 type ChainTxRow = [
   chain: string, fromIndex: number, nonce: number, kind: ChainTxKind, withdrawalId: number, asset: string, to: string, toIndex: number,
-  chainAmount: string, sweptAmount: string, gasAsset: string, feeLevel: number, assignedSeq: number,
+  chainAmount: string, sweptAmount: string, gasAsset: string, gasLimit: number, maxFeePerGas: string, maxPriorityFeePerGas: string,
+  feeLevel: number, assignedSeq: number,
 ];
 interface CustodyBody {
   chains: [spec: SetChain, nextNonce: number, frozen: boolean, reason: string, assigned: boolean, depositNonces: [userId: number, nonce: number][]][];
@@ -147,7 +148,7 @@ function custodyBody(engine: Engine): CustodyBody {
       .sort((a, b) => byString(a.chain.spec.chain, b.chain.spec.chain) || a.fromIndex - b.fromIndex || a.nonce - b.nonce)
       .map((t) => [
         t.chain.spec.chain, t.fromIndex, t.nonce, t.kind, t.withdrawalId, t.asset.asset.id, t.to, t.toIndex, t.chainAmount.toString(),
-        t.sweptAmount.toString(), t.gasAsset.asset.id, t.feeLevel, t.assignedSeq,
+        t.sweptAmount.toString(), t.gasAsset.asset.id, t.gasLimit, t.maxFeePerGas, t.maxPriorityFeePerGas, t.feeLevel, t.assignedSeq,
       ]),
     allowlists: [...c.allowlists.entries()].sort((a, b) => a[0] - b[0]),
   };
@@ -181,12 +182,14 @@ function restoreCustody(engine: Engine, body: CustodyBody): void {
   for (const [key, amount] of body.unswept) c.unswept.set(key, BigInt(amount));
   for (const [key, txKey] of body.sweeping) c.sweeping.set(key, txKey);
   for (const r of body.txs) {
-    const [chainName, fromIndex, nonce, kind, withdrawalId, assetId, to, toIndex, amount, swept, gasAssetId, feeLevel, assignedSeq] = r;
+    const [chainName, fromIndex, nonce, kind, withdrawalId, assetId, to, toIndex, amount, swept, gasAssetId, gasLimit, maxFee, tip, feeLevel, assignedSeq] = r;
     const chain = c.chains.get(chainName);
     const asset = engine.assetById.get(assetId)?.chain;
     const gasAsset = engine.assetById.get(gasAssetId)?.chain;
     invariant(chain !== undefined && asset !== undefined && asset !== null && gasAsset !== undefined && gasAsset !== null, `transaction ${chainName}:${fromIndex}:${nonce} refers to known chain assets`);
-    const tx = new ChainTx(chain, fromIndex, nonce, kind, withdrawalId, asset, to, toIndex, BigInt(amount), BigInt(swept), gasAsset, feeLevel, assignedSeq);
+    const tx = new ChainTx(
+      chain, fromIndex, nonce, kind, withdrawalId, asset, to, toIndex, BigInt(amount), BigInt(swept), gasAsset, gasLimit, maxFee, tip, feeLevel, assignedSeq,
+    );
     c.txs.set(tx.key, tx);
   }
   for (const [userId, addresses] of body.allowlists) c.allowlists.set(userId, addresses);

@@ -99,7 +99,11 @@ export interface ObserveDeposit {
   readonly type: 'ObserveDeposit';
   readonly chain: string;
   readonly txId: string;
-  /** The Transfer log's index in its block; -1 for a transfer of the native coin. */
+  /**
+   * Which of the transaction's Transfer logs of this token it is (0, 1, ... in log order): its
+   * position within the transaction, which stays the same when a reorg mines the transaction
+   * again in another block (a block-wide log index would not); -1 for the native coin.
+   */
   readonly logIndex: number;
   readonly asset: string;
   readonly userId: number;
@@ -114,6 +118,7 @@ export interface RevertDeposit {
   readonly type: 'RevertDeposit';
   readonly chain: string;
   readonly txId: string;
+  readonly asset: string;
   readonly logIndex: number;
   readonly blockHash: string;
 }
@@ -315,7 +320,7 @@ export interface ChainTxView {
   readonly toIndex: number;
   readonly chainAmount: string;
   readonly gasLimit: number;
-  /** Fees at level 0; level n multiplies both by (100 + 25n) / 100, integer division. */
+  /** Fees at level 0 (frozen at assignment); each level n multiplies both by 125 / 100 once more, integer division at each step. */
   readonly maxFeePerGas: string;
   readonly maxPriorityFeePerGas: string;
   readonly feeLevel: number;

@@ -5,7 +5,13 @@
 import type { CustodyKeys } from './keys.js';
 
 /** Addresses derived per call at most (a burst of new users is covered over a few rounds). */
-export const ADDRESSES_DERIVED_PER_CALL_MAX = 500;
+export const ADDRESSES_DERIVED_PER_CALL_MAX = 5_000;
+/**
+ * Addresses derived between two yields to the event loop: a derivation is about a millisecond of
+ * pure-JS elliptic-curve work, so a chunk holds the loop (and the replica, and the quorum probe)
+ * for a few tens of milliseconds at most.
+ */
+export const ADDRESSES_PER_CHUNK = 20;
 
 export class AddressBook {
   private readonly users = new Map<string, number>();
@@ -13,11 +19,18 @@ export class AddressBook {
 
   constructor(private readonly keys: CustodyKeys) {}
 
-  /** Derives deposit addresses up to userCount (bounded per call); returns how many users are known. */
-  extend(userCount: number): number {
+  /**
+   * Derives deposit addresses up to userCount (bounded per call), yielding to the event loop
+   * between chunks; returns how many users are known.
+   */
+  async extend(userCount: number): Promise<number> {
     const until = Math.min(userCount, this.derived + ADDRESSES_DERIVED_PER_CALL_MAX);
-    for (let u = this.derived + 1; u <= until; u++) this.users.set(this.keys.address(u), u);
-    this.derived = Math.max(this.derived, until);
+    while (this.derived < until) {
+      const chunkEnd = Math.min(until, this.derived + ADDRESSES_PER_CHUNK);
+      for (let u = this.derived + 1; u <= chunkEnd; u++) this.users.set(this.keys.address(u), u);
+      this.derived = chunkEnd;
+      if (this.derived < until) await new Promise<void>((resolve) => { setImmediate(resolve); });
+    }
     return this.derived;
   }
 

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
+import { CUSTODY_MNEMONIC_ENV } from './keys.js';
 
 export interface AnvilOptions {
   /** 0 (the default): a free port, chosen by anvil. */
@@ -55,7 +56,7 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilProce
   const args = ['--host', '127.0.0.1', '--port', String(options.port ?? 0), '--chain-id', String(options.chainId ?? 31_337)];
   if (options.blockTimeS !== undefined) args.push('--block-time', String(options.blockTimeS));
   if (options.statePath !== undefined) args.push('--state', options.statePath, '--state-interval', '5');
-  const child = spawn(anvilBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(anvilBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'], env: chainProcessEnv() });
   const lines: string[] = [];
   const keep = (line: string): void => {
     lines.push(line);
@@ -117,4 +118,9 @@ async function waitUntilAnswering(url: string, timeoutMs: number): Promise<void>
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`anvil at ${url} did not answer in ${timeoutMs} ms: ${last}`);
+}
+
+/** The environment a chain process gets: this one's, without the custody key. */
+export function chainProcessEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => name !== CUSTODY_MNEMONIC_ENV));
 }

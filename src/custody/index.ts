@@ -1,7 +1,7 @@
 // The custody runtime's public surface (docs/CUSTODY.md): the local chain (anvil), the chain
 // client, the custody key, the transaction signer, the runtime every node runs beside its
 // replica (watcher, broadcaster, sweeper, reconciler), and the dev chain's setup.
-export { anvilBinary, startAnvil, type AnvilOptions, type AnvilProcess } from './anvil.js';
+export { anvilBinary, chainProcessEnv, startAnvil, type AnvilOptions, type AnvilProcess } from './anvil.js';
 export {
   rpcCall, ViemChainClient, type ChainBlock, type ChainClient, type ChainReceipt, type NativeTransfer, type SendOutcome, type TokenTransfer,
 } from './chain.js';

@@ -3,34 +3,45 @@
 // is the hot wallet, index u user u's deposit address. The mnemonic stays inside this class: it
 // has no getter, and the class prints as a placeholder, so no log line or error can carry it.
 
+import { pbkdf2Sync } from 'node:crypto';
 import { stat, readFile, writeFile } from 'node:fs/promises';
 import { inspect } from 'node:util';
-import { english, generateMnemonic, mnemonicToAccount, type HDAccount } from 'viem/accounts';
+import { toHex } from 'viem';
+import { english, generateMnemonic, HDKey, privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
 
 export const CUSTODY_MNEMONIC_ENV = 'EVERBOOK_CUSTODY_MNEMONIC';
-/** Derived accounts kept (each derivation runs PBKDF2 over the mnemonic: milliseconds). */
+/** Derived accounts kept (a derivation is one BIP-32 child step: well under a millisecond). */
 export const KEY_CACHE_MAX = 100_000;
+/** The BIP-44 path above the address index: Ethereum, account 0, external chain. */
+const ACCOUNT_PATH = "m/44'/60'/0'/0";
 /** The highest key index: BIP-32 non-hardened indices end at 2^31 - 1. */
 export const KEY_INDEX_MAX = 2 ** 31 - 1;
 
 export class CustodyKeys {
-  readonly #mnemonic: string;
-  readonly #accounts = new Map<number, HDAccount>();
+  /** The node at m/44'/60'/0'/0: each key index is one child step from it. */
+  readonly #parent: HDKey;
+  readonly #accounts = new Map<number, PrivateKeyAccount>();
 
   constructor(mnemonic: string) {
     const words = mnemonic.trim().split(/\s+/);
     if (![12, 15, 18, 21, 24].includes(words.length)) throw new Error(`custody key: a BIP-39 mnemonic has 12 to 24 words, not ${words.length}`);
     const known = new Set(english);
     if (words.some((w) => !known.has(w))) throw new Error('custody key: the mnemonic has a word outside the BIP-39 English list');
-    this.#mnemonic = words.join(' ');
+    // BIP-39's seed (PBKDF2-HMAC-SHA512, 2,048 rounds, salt "mnemonic") once, with Node's native
+    // PBKDF2, then the path down to the address level once: deriving an index is one child step,
+    // so thousands of deposit addresses never stall the node's event loop.
+    const seed = pbkdf2Sync(words.join(' ').normalize('NFKD'), 'mnemonic', 2048, 64, 'sha512');
+    this.#parent = HDKey.fromMasterSeed(seed).derive(ACCOUNT_PATH);
   }
 
   /** The account of a key index (0: hot wallet; u: user u's deposit address). */
-  account(index: number): HDAccount {
+  account(index: number): PrivateKeyAccount {
     if (!Number.isSafeInteger(index) || index < 0 || index > KEY_INDEX_MAX) throw new Error(`custody key: index ${index} out of range`);
     let account = this.#accounts.get(index);
     if (account === undefined) {
-      account = mnemonicToAccount(this.#mnemonic, { addressIndex: index });
+      const child = this.#parent.deriveChild(index);
+      if (child.privateKey === null) throw new Error(`custody key: index ${index} has no private key`);
+      account = privateKeyToAccount(toHex(child.privateKey));
       if (this.#accounts.size >= KEY_CACHE_MAX) this.#accounts.delete(this.#accounts.keys().next().value!);
       this.#accounts.set(index, account);
     }

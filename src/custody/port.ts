@@ -10,14 +10,17 @@ export interface CustodyPort {
   /** Submits through the log; a refusal of the whole submission (busy, unavailable, unknown outcome) is a value. */
   submit(commands: readonly Command[]): Promise<Result[] | SubmitError>;
   custody(chain: string): CustodyView | undefined;
-  depositStatus(chain: string, txId: string, logIndex: number): DepositStatus;
+  /** Whether the node's replica is serving (caught up with the log and in touch with its quorum). */
+  serving(): boolean;
+  depositStatus(chain: string, txId: string, asset: string, logIndex: number): DepositStatus;
 }
 
 export function custodyPortOf(port: ExchangePort): CustodyPort {
   return {
     submit: (commands) => submitCommands(port, commands),
     custody: (chain) => port.queries.custody(chain),
-    depositStatus: (chain, txId, logIndex) => port.queries.depositStatus(chain, txId, logIndex),
+    serving: () => port.status().state === 'serving',
+    depositStatus: (chain, txId, asset, logIndex) => port.queries.depositStatus(chain, txId, asset, logIndex),
   };
 }
 

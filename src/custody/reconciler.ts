@@ -57,6 +57,8 @@ export class Reconciler {
   }
 
   async round(): Promise<Reconciliation | undefined> {
+    // A replica that is behind (cut off, catching up) does not know what the log assigned lately.
+    if (!this.port.serving()) return undefined;
     const s1 = this.port.custody(this.chain);
     if (s1 === undefined) return undefined;
     const result = await this.reconcile(s1);
@@ -73,17 +75,24 @@ export class Reconciler {
     }
     // The chain at one block B.
     const block = await this.client.headNumber();
-    this.book.extend(s1.userCount);
+    await this.book.extend(s1.userCount);
     if (this.book.known < s1.userCount) return { ...base, outcome: 'skipped', detail: 'deposit addresses still being derived', block, assets: [] };
     const hot = s1.chain.spec.hotWallet.toLowerCase();
     const hotNonce = await this.client.nonce(hot, block);
-    const assets: AssetReconciliation[] = [];
-    for (const asset of s1.assets) assets.push(await this.reconcileAsset(s1, asset, hot, hotNonce, block));
-    // The ledger again: a hot-wallet transaction assigned meanwhile may be mined at B uncounted.
+    // The ledger again (S2): a hot-wallet withdrawal assigned after S1 and mined by B left the
+    // chain without S1 knowing it; S2 still lists it unless it settled meanwhile (inconclusive then).
     const s2 = this.port.custody(this.chain);
-    if (s2 === undefined || s2.chain.nextNonce !== s1.chain.nextNonce) {
-      return { ...base, outcome: 'inconclusive', detail: 'the ledger assigned a hot-wallet transaction during the round', block, assets };
+    if (s2 === undefined) return { ...base, outcome: 'inconclusive', detail: 'the chain left the ledger', block, assets: [] };
+    const minedLater = new Map<string, bigint>();
+    for (let nonce = s1.chain.nextNonce; nonce < Math.min(hotNonce, s2.chain.nextNonce); nonce++) {
+      const tx = s2.openTxs.find((t) => t.fromIndex === 0 && t.nonce === nonce);
+      if (tx === undefined) {
+        return { ...base, outcome: 'inconclusive', detail: `hot-wallet nonce ${nonce} was assigned and settled during the round`, block, assets: [] };
+      }
+      if (tx.kind === 'withdrawal') minedLater.set(tx.asset, (minedLater.get(tx.asset) ?? 0n) + BigInt(tx.chainAmount));
     }
+    const assets: AssetReconciliation[] = [];
+    for (const asset of s1.assets) assets.push(await this.reconcileAsset(s1, asset, hot, hotNonce, block, minedLater.get(asset.spec.asset) ?? 0n));
     const short = assets.filter((a) => BigInt(a.surplus) < 0n);
     if (short.length === 0) return { ...base, outcome: 'balanced', detail: '', block, assets };
     const detail = short.map((a) => `${a.asset}: on chain ${a.onChain} + mined unsettled ${a.minedUnsettled} < owed ${a.liabilities} (short ${(-BigInt(a.surplus)).toString()}) at block ${block}`).join('; ');
@@ -96,12 +105,14 @@ export class Reconciler {
     return { ...base, outcome: 'deficit', detail, block, assets, froze };
   }
 
-  private async reconcileAsset(s1: CustodyView, asset: ChainAssetView, hot: string, hotNonce: number, block: number): Promise<AssetReconciliation> {
+  private async reconcileAsset(
+    s1: CustodyView, asset: ChainAssetView, hot: string, hotNonce: number, block: number, minedAfterS1: bigint,
+  ): Promise<AssetReconciliation> {
     const token = asset.spec.token;
     const balanceOf = (address: string): Promise<bigint> => (token === '' ? this.client.balance(address, block) : this.client.tokenBalance(token, address, block));
     let onChain = await balanceOf(hot);
     for (let u = 1; u <= s1.userCount; u++) onChain += await balanceOf(this.book.address(u));
-    let minedUnsettled = 0n;
+    let minedUnsettled = minedAfterS1;
     for (const tx of s1.openTxs) {
       if (tx.fromIndex === 0 && tx.kind === 'withdrawal' && tx.asset === asset.spec.asset && tx.nonce < hotNonce) minedUnsettled += BigInt(tx.chainAmount);
     }

@@ -53,6 +53,7 @@ export class CustodyRuntime {
   private lastError = '';
   private lastReconcileMs = -Infinity;
   private readonly book: AddressBook;
+  private chainId: number | undefined;
 
   constructor(private readonly options: CustodyRuntimeOptions) {
     const { chain, client, port, keys, logger } = options;
@@ -64,10 +65,16 @@ export class CustodyRuntime {
     this.reconciler = new Reconciler(chain, client, port, book, logger, options.now);
   }
 
-  /** Whether the address is one of the exchange's on this chain (the hot wallet or a derived deposit address). */
-  isOwnAddress(address: string): boolean {
+  /**
+   * Whether the address is one of the exchange's on this chain (the hot wallet or a deposit
+   * address); undefined while some users' deposit addresses are not derived yet (just after a
+   * start), when the answer cannot be known.
+   */
+  isOwnAddress(address: string): boolean | undefined {
     const a = address.toLowerCase();
-    return a === this.book.address(0) || this.book.userOf(a) !== undefined;
+    if (a === this.book.address(0) || this.book.userOf(a) !== undefined) return true;
+    const view = this.options.port.custody(this.options.chain);
+    return view === undefined || this.book.known >= view.userCount ? false : undefined;
   }
 
   start(): void {
@@ -96,9 +103,19 @@ export class CustodyRuntime {
 
   /** One round of every loop (the reconciler when due, or when `reconcile` is true). */
   async round(reconcile = false): Promise<void> {
+    // The head before the view: a user created after the view is read cannot deposit into a block
+    // at or below this head (the watcher scans no further), so every scanned block's addresses are known.
+    const head = await this.options.client.headNumber();
     const view = this.options.port.custody(this.options.chain);
     if (view === undefined) return;
-    const head = await this.options.client.headNumber();
+    // Every round, not only at start: the chain may have been declared after this node started.
+    this.chainId ??= await this.options.client.chainId();
+    if (this.chainId !== view.chain.spec.chainId) {
+      throw new Error(`custody: the RPC serves chain id ${this.chainId}, the ledger's ${this.options.chain} is ${view.chain.spec.chainId}: acting on nothing`);
+    }
+    if (this.options.keys.address(0) !== view.chain.spec.hotWallet) {
+      throw new Error(`custody: the key's index 0 is not the ledger's ${this.options.chain} hot wallet (wrong custody key?): acting on nothing`);
+    }
     this.head = head;
     await this.watcher.round(view, head);
     // Each loop reads the view again: the watcher's submissions have applied by now.

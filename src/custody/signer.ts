@@ -7,12 +7,12 @@ import { encodeFunctionData, keccak256, parseAbiItem, type Hex, type Transaction
 import type { LocalAccount } from 'viem/accounts';
 import { feeAtLevel as engineFeeAtLevel, Limits, type ChainTxView } from '../core/index.js';
 
-/** The highest fee level ReplaceChainTx may set (docs/CUSTODY.md): +25 % per level. */
+/** The highest fee level ReplaceChainTx may set (docs/CUSTODY.md): each level 125 % of the one below. */
 export const FEE_LEVEL_MAX = Limits.feeLevelMax;
 
 const transferAbi = [parseAbiItem('function transfer(address to, uint256 value) returns (bool)')] as const;
 
-/** A fee (decimal string) at a level: the engine's rule, fee * (100 + 25 * level) / 100, integer division. */
+/** A fee (decimal string) at a level: the engine's rule, 125 % of the level below at each step, integer division. */
 export function feeAtLevel(fee: string, level: number): bigint {
   if (!Number.isInteger(level) || level < 0 || level > FEE_LEVEL_MAX) throw new Error(`fee level ${level} out of range`);
   return engineFeeAtLevel(BigInt(fee), level);

@@ -10,19 +10,40 @@
 
 import type { ChainAssetView, CustodyView } from '../core/index.js';
 import type { AddressBook } from './addresses.js';
-import type { ChainClient } from './chain.js';
+import type { ChainClient, TokenTransfer } from './chain.js';
 import { outcomeOf, type CustodyLogger, type CustodyPort } from './port.js';
 
 /** Blocks scanned per round at most. */
 export const WATCH_BLOCKS_PER_ROUND_MAX = 500;
-/** Block hashes kept to detect a reorganisation: the deepest reorg the watcher can undo. */
-export const REORG_WINDOW_BLOCKS = 256;
+/**
+ * Block hashes kept to detect a reorganisation: the deepest reorg the watcher can undo. Above the
+ * most confirmations an asset may require (Limits.confirmationsMax), so a block is never credited
+ * after its hash has left the window.
+ */
+export const REORG_WINDOW_BLOCKS = 1_100;
 /** Observations submitted per round at most. */
 export const WATCH_SUBMITS_PER_ROUND_MAX = 200;
 /** Deposits followed at once (seen and not yet credited); scanning waits while it is full. */
 export const WATCH_DEPOSITS_MAX = 10_000;
 /** Observations the engine refused at the confirmation count, remembered so that a rescan does not repeat them. */
 export const WATCH_REFUSED_MAX = 10_000;
+
+/** Refusals of a confirmed observation that no retry can change. */
+const PERMANENT_REFUSALS: ReadonlySet<string> = new Set([
+  'deposit_too_small', 'deposit_conflict', 'deposit_invalid', 'chain_asset_not_found', 'chain_not_found', 'user_not_found', 'balance_overflow',
+]);
+
+/** The position of each Transfer log among its transaction's logs of the same token (in log order). */
+function transferOrdinals(logs: readonly TokenTransfer[]): Map<TokenTransfer, number> {
+  const byTx = new Map<string, TokenTransfer[]>();
+  for (const log of logs) byTx.set(log.txHash, [...(byTx.get(log.txHash) ?? []), log]);
+  const out = new Map<TokenTransfer, number>();
+  for (const list of byTx.values()) {
+    list.sort((a, b) => a.logIndex - b.logIndex);
+    list.forEach((log, i) => out.set(log, i));
+  }
+  return out;
+}
 
 interface Seen {
   readonly asset: string;
@@ -49,6 +70,8 @@ export class Watcher {
   private readonly hashes = new Map<number, string>();
   private readonly seen = new Map<string, Seen>();
   private readonly refused = new Set<string>();
+  /** Pending deposits whose block left the chain, kept until the engine no longer holds them pending. */
+  private readonly reverts = new Map<string, Seen>();
   private reverted = 0;
   private observed = 0;
 
@@ -68,9 +91,11 @@ export class Watcher {
   }
 
   async round(view: CustodyView, head: number): Promise<void> {
-    this.book.extend(view.userCount);
+    // Scanning with some users' addresses not yet derived would pass their deposits by for good.
+    const complete = (await this.book.extend(view.userCount)) >= view.userCount;
     await this.checkCanonical(head);
-    if (this.seen.size < WATCH_DEPOSITS_MAX) await this.scan(view, head);
+    await this.submitReverts();
+    if (complete && this.seen.size < WATCH_DEPOSITS_MAX) await this.scan(view, head);
     await this.report(view, head);
   }
 
@@ -97,13 +122,30 @@ export class Watcher {
     for (const [key, s] of this.seen) {
       if (s.blockNumber < height) continue;
       this.seen.delete(key);
-      const status = this.port.depositStatus(this.chain, s.txId, s.logIndex);
+      const status = this.port.depositStatus(this.chain, s.txId, s.asset, s.logIndex);
       if (status === 'credited') {
         this.logger.error({ chain: this.chain, txId: s.txId, logIndex: s.logIndex }, 'custody watcher: a credited deposit\'s block left the chain (deeper than its confirmations); reconciliation will show it');
         continue;
       }
-      if (status !== 'pending') continue;
-      const outcome = outcomeOf(await this.port.submit([{ type: 'RevertDeposit', chain: this.chain, txId: s.txId, logIndex: s.logIndex, blockHash: s.blockHash }]));
+      if (status === 'pending') this.reverts.set(`${key}:${s.blockHash}`, s);
+    }
+    await this.submitReverts();
+  }
+
+  /** RevertDeposit for each dropped pending deposit, until the engine no longer holds it pending in that block. */
+  private async submitReverts(): Promise<void> {
+    let submits = 0;
+    for (const [key, s] of this.reverts) {
+      if (this.port.depositStatus(this.chain, s.txId, s.asset, s.logIndex) !== 'pending') {
+        this.reverts.delete(key);
+        continue;
+      }
+      if (submits >= WATCH_SUBMITS_PER_ROUND_MAX) break;
+      submits += 1;
+      const results = await this.port.submit([{ type: 'RevertDeposit', chain: this.chain, txId: s.txId, asset: s.asset, logIndex: s.logIndex, blockHash: s.blockHash }]);
+      const outcome = outcomeOf(results);
+      // Applied, or refused (the engine holds it in another block now, or no more): done; not applied: next round.
+      if (Array.isArray(results)) this.reverts.delete(key);
       if (outcome === 'ok') this.reverted += 1;
       this.logger.info({ chain: this.chain, txId: s.txId, logIndex: s.logIndex, outcome }, 'custody watcher: pending deposit reverted');
     }
@@ -136,7 +178,11 @@ export class Watcher {
     let rewindTo: number | undefined;
     for (const asset of view.assets) {
       if (asset.spec.token === '') continue;
-      for (const log of await this.client.tokenTransfers(asset.spec.token, from, scanned)) {
+      const logs = await this.client.tokenTransfers(asset.spec.token, from, scanned);
+      // A transfer's id is its position among its transaction's Transfer logs of this token: a
+      // reorg that mines the transaction again elsewhere changes the block-wide index, not this.
+      const ordinals = transferOrdinals(logs);
+      for (const log of logs) {
         if (log.from === hot) continue;
         const userId = this.book.userOf(log.to);
         if (userId === undefined) continue;
@@ -144,7 +190,7 @@ export class Watcher {
           rewindTo = Math.min(rewindTo ?? log.blockNumber, log.blockNumber);
           continue;
         }
-        this.found(asset, log.txHash, log.logIndex, userId, log.to, log.value, log.blockNumber, log.blockHash);
+        this.found(asset, log.txHash, ordinals.get(log) ?? 0, userId, log.to, log.value, log.blockNumber, log.blockHash);
       }
     }
     this.nextBlock = scanned + 1;
@@ -153,9 +199,9 @@ export class Watcher {
   }
 
   private found(asset: ChainAssetView, txId: string, logIndex: number, userId: number, address: string, value: bigint, blockNumber: number, blockHash: string): void {
-    const key = `${txId}:${logIndex}`;
+    const key = `${asset.spec.asset}:${txId}:${logIndex}`;
     if (this.refused.has(key) || this.seen.get(key)?.blockHash === blockHash) return;
-    if (this.port.depositStatus(this.chain, txId, logIndex) === 'credited') return;
+    if (this.port.depositStatus(this.chain, txId, asset.spec.asset, logIndex) === 'credited') return;
     this.seen.set(key, { asset: asset.spec.asset, txId, logIndex, userId, address, chainAmount: value.toString(), blockNumber, blockHash, pendingSubmitted: false });
   }
 
@@ -163,7 +209,7 @@ export class Watcher {
   private async report(view: CustodyView, head: number): Promise<void> {
     let submits = 0;
     for (const [key, s] of this.seen) {
-      const status = this.port.depositStatus(this.chain, s.txId, s.logIndex);
+      const status = this.port.depositStatus(this.chain, s.txId, s.asset, s.logIndex);
       if (status === 'credited') { this.seen.delete(key); continue; }
       // Only a block this watcher scanned at that height (pruned heights are deep enough to be final).
       const known = this.hashes.get(s.blockNumber);
@@ -184,11 +230,12 @@ export class Watcher {
       s.pendingSubmitted = true;
       if (outcome === 'ok') this.observed += 1;
       this.logger.info({ chain: this.chain, asset: s.asset, userId: s.userId, txId: s.txId, logIndex: s.logIndex, confirmations, outcome }, 'custody watcher: deposit observed');
-      const after = this.port.depositStatus(this.chain, s.txId, s.logIndex);
+      const after = this.port.depositStatus(this.chain, s.txId, s.asset, s.logIndex);
       if (after === 'credited') {
         this.seen.delete(key);
-      } else if (confirmed && outcome !== 'ok') {
-        // Refused at the count (an amount below one minor unit, an unknown asset): not retried.
+      } else if (confirmed && PERMANENT_REFUSALS.has(outcome)) {
+        // Refused for good at the count (below one minor unit, unknown asset or user, a conflict):
+        // not retried. Anything else (an expired command in a failover, a busy log) is retried.
         this.seen.delete(key);
         if (this.refused.size >= WATCH_REFUSED_MAX) this.refused.delete(this.refused.values().next().value!);
         this.refused.add(key);

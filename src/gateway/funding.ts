@@ -270,7 +270,10 @@ export const fundingRoutes: readonly RouteDef[] = [
       if (b.dest !== '4') return fail(ApiErrors.paramError, 'dest');
       if (b.chain !== undefined && b.chain !== '' && b.chain !== chainOf(asset.asset)) return fail(ApiErrors.paramError, 'chain');
       if (!ERC20_ADDRESS.test(b.toAddr)) return new Failure(ApiErrors.withdrawalAddress);
-      if (ctx.isOwnAddress?.(b.toAddr) === true) {
+      const own = ctx.isOwnAddress === undefined ? false : ctx.isOwnAddress(b.toAddr);
+      // Just after a start the node may not have derived every deposit address yet: ask to retry.
+      if (own === undefined) return new Failure({ ...ApiErrors.unavailable, msg: 'The exchange is still loading its deposit addresses; retry in a few seconds.' });
+      if (own) {
         return new Failure({ ...ApiErrors.withdrawalAddress, msg: 'The address is one of the exchange\'s own (a deposit address or the hot wallet): transfers between users are not supported.' });
       }
       const amount = toSteps(b.amt, asset.scale, 1);

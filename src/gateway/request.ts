@@ -27,7 +27,7 @@ export interface RequestContext {
   /** The user's real deposit address of an asset on a chain (custody on), else undefined. */
   readonly depositAddress?: (userId: number, asset: string) => string | undefined;
   /** Whether an address is the exchange's own (custody on): withdrawals to it are refused. */
-  readonly isOwnAddress?: (address: string) => boolean;
+  readonly isOwnAddress?: (address: string) => boolean | undefined;
 }
 
 /** A reply's data, with the top-level code for batch results ("1" all failed, "2" partial). */

@@ -73,7 +73,7 @@ export interface GatewayOptions {
    * Whether an address is the exchange's own on its chain: a withdrawal there is refused (58207),
    * since the watchers take transfers from the hot wallet for the exchange's own, not deposits.
    */
-  readonly isOwnAddress?: (address: string) => boolean;
+  readonly isOwnAddress?: (address: string) => boolean | undefined;
 }
 
 export const GatewayDefaults = {

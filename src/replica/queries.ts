@@ -30,7 +30,7 @@ export interface ExchangeQueries extends HistoryQueries {
   chains(): readonly string[];
   /** What the custody runtime reads of one chain; undefined for an undeclared chain. */
   custody(chain: string): CustodyView | undefined;
-  depositStatus(chain: string, txId: string, logIndex: number): DepositStatus;
+  depositStatus(chain: string, txId: string, asset: string, logIndex: number): DepositStatus;
   /** The asset's chain rules and its chain's state (cheap: no liabilities); undefined without a chain adapter. */
   chainAsset(asset: string): { readonly spec: SetChainAsset; readonly chain: ChainView } | undefined;
   /** Withdrawals held and not settled (every user), oldest first: what operators approve or reject. */
@@ -122,8 +122,8 @@ export class LiveQueries implements ExchangeQueries {
     return custodyView(this.engine(), chain);
   }
 
-  depositStatus(chain: string, txId: string, logIndex: number): DepositStatus {
-    return depositStatus(this.engine(), chain, txId, logIndex);
+  depositStatus(chain: string, txId: string, asset: string, logIndex: number): DepositStatus {
+    return depositStatus(this.engine(), chain, txId, asset, logIndex);
   }
 
   chainAsset(asset: string): { readonly spec: SetChainAsset; readonly chain: ChainView } | undefined {

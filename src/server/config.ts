@@ -87,7 +87,7 @@ export const settings: Record<keyof ServerConfig, Setting> = {
   custodyKeyFile: { flag: 'custody-key-file', env: 'EVERBOOK_CUSTODY_KEY_FILE', kind: 'string', default: '', help: 'the custody mnemonic (mode 0600; else EVERBOOK_CUSTODY_MNEMONIC; a dev exchange makes <data-dir>/custody.key)' },
   custodyPollMs: { flag: 'custody-poll-ms', env: 'EVERBOOK_CUSTODY_POLL_MS', kind: 'int', default: '1000', help: 'pause between custody rounds (watch deposits, send and settle transactions, sweep)' },
   reconcileEveryMs: { flag: 'reconcile-every-ms', env: 'EVERBOOK_RECONCILE_EVERY_MS', kind: 'int', default: '10000', help: 'custody reconciliation (ledger against chain; a deficit freezes withdrawals) at most this often' },
-  replaceAfterMs: { flag: 'replace-after-ms', env: 'EVERBOOK_REPLACE_AFTER_MS', kind: 'int', default: '60000', help: 'a hot-wallet transaction unmined this long gets the next fee level (+25 %, up to 8)' },
+  replaceAfterMs: { flag: 'replace-after-ms', env: 'EVERBOOK_REPLACE_AFTER_MS', kind: 'int', default: '60000', help: 'a hot-wallet transaction unmined this long gets the next fee level (each 125 % of the one below, up to 8)' },
   chainScanFrom: { flag: 'chain-scan-from', env: 'EVERBOOK_CHAIN_SCAN_FROM', kind: 'int', default: '0', help: 'the block the deposit watcher scans from after a start (before the exchange\'s first deposit address was used)' },
   devConfirmations: { flag: 'dev-confirmations', env: 'EVERBOOK_DEV_CONFIRMATIONS', kind: 'int', default: '3', help: 'with --dev: confirmations the dev chain setup declares for ETH and USDT' },
   clusterToken: { flag: 'cluster-token', env: 'EVERBOOK_CLUSTER_TOKEN', kind: 'string', default: '', help: 'shared secret guarding /internal routes between nodes (required with --log etcd)' },

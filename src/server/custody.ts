@@ -19,8 +19,8 @@ export interface RunningCustody {
   readonly chainRpc: string;
   /** The user's HD deposit address when the asset is on the chain; undefined otherwise. */
   readonly depositAddress: (userId: number, asset: string) => string | undefined;
-  /** Whether an address is the exchange's own on this chain (hot wallet or a deposit address). */
-  readonly isOwnAddress: (address: string) => boolean;
+  /** Whether an address is the exchange's own on this chain (hot wallet or a deposit address); undefined: not known yet. */
+  readonly isOwnAddress: (address: string) => boolean | undefined;
   status(): CustodyStatus;
   close(): Promise<void>;
 }
@@ -66,7 +66,7 @@ export async function startCustody(
     const view = custodyPort.custody(config.chainName);
     if (view !== undefined) {
       const chainId = await client.chainId();
-      if (chainId !== view.chain.spec.chainId) throw new Error(`custody: ${chainRpc} is chain ${chainId}, the ledger's ${config.chainName} is ${view.chain.spec.chainId}`);
+      if (chainId !== view.chain.spec.chainId) throw new Error(`custody: ${redactUrl(chainRpc)} is chain ${chainId}, the ledger's ${config.chainName} is ${view.chain.spec.chainId}`);
       if (keys.address(0) !== view.chain.spec.hotWallet) throw new Error(`custody: the key's hot wallet is not the ledger's ${config.chainName} hot wallet: wrong --custody-key-file?`);
       if (config.dev) {
         const assets = Object.fromEntries(view.assets.map((a) => [a.spec.asset, { token: a.spec.token, chainDecimals: a.spec.chainDecimals }]));
@@ -94,6 +94,19 @@ export async function startCustody(
   } catch (e) {
     await anvil?.stop();
     throw e;
+  }
+}
+
+/**
+ * An RPC URL as operators may see it: scheme, host and port only. Providers put API keys in the
+ * path, the query or the user part, so none of those leave the process.
+ */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname === '/' ? '' : '/…'}`;
+  } catch {
+    return '(unparsable URL)';
   }
 }
 

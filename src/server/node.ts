@@ -20,7 +20,7 @@ import { CLOCK_PEERS_WINDOW_MS, encodeSnapshotFile, Replica, SnapshotStore, Subm
 import { StreamHub } from '../streams/index.js';
 import { newAdminToken, registerAdminRoutes } from './admin.js';
 import { custodyMode, type ServerConfig } from './config.js';
-import { startCustody, type RunningCustody } from './custody.js';
+import { redactUrl, startCustody, type RunningCustody } from './custody.js';
 import { bootstrapDev, type DevCredentials } from './dev.js';
 import { registerMetricsRoute } from './metrics.js';
 
@@ -307,7 +307,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
           failure: replica.failure ?? journal?.writeProblem()?.message ?? '', peers: coordinator?.peers ?? [], submitter: { records: submitter.records, submissions: submitter.submissions },
           dataDir: config.dataDir, clocks: clockStatus(replica, now),
         }),
-        ...(custody !== undefined && { custodyDetails: () => ({ runtime: jsonSafe(custody.status()), chainRpc: custody.chainRpc }) }),
+        ...(custody !== undefined && { custodyDetails: () => ({ runtime: jsonSafe(custody.status()), chainRpc: redactUrl(custody.chainRpc) }) }),
       });
       if (coordinator !== undefined) {
         const expected = Buffer.from(`Bearer ${config.clusterToken}`);

@@ -318,7 +318,7 @@ export function goldenLog(): LogBatch[] {
   w.tick(10);
   w.record('aws', [[
     seen(1, 'CETH', -1, '20000000000000000000', 2), seen(1, 'CETH', -1, '20000000000000000000', 2), seen(2, 'CUSD', 4, '300000000', 3),
-    { type: 'RevertDeposit', chain: 'golden', txId: hex(3), logIndex: -1, blockHash: hex(0x1003) },
+    { type: 'RevertDeposit', chain: 'golden', txId: hex(3), asset: 'CETH', logIndex: -1, blockHash: hex(0x1003) },
     seen(3, 'CETH', -1, '1000000000000000000', 5, 9),
   ]]);
   w.tick(10);
