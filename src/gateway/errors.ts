@@ -133,6 +133,7 @@ export const rejectMap: Readonly<Record<RejectCode, ApiErrorName>> = {
   withdrawal_address_invalid: 'withdrawalAddress',
   api_key_exists: 'paramError',
   balance_overflow: 'paramError',
+  report_id_invalid: 'paramError',
 };
 
 /** Where a context gives a rejection a more specific code than the default. */

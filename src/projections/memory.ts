@@ -94,6 +94,8 @@ export class MemoryProjections implements Projections {
       case 'DepositPending': case 'DepositReverted': case 'WithdrawalAwaitingApproval': case 'ChainSet': case 'ChainAssetSet':
       case 'ChainTxAssigned': case 'ChainTxReplaced': case 'ChainTxSettled': case 'WithdrawalsFrozen': case 'WithdrawalAllowlistSet':
         return; // projected on branch custody-core
+      case 'LiabilitiesReportRequested':
+        return;
       default: {
         const unknown: never = e;
         throw new InvariantError(`projections: unknown event ${JSON.stringify(unknown)}`);
