@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, configHelp, loadConfig, settings } from '../server/config.js';
 import { startNode, type AdminFile } from '../server/node.js';
+import { verifyProof } from '../por/index.js';
 
 const USAGE = `everbook — a spot exchange core that keeps trading when a cloud disappears
 
@@ -28,6 +29,13 @@ usage:
   everbook withdrawal-complete --id ID --tx TXID
   everbook withdrawal-fail --id ID --reason TEXT
   everbook snapshot                      write a snapshot and checkpoint now
+
+proof of reserves (docs/PROOF-OF-RESERVES.md):
+  everbook por-request --report ID [--block N]    every node builds the liabilities tree at this point of the log
+  everbook por-status --report ID [--wait-ms N]   queued, building, ready (with the report) or failed
+  everbook por-proof --report ID --user ID        a user's inclusion proof (users fetch theirs from the API)
+  everbook por-verify --report FILE --proof FILE [--user ID] [--expect CCY=MINOR,...]
+                                         checks a proof against a report, with nothing else; needs no node
 
 local multicloud deployment (etcd from Debian's etcd-server; as root each cloud gets a network namespace):
   everbook cluster up [--topology FILE] [--dir DIR] [--netns true|false]
@@ -180,6 +188,48 @@ async function cluster(command: string, argv: string[]): Promise<void> {
   }
 }
 
+/**
+ * The document inside what a user saved: the bare JSON, or the API's {code, data: [...]} reply
+ * (the public report's item is { report, reserves }).
+ */
+function unwrap(value: unknown, key: string): unknown {
+  let v = value;
+  if (typeof v === 'object' && v !== null && Array.isArray((v as { data?: unknown }).data)) v = (v as { data: unknown[] }).data[0];
+  if (typeof v === 'object' && v !== null && key in v) v = (v as Record<string, unknown>)[key];
+  return v;
+}
+
+async function readJson(path: string): Promise<unknown> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    throw new ConfigError(`cannot read ${path} as JSON: ${(e as Error).message}`);
+  }
+}
+
+/** por-verify: the user's check, offline: exit 0 when the proof holds, 1 with the problem when not. */
+async function porVerify(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { report: { type: 'string' }, proof: { type: 'string' }, user: { type: 'string' }, expect: { type: 'string' } },
+    strict: true,
+  });
+  const report = unwrap(await readJson(required('report', values.report)), 'report');
+  const proof = unwrap(await readJson(required('proof', values.proof)), 'proof');
+  const balances: Record<string, string> = {};
+  for (const item of (values.expect ?? '').split(',').filter((x) => x !== '')) {
+    const [ccy, amount] = item.split('=');
+    if (ccy === undefined || amount === undefined || ccy === '') throw new ConfigError(`--expect takes CCY=MINOR_UNITS pairs, not "${item}"`);
+    balances[ccy] = amount;
+  }
+  const verdict = verifyProof(report, proof, {
+    ...(values.user !== undefined && { userId: int('user', values.user) }),
+    ...(Object.keys(balances).length > 0 && { balances }),
+  });
+  console.log(JSON.stringify(verdict, null, 2));
+  if (!verdict.ok) process.exitCode = 1;
+}
+
 async function admin(dataDir: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>> {
   let file: AdminFile;
   try {
@@ -223,6 +273,7 @@ async function main(argv: string[]): Promise<void> {
   }
   if (command === 'start') return start(rest);
   if (command === 'cluster' || command === 'drill') return cluster(command, rest);
+  if (command === 'por-verify') return porVerify(rest);
   const sub = command === 'user' || command === 'key' ? rest[0] : undefined;
   const { values } = parseArgs({
     args: sub === undefined ? rest : rest.slice(1),
@@ -231,7 +282,7 @@ async function main(argv: string[]): Promise<void> {
       amount: { type: 'string' }, inst: { type: 'string' }, state: { type: 'string' }, id: { type: 'string' },
       tx: { type: 'string' }, reason: { type: 'string' }, 'maker-fee-ppm': { type: 'string' }, 'taker-fee-ppm': { type: 'string' },
       stp: { type: 'string' }, perm: { type: 'string' }, ips: { type: 'string' }, passphrase: { type: 'string' },
-      key: { type: 'string' },
+      key: { type: 'string' }, report: { type: 'string' }, block: { type: 'string' }, 'wait-ms': { type: 'string' },
     },
     strict: true,
   });
@@ -258,6 +309,11 @@ async function main(argv: string[]): Promise<void> {
     case 'withdrawal-complete': out = await admin(dataDir, 'POST', '/withdrawals/complete', { withdrawalId: int('id', values.id), txId: required('tx', values.tx) }); break;
     case 'withdrawal-fail': out = await admin(dataDir, 'POST', '/withdrawals/fail', { withdrawalId: int('id', values.id), reason: required('reason', values.reason) }); break;
     case 'snapshot': out = await admin(dataDir, 'POST', '/snapshot'); break;
+    case 'por-request': out = await admin(dataDir, 'POST', '/por/reports', {
+      reportId: required('report', values.report), ...(values.block !== undefined && { blockNumber: int('block', values.block) }),
+    }); break;
+    case 'por-status': out = await admin(dataDir, 'GET', `/por/reports/${encodeURIComponent(required('report', values.report))}?waitMs=${String(int('wait-ms', values['wait-ms'] ?? '0'))}`); break;
+    case 'por-proof': out = await admin(dataDir, 'GET', `/por/proof?reportId=${encodeURIComponent(required('report', values.report))}&userId=${String(int('user', values.user))}`); break;
     default: throw new ConfigError(`unknown command "${argv.join(' ')}"; see everbook help`);
   }
   delete out.ok;

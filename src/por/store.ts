@@ -60,6 +60,7 @@ export class ReportStore {
 
   /** The report, or undefined when this node has none of that id. */
   async report(reportId: string): Promise<LiabilitiesReport | undefined> {
+    if (!REPORT_ID.test(reportId)) return undefined;
     const cached = this.cache.get(reportId);
     if (cached !== undefined) return cached;
     let text: string;
@@ -77,6 +78,7 @@ export class ReportStore {
 
   /** The reserves read for a report, if they were. */
   async reserves(reportId: string): Promise<ReservesSection | undefined> {
+    if (!REPORT_ID.test(reportId)) return undefined;
     try {
       return JSON.parse(await readFile(this.path(reportId, 'reserves.json'), 'utf8')) as ReservesSection;
     } catch (e) {
