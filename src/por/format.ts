@@ -18,10 +18,19 @@ export const TREE_DEPTH_MAX = 48;
 export const REPORT_ASSETS_MAX = 256;
 export const REPORT_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
-const TAG_USER = Buffer.from('everbook-por-v1 user\0');
-const TAG_LEAF = Buffer.from('everbook-por-v1 leaf\0');
-const TAG_NODE = Buffer.from('everbook-por-v1 node\0');
+/** The tag each kind of hash input starts with: distinct, and none a prefix of another. */
+export const TAGS = {
+  user: Buffer.from('everbook-por-v1 user\0'),
+  leaf: Buffer.from('everbook-por-v1 leaf\0'),
+  node: Buffer.from('everbook-por-v1 node\0'),
+} as const;
+const TAG_USER = TAGS.user;
+const TAG_LEAF = TAGS.leaf;
+const TAG_NODE = TAGS.node;
 const SALT_LABEL = 'everbook-por-v1 salt\0';
+
+/** What a user's salt is the HMAC of: the label, the report id and the user id. */
+export const saltMessage = (reportId: string, userId: number): string => `${SALT_LABEL}${reportId}\0${String(userId)}`;
 
 /** A node as it is stored and sent: its hash and its per-asset sums (in the report's asset order). */
 export interface TreeNode {
@@ -67,7 +76,7 @@ export function saltKeyFrom(root: Uint8Array): Buffer {
 
 /** A user's salt for one report: secret from other users, the same on every node. */
 export function userSalt(saltKey: Uint8Array, reportId: string, userId: number): Buffer {
-  return createHmac('sha256', saltKey).update(`${SALT_LABEL}${reportId}\0${String(userId)}`).digest();
+  return createHmac('sha256', saltKey).update(saltMessage(reportId, userId)).digest();
 }
 
 /** H(tag | salt (32 bytes) | user id in decimal): who the leaf is, known only to its user. */
