@@ -18,13 +18,15 @@ export const importTable = {
   replica: ['core', 'log', 'projections'],
   streams: ['core', 'replica', 'projections'],
   gateway: ['core', 'replica', 'projections', 'streams', 'por'],
+  // Custody on a chain: reads the engine through the replica's queries, submits through its port.
+  custody: ['core', 'replica'],
   // The top: each process is wired here, from every folder below.
-  server: ['core', 'log', 'projections', 'replica', 'streams', 'gateway', 'cluster', 'por'],
+  server: ['core', 'log', 'projections', 'replica', 'streams', 'gateway', 'custody', 'cluster', 'por'],
   cluster: ['core', 'log', 'replica', 'gateway'],
   cli: ['server', 'cluster', 'por'],
 };
 /** Folders with a door: from outside, only their index.ts may be imported. */
-export const doors = ['core', 'log', 'projections', 'replica', 'streams', 'gateway', 'por'];
+export const doors = ['core', 'log', 'projections', 'replica', 'streams', 'gateway', 'custody', 'por'];
 
 /** no-restricted-imports patterns for a file in src/<folder>. */
 function importPatterns(folder) {
@@ -52,7 +54,7 @@ function importPatterns(folder) {
  * through the replica's queries, so the engine class and its whole-state functions stay below.
  */
 export const engineOnly = ['Engine', 'restore', 'snapshot'];
-const enginePaths = (folder) => (['streams', 'gateway', 'server'].includes(folder)
+const enginePaths = (folder) => (['streams', 'gateway', 'custody', 'server'].includes(folder)
   ? [{ name: '../core/index.js', importNames: engineOnly, message: `src/${folder} reads through the replica's queries, never the engine.` }]
   : []);
 

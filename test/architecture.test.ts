@@ -29,6 +29,7 @@ const fileIn: Record<string, string> = {
   replica: 'src/replica/guard.ts',
   streams: 'src/streams/hub.ts',
   gateway: 'src/gateway/body.ts',
+  custody: 'src/custody/signer.ts',
   server: 'src/server/config.ts',
   cluster: 'src/cluster/topology.ts',
   cli: 'src/cli/main.ts',

@@ -74,14 +74,18 @@ test('Golden log: the recorded log covers every command, every order type, signa
     }
   }
   assert.deepEqual([...commandTypes].sort(), [
-    'AmendOrder', 'CancelAll', 'CancelOrder', 'CancelWithdrawal', 'CompleteWithdrawal', 'CreateApiKey', 'CreateUser', 'CreditDeposit',
-    'FailWithdrawal', 'PlaceOrder', 'RequestWithdrawal', 'RevokeApiKey', 'SetAsset', 'SetInstrument', 'SetInstrumentState', 'SetUserConfig',
+    'AmendOrder', 'ApproveWithdrawal', 'CancelAll', 'CancelOrder', 'CancelWithdrawal', 'CompleteWithdrawal', 'CreateApiKey', 'CreateUser',
+    'CreditDeposit', 'FailWithdrawal', 'ObserveChainTx', 'ObserveDeposit', 'PlaceOrder', 'ReplaceChainTx', 'RequestSweep',
+    'RequestWithdrawal', 'RevertDeposit', 'RevokeApiKey', 'SetAsset', 'SetChain', 'SetChainAsset', 'SetInstrument', 'SetInstrumentState',
+    'SetUserConfig', 'SetWithdrawalAllowlist', 'SetWithdrawalsFrozen',
   ]);
   assert.deepEqual([...orderTypes].sort(), ['fok', 'ioc', 'limit', 'market', 'post_only']);
   assert.deepEqual([...clouds].sort(), ['aws', 'gcp']);
   assert.ok(signed >= 3, 'signed submissions');
   for (const outcome of ['command_expired', 'replayed', 'signature_expired']) assert.ok((expected.outcomeCounts[outcome] ?? 0) > 0, outcome);
-  for (const event of ['OrderCanceled:post_only_would_take', 'OrderCanceled:fok_not_fillable', 'OrderCanceled:stp', 'OrderAmended', 'WithdrawalCompleted', 'WithdrawalFailed', 'WithdrawalCanceled']) {
+  for (const event of ['OrderCanceled:post_only_would_take', 'OrderCanceled:fok_not_fillable', 'OrderCanceled:stp', 'OrderAmended', 'WithdrawalCompleted', 'WithdrawalFailed', 'WithdrawalCanceled',
+    'DepositPending', 'DepositReverted', 'WithdrawalAwaitingApproval', 'ChainTxAssigned', 'ChainTxReplaced', 'ChainTxSettled', 'WithdrawalsFrozen',
+    'WithdrawalAllowlistSet']) {
     assert.ok((expected.eventCounts[event] ?? 0) > 0, event);
   }
 });

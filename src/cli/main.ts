@@ -27,7 +27,13 @@ usage:
   everbook instruments
   everbook instrument-state --inst INST --state live|suspended|cancel_only|post_only
   everbook withdrawal-complete --id ID --tx TXID
-  everbook withdrawal-fail --id ID --reason TEXT
+  everbook withdrawal-fail --id ID --reason TEXT        (on a chain: rejects one waiting for approval)
+  everbook withdrawals                   withdrawals held and not settled: waiting for completion, for approval, or on chain
+  everbook withdrawal-approve --id ID    a withdrawal above its asset's approval threshold gets its nonce and is sent
+  everbook custody                       chains, hot wallets, liabilities, open transactions, reconciliation
+  everbook withdrawals-freeze --chain CHAIN --reason TEXT
+  everbook withdrawals-unfreeze --chain CHAIN
+  everbook withdrawal-allowlist --user ID --addr 0x..,0x..   (empty --addr removes the restriction)
   everbook snapshot                      write a snapshot and checkpoint now
 
 proof of reserves (docs/PROOF-OF-RESERVES.md):
@@ -282,7 +288,8 @@ async function main(argv: string[]): Promise<void> {
       amount: { type: 'string' }, inst: { type: 'string' }, state: { type: 'string' }, id: { type: 'string' },
       tx: { type: 'string' }, reason: { type: 'string' }, 'maker-fee-ppm': { type: 'string' }, 'taker-fee-ppm': { type: 'string' },
       stp: { type: 'string' }, perm: { type: 'string' }, ips: { type: 'string' }, passphrase: { type: 'string' },
-      key: { type: 'string' }, report: { type: 'string' }, block: { type: 'string' }, 'wait-ms': { type: 'string' },
+      key: { type: 'string' }, chain: { type: 'string' }, addr: { type: 'string' },
+      report: { type: 'string' }, block: { type: 'string' }, 'wait-ms': { type: 'string' },
     },
     strict: true,
   });
@@ -308,6 +315,14 @@ async function main(argv: string[]): Promise<void> {
     case 'instrument-state': out = await admin(dataDir, 'POST', '/instruments/state', { instId: required('inst', values.inst), state: required('state', values.state) }); break;
     case 'withdrawal-complete': out = await admin(dataDir, 'POST', '/withdrawals/complete', { withdrawalId: int('id', values.id), txId: required('tx', values.tx) }); break;
     case 'withdrawal-fail': out = await admin(dataDir, 'POST', '/withdrawals/fail', { withdrawalId: int('id', values.id), reason: required('reason', values.reason) }); break;
+    case 'withdrawals': out = await admin(dataDir, 'GET', '/withdrawals'); break;
+    case 'withdrawal-approve': out = await admin(dataDir, 'POST', '/withdrawals/approve', { withdrawalId: int('id', values.id) }); break;
+    case 'custody': out = await admin(dataDir, 'GET', '/custody'); break;
+    case 'withdrawals-freeze': out = await admin(dataDir, 'POST', '/withdrawals/freeze', { chain: required('chain', values.chain), frozen: true, reason: required('reason', values.reason) }); break;
+    case 'withdrawals-unfreeze': out = await admin(dataDir, 'POST', '/withdrawals/freeze', { chain: required('chain', values.chain), frozen: false, reason: '' }); break;
+    case 'withdrawal-allowlist': out = await admin(dataDir, 'POST', '/withdrawals/allowlist', {
+      userId: int('user', values.user), addresses: (values.addr ?? '').split(',').filter((a) => a !== ''),
+    }); break;
     case 'snapshot': out = await admin(dataDir, 'POST', '/snapshot'); break;
     case 'por-request': out = await admin(dataDir, 'POST', '/por/reports', {
       reportId: required('report', values.report), ...(values.block !== undefined && { blockNumber: int('block', values.block) }),

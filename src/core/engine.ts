@@ -11,6 +11,7 @@ import { BookSide, type Level } from './book.js';
 import { invariant, Reject, type Rejection } from './codes.js';
 import { EventPool, type Writable } from './event-pool.js';
 import { Limits } from './limits.js';
+import { Custody } from './custody.js';
 import { Account, Asset, DailyWithdrawn, Instrument, Order, User, Withdrawal } from './model.js';
 import { OrderIndex } from './order-index.js';
 import { feeFor, isPositiveSafeInteger, parseDecimal } from './money.js';
@@ -87,6 +88,8 @@ export class Engine {
   readonly withdrawalClientIds = new Map<string, number>();
   /** Every credited deposit id, forever: the idempotency record of the ledger's inflows. */
   readonly deposits = new Map<string, { readonly userId: number; readonly asset: string; readonly amount: string }>();
+  /** Chains, on-chain deposits waiting for confirmations, assigned transactions (custody.ts). */
+  readonly custody = new Custody(this);
 
   private out: Event[] = [];
   /** Accounts the current command changed, in the order it first changed them: touched[0, touchedCount). */
@@ -147,9 +150,19 @@ export class Engine {
       case 'CompleteWithdrawal': return this.completeWithdrawal(cmd);
       case 'FailWithdrawal': return this.failWithdrawal(cmd);
       case 'CancelWithdrawal': return this.cancelWithdrawal(cmd);
-      case 'SetChain': case 'SetChainAsset': case 'ObserveDeposit': case 'RevertDeposit': case 'ApproveWithdrawal':
-      case 'ObserveChainTx': case 'ReplaceChainTx': case 'RequestSweep': case 'SetWithdrawalsFrozen': case 'SetWithdrawalAllowlist':
-        throw new Error(`${cmd.type}: custody commands are being built (branch custody-core)`);
+      case 'SetChain': return this.custody.setChain(cmd);
+      case 'SetChainAsset': return this.custody.setChainAsset(cmd);
+      case 'ObserveDeposit': return this.custody.observeDeposit(cmd);
+      case 'RevertDeposit': return this.custody.revertDeposit(cmd);
+      case 'ApproveWithdrawal': {
+        const w = this.withdrawals.get(cmd.withdrawalId);
+        return w === undefined ? no(Reject.withdrawalNotPending) : this.custody.approve(w);
+      }
+      case 'ObserveChainTx': return this.custody.observeChainTx(cmd);
+      case 'ReplaceChainTx': return this.custody.replace(cmd);
+      case 'RequestSweep': return this.custody.requestSweep(cmd);
+      case 'SetWithdrawalsFrozen': return this.custody.setFrozen(cmd);
+      case 'SetWithdrawalAllowlist': return this.custody.setAllowlist(cmd);
       case 'RequestLiabilitiesReport': return this.requestLiabilitiesReport(cmd);
       default: {
         const unknown: never = cmd;
@@ -717,20 +730,28 @@ export class Engine {
     if (user === undefined) return no(Reject.userNotFound);
     const asset = this.assetById.get(c.asset);
     if (asset === undefined) return no(Reject.assetNotFound);
+    // On a chain, only the chain's deposits are credited: the ledger must match what it holds.
+    if (asset.chain !== null) return no(Reject.depositOnChain);
     const amount = positiveAmount(c.amount);
     if (amount === undefined) return no(Reject.amountInvalid);
-    const account = this.account(user, asset);
+    const refused = this.creditAvailable(user, asset, amount);
+    if (refused !== undefined) return no(refused);
+    this.deposits.set(c.depositId, { userId: c.userId, asset: c.asset, amount: c.amount });
+    this.out.push({ type: 'DepositCredited', seq: this.seq, depositId: c.depositId, userId: user.id, asset: c.asset, amount: c.amount, ts: this.now });
+    return { ok: true };
+  }
+
+  /** Credits a deposit to the user's available balance, unless it would pass the asset's supply cap. */
+  creditAvailable(user: User, asset: Asset, amount: bigint): Rejection | undefined {
     // Held funds return to available on a cancel, so the bound is on the account's total.
     // The cap is on the asset's whole supply, far below what a balance can represent, so no
     // account can overflow later through trades or rebates, where there is no way to refuse.
     const outstanding = -asset.deposits.toBigInt() - asset.withdrawals.toBigInt();
-    if (outstanding + amount > Limits.assetSupplyMax) return no(Reject.balanceOverflow);
+    if (outstanding + amount > Limits.assetSupplyMax) return Reject.balanceOverflow;
     asset.deposits.addBigInt(-amount);
-    account.available.addBigInt(amount);
-    this.touch(account);
-    this.deposits.set(c.depositId, { userId: c.userId, asset: c.asset, amount: c.amount });
-    this.out.push({ type: 'DepositCredited', seq: this.seq, depositId: c.depositId, userId: user.id, asset: c.asset, amount: c.amount, ts: this.now });
-    return { ok: true };
+    this.account(user, asset).available.addBigInt(amount);
+    this.touch(this.account(user, asset));
+    return undefined;
   }
 
   private requestWithdrawal(c: RequestWithdrawal): Result {
@@ -757,19 +778,26 @@ export class Engine {
     const fee = BigInt(spec.withdrawFee);
     const account = this.account(user, asset);
     if (account.available.toBigInt() < amount + fee) return no(Reject.insufficientBalance);
+    const onChain = asset.chain;
+    if (onChain !== null) {
+      const refused = this.custody.checkWithdrawal(user, onChain, c.address, amount);
+      if (refused !== undefined) return no(refused);
+    }
 
     account.available.addBigInt(-(amount + fee));
     account.held.addBigInt(amount + fee);
     this.touch(account);
     if (today !== undefined && today.day === day) today.amount += amount;
     else user.withdrawnToday.set(asset.index, new DailyWithdrawn(day, amount));
-    const w = new Withdrawal(this.nextWithdrawalId++, user, asset, amount, fee, c.address, clientId, day, this.now);
+    const address = onChain === null ? c.address : c.address.toLowerCase();
+    const w = new Withdrawal(this.nextWithdrawalId++, user, asset, amount, fee, address, clientId, day, this.now);
     this.withdrawals.set(w.id, w);
     if (clientId !== '') this.withdrawalClientIds.set(`${user.id}:${clientId}`, w.id);
     this.out.push({
       type: 'WithdrawalRequested', seq: this.seq, withdrawalId: w.id, userId: user.id, asset: asset.id,
       amount: amount.toString(), fee: fee.toString(), address: w.address, clientId, ts: this.now,
     });
+    if (onChain !== null) this.custody.withdrawalRequested(w, onChain);
     return { ok: true, withdrawalId: w.id };
   }
 
@@ -777,27 +805,42 @@ export class Engine {
     if (typeof c.txId !== 'string' || c.txId === '' || c.txId.length > Limits.externalIdLengthMax) return no(Reject.txIdInvalid);
     const w = this.withdrawals.get(c.withdrawalId);
     if (w === undefined) return no(Reject.withdrawalNotPending);
+    if (w.asset.chain !== null) return no(Reject.withdrawalOnChain);
+    this.settleWithdrawal(w, c.txId);
+    return { ok: true, withdrawalId: w.id };
+  }
+
+  /** Pays a withdrawal out of the ledger: the hold leaves, the fee goes to the fee account. */
+  settleWithdrawal(w: Withdrawal, txId: string): void {
     this.withdrawals.delete(w.id);
     const account = this.account(w.user, w.asset);
     account.held.addBigInt(-(w.amount + w.fee));
     w.asset.withdrawals.addBigInt(w.amount);
     w.asset.fees.addBigInt(w.fee);
     this.touch(account);
-    this.out.push({ type: 'WithdrawalCompleted', seq: this.seq, withdrawalId: w.id, userId: w.user.id, txId: c.txId, ts: this.now });
-    return { ok: true, withdrawalId: w.id };
+    this.out.push({ type: 'WithdrawalCompleted', seq: this.seq, withdrawalId: w.id, userId: w.user.id, txId, ts: this.now });
   }
 
   private failWithdrawal(c: FailWithdrawal): Result {
     const w = this.withdrawals.get(c.withdrawalId);
     if (w === undefined) return no(Reject.withdrawalNotPending);
-    this.unwindWithdrawal(w);
-    this.out.push({ type: 'WithdrawalFailed', seq: this.seq, withdrawalId: w.id, userId: w.user.id, reason: c.reason, ts: this.now });
+    // On a chain an operator may only reject a withdrawal that waits for approval: once it has a
+    // nonce its transaction may be mined, and only the chain can say it failed.
+    if (w.asset.chain !== null && w.stage !== 'approval') return no(Reject.withdrawalOnChain);
+    this.failWithdrawalAfterChain(w, c.reason);
     return { ok: true, withdrawalId: w.id };
+  }
+
+  /** Ends a withdrawal that paid nothing out: the hold is released. */
+  failWithdrawalAfterChain(w: Withdrawal, reason: string): void {
+    this.unwindWithdrawal(w);
+    this.out.push({ type: 'WithdrawalFailed', seq: this.seq, withdrawalId: w.id, userId: w.user.id, reason, ts: this.now });
   }
 
   private cancelWithdrawal(c: CancelWithdrawal): Result {
     const w = this.withdrawals.get(c.withdrawalId);
     if (w?.user.id !== c.userId) return no(Reject.withdrawalNotFound);
+    if (w.stage === 'assigned') return no(Reject.withdrawalNotPending);
     this.unwindWithdrawal(w);
     this.out.push({ type: 'WithdrawalCanceled', seq: this.seq, withdrawalId: w.id, userId: w.user.id, reason: 'user', ts: this.now });
     return { ok: true, withdrawalId: w.id };
@@ -812,6 +855,12 @@ export class Engine {
     this.touch(account);
     const today = w.user.withdrawnToday.get(w.asset.index);
     if (today?.day === w.day) today.amount -= w.amount;
+    this.custody.withdrawalUnwound(w);
+  }
+
+  /** Appends an event of the current command (custody.ts emits through this). */
+  emit(e: Event): void {
+    this.out.push(e);
   }
 
   // ------------------------------------------------------------------ ledger primitives

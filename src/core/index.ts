@@ -6,5 +6,6 @@ export { Balance, BALANCE_MAX, feeFor, parseDecimal, formatDecimal, type Units }
 export type * from './types.js';
 export { snapshot, restore, stateHash, SnapshotError, SNAPSHOT_VERSION } from './snapshot.js';
 export { audit } from './audit.js';
+export { custodyView, depositStatus, feeAtLevel } from './custody.js';
 export { sha256Hex } from './sha256.js';
 export type * from './views.js';

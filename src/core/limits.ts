@@ -26,4 +26,13 @@ export const Limits = {
    * A balance can represent 10^30, so rebates and rounding can never push an account past it.
    */
   assetSupplyMax: 10n ** 28n,
+  /** Deposits waiting for confirmations, in all; more are refused until some are credited. */
+  pendingDepositsMax: 100_000,
+  /** Addresses on one user's withdrawal allowlist. */
+  allowlistAddressesMax: 100,
+  /** Fee levels of a replaced transaction: level n pays (100 + 25n)% of the asset's gas fees. */
+  feeLevelMax: 8,
+  /** Confirmations an asset may require, and its chain decimals. */
+  confirmationsMax: 1_000,
+  chainDecimalsMax: 36,
 } as const;

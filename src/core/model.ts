@@ -5,7 +5,7 @@
 import { BookSide, type Level } from './book.js';
 import { Balance } from './money.js';
 import type {
-  InstrumentState, OrderRecord, OrderState, OrderType, SetAsset, SetInstrument, Side, StpMode,
+  ChainTxKind, InstrumentState, OrderRecord, OrderState, OrderType, SetAsset, SetChain, SetChainAsset, SetInstrument, Side, StpMode,
 } from './types.js';
 
 export class Asset {
@@ -13,9 +13,72 @@ export class Asset {
   readonly fees = new Balance();
   readonly deposits = new Balance();
   readonly withdrawals = new Balance();
+  /** The chain the asset lives on, if it has a chain adapter (custody.ts). */
+  chain: ChainAsset | null = null;
   constructor(readonly index: number, public spec: SetAsset) {}
   get id(): string { return this.spec.asset; }
 }
+
+/** A declared chain: its hot wallet's next nonce and every deposit address's, and the freeze. */
+export class Chain {
+  nextNonce: number;
+  frozen = false;
+  frozenReason = '';
+  /** Whether any transaction was assigned: the hot wallet and the chain id are fixed from then on. */
+  assigned = false;
+  /** Next nonce of each deposit address that has sent (swept), by user id. */
+  readonly depositNonces = new Map<number, number>();
+  constructor(public spec: SetChain) {
+    this.nextNonce = spec.nonceStart;
+  }
+}
+
+/** An asset on a chain: its rules and the global daily withdrawal counter. */
+export class ChainAsset {
+  globalDay = -1;
+  globalAmount = 0n;
+  constructor(public spec: SetChainAsset, readonly asset: Asset, readonly chain: Chain, readonly unitsPerMinor: bigint) {}
+}
+
+/** A deposit seen on chain with fewer confirmations than its asset needs. */
+export class PendingDeposit {
+  constructor(
+    readonly key: string,
+    readonly userId: number,
+    readonly asset: Asset,
+    readonly chainAmount: bigint,
+    readonly txId: string,
+    readonly address: string,
+    public blockNumber: number,
+    public blockHash: string,
+    public confirmations: number,
+    readonly ts: number,
+  ) {}
+}
+
+/** A transaction assigned to one of the exchange's addresses and not yet settled (ChainTxView). */
+export class ChainTx {
+  constructor(
+    readonly chain: Chain,
+    readonly fromIndex: number,
+    readonly nonce: number,
+    readonly kind: ChainTxKind,
+    readonly withdrawalId: number,
+    readonly asset: ChainAsset,
+    readonly to: string,
+    readonly toIndex: number,
+    readonly chainAmount: bigint,
+    /** Sweeps: the unswept amount this sweep settles (the value sent plus its gas budget). */
+    readonly sweptAmount: bigint,
+    /** The asset whose gas parameters the transaction carries (a sweep's gas top-up: the native coin). */
+    readonly gasAsset: ChainAsset,
+    public feeLevel: number,
+    readonly assignedSeq: number,
+  ) {}
+  get key(): string { return chainTxKey(this.chain.spec.chain, this.fromIndex, this.nonce); }
+}
+
+export const chainTxKey = (chain: string, fromIndex: number, nonce: number): string => `${chain}:${fromIndex}:${nonce}`;
 
 export class Instrument {
   readonly bids = new BookSide(true);
@@ -155,7 +218,15 @@ export class Order implements EngineOrderFields {
   remainingLots(): number { return this.sizeLots - this.filledLots; }
 }
 
+/**
+ * pending: held, waiting for an operator's completion (assets without a chain adapter);
+ * approval: held, waiting for an operator's approval (chain assets above the threshold);
+ * assigned: a chain transaction with a nonce pays it out; it can no longer be canceled.
+ */
+export type WithdrawalStage = 'pending' | 'approval' | 'assigned';
+
 export class Withdrawal {
+  stage: WithdrawalStage = 'pending';
   constructor(
     readonly id: number,
     readonly user: User,

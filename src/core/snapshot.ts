@@ -7,13 +7,15 @@
 import type { BookSide } from './book.js';
 import { invariant } from './codes.js';
 import { buildInstrument, Engine, rememberClOrdId } from './engine.js';
-import { Asset, DailyWithdrawn, Order, User, Withdrawal, type Instrument } from './model.js';
+import { Asset, Chain, ChainAsset, ChainTx, DailyWithdrawn, Order, PendingDeposit, User, Withdrawal, type Instrument, type WithdrawalStage } from './model.js';
 import type { Balance } from './money.js';
 import { sha256Hex } from './sha256.js';
-import type { InstrumentState, OrderRecord, SetAsset, SetInstrument, StpMode } from './types.js';
+import type { ChainTxKind, InstrumentState, OrderRecord, SetAsset, SetChain, SetChainAsset, SetInstrument, StpMode } from './types.js';
 
 export const SNAPSHOT_FORMAT = 'everbook-snapshot';
-export const SNAPSHOT_VERSION = 2;
+export const SNAPSHOT_VERSION = 3;
+/** Older versions this build still reads: version 2 had no custody section (and no withdrawal stage). */
+const SNAPSHOT_VERSIONS_READ: readonly number[] = [2, 3];
 
 export class SnapshotError extends Error {
   override readonly name = 'SnapshotError';
@@ -33,7 +35,23 @@ type UserRow = [
   openOrderIds: number[],
   recentClOrdIds: string[],
 ];
-type WithdrawalRow = [id: number, userId: number, asset: string, amount: string, fee: string, address: string, clientId: string, day: number, ts: number];
+type WithdrawalRow = [
+  id: number, userId: number, asset: string, amount: string, fee: string, address: string, clientId: string, day: number, ts: number,
+  stage?: WithdrawalStage,
+];
+type ChainTxRow = [
+  chain: string, fromIndex: number, nonce: number, kind: ChainTxKind, withdrawalId: number, asset: string, to: string, toIndex: number,
+  chainAmount: string, sweptAmount: string, gasAsset: string, feeLevel: number, assignedSeq: number,
+];
+interface CustodyBody {
+  chains: [spec: SetChain, nextNonce: number, frozen: boolean, reason: string, assigned: boolean, depositNonces: [userId: number, nonce: number][]][];
+  assets: [spec: SetChainAsset, globalDay: number, globalAmount: string][];
+  pending: [key: string, userId: number, asset: string, chainAmount: string, txId: string, address: string, blockNumber: number, blockHash: string, confirmations: number, ts: number][];
+  unswept: [key: string, chainAmount: string][];
+  sweeping: [key: string, txKey: string][];
+  txs: ChainTxRow[];
+  allowlists: [userId: number, addresses: readonly string[]][];
+}
 
 interface SnapshotBody {
   format: string;
@@ -48,6 +66,7 @@ interface SnapshotBody {
   withdrawals: WithdrawalRow[];
   deposits: [depositId: string, userId: number, asset: string, amount: string][];
   withdrawalClientIds: [key: string, withdrawalId: number][];
+  custody?: CustodyBody;
 }
 
 const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -101,13 +120,76 @@ export function snapshot(engine: Engine): Uint8Array {
     users,
     orders,
     withdrawals: [...engine.withdrawals.values()].sort((a, b) => a.id - b.id).map((w) => [
-      w.id, w.user.id, w.asset.id, w.amount.toString(), w.fee.toString(), w.address, w.clientId, w.day, w.ts,
+      w.id, w.user.id, w.asset.id, w.amount.toString(), w.fee.toString(), w.address, w.clientId, w.day, w.ts, w.stage,
     ]),
     deposits: [...engine.deposits.entries()].sort((a, b) => byString(a[0], b[0]))
       .map(([id, d]) => [id, d.userId, d.asset, d.amount]),
     withdrawalClientIds: [...engine.withdrawalClientIds.entries()].sort((a, b) => byString(a[0], b[0])),
+    custody: custodyBody(engine),
   };
   return new TextEncoder().encode(JSON.stringify(body));
+}
+
+function custodyBody(engine: Engine): CustodyBody {
+  const c = engine.custody;
+  const sorted = <T>(entries: Iterable<[string, T]>): [string, T][] => [...entries].sort((a, b) => byString(a[0], b[0]));
+  return {
+    chains: sorted(c.chains.entries()).map(([, ch]) => [
+      ch.spec, ch.nextNonce, ch.frozen, ch.frozenReason, ch.assigned, [...ch.depositNonces.entries()].sort((a, b) => a[0] - b[0]),
+    ]),
+    assets: engine.assets.flatMap((a) => (a.chain === null ? [] : [[a.chain.spec, a.chain.globalDay, a.chain.globalAmount.toString()]])),
+    pending: sorted(c.pending.entries()).map(([key, p]) => [
+      key, p.userId, p.asset.id, p.chainAmount.toString(), p.txId, p.address, p.blockNumber, p.blockHash, p.confirmations, p.ts,
+    ]),
+    unswept: sorted(c.unswept.entries()).map(([key, v]) => [key, v.toString()]),
+    sweeping: sorted(c.sweeping.entries()),
+    txs: [...c.txs.values()]
+      .sort((a, b) => byString(a.chain.spec.chain, b.chain.spec.chain) || a.fromIndex - b.fromIndex || a.nonce - b.nonce)
+      .map((t) => [
+        t.chain.spec.chain, t.fromIndex, t.nonce, t.kind, t.withdrawalId, t.asset.asset.id, t.to, t.toIndex, t.chainAmount.toString(),
+        t.sweptAmount.toString(), t.gasAsset.asset.id, t.feeLevel, t.assignedSeq,
+      ]),
+    allowlists: [...c.allowlists.entries()].sort((a, b) => a[0] - b[0]),
+  };
+}
+
+function restoreCustody(engine: Engine, body: CustodyBody): void {
+  const c = engine.custody;
+  for (const [spec, nextNonce, frozen, reason, assigned, depositNonces] of body.chains) {
+    const chain = new Chain(spec);
+    chain.nextNonce = nextNonce;
+    chain.frozen = frozen;
+    chain.frozenReason = reason;
+    chain.assigned = assigned;
+    for (const [userId, nonce] of depositNonces) chain.depositNonces.set(userId, nonce);
+    c.chains.set(spec.chain, chain);
+  }
+  for (const [spec, globalDay, globalAmount] of body.assets) {
+    const asset = engine.assetById.get(spec.asset);
+    const chain = c.chains.get(spec.chain);
+    invariant(asset !== undefined && chain !== undefined, `chain asset ${spec.asset} refers to known asset and chain`);
+    const ca = new ChainAsset(spec, asset, chain, 10n ** BigInt(spec.chainDecimals - asset.spec.scale));
+    ca.globalDay = globalDay;
+    ca.globalAmount = BigInt(globalAmount);
+    asset.chain = ca;
+  }
+  for (const [key, userId, assetId, amount, txId, address, blockNumber, blockHash, confirmations, ts] of body.pending) {
+    const asset = engine.assetById.get(assetId);
+    invariant(asset !== undefined && engine.users[userId] !== undefined, `pending deposit ${key} refers to known user and asset`);
+    c.pending.set(key, new PendingDeposit(key, userId, asset, BigInt(amount), txId, address, blockNumber, blockHash, confirmations, ts));
+  }
+  for (const [key, amount] of body.unswept) c.unswept.set(key, BigInt(amount));
+  for (const [key, txKey] of body.sweeping) c.sweeping.set(key, txKey);
+  for (const r of body.txs) {
+    const [chainName, fromIndex, nonce, kind, withdrawalId, assetId, to, toIndex, amount, swept, gasAssetId, feeLevel, assignedSeq] = r;
+    const chain = c.chains.get(chainName);
+    const asset = engine.assetById.get(assetId)?.chain;
+    const gasAsset = engine.assetById.get(gasAssetId)?.chain;
+    invariant(chain !== undefined && asset !== undefined && asset !== null && gasAsset !== undefined && gasAsset !== null, `transaction ${chainName}:${fromIndex}:${nonce} refers to known chain assets`);
+    const tx = new ChainTx(chain, fromIndex, nonce, kind, withdrawalId, asset, to, toIndex, BigInt(amount), BigInt(swept), gasAsset, feeLevel, assignedSeq);
+    c.txs.set(tx.key, tx);
+  }
+  for (const [userId, addresses] of body.allowlists) c.allowlists.set(userId, addresses);
 }
 
 export function stateHash(engine: Engine): string {
@@ -123,7 +205,7 @@ export function restore(bytes: Uint8Array): Engine {
     throw new SnapshotError(`snapshot is not valid JSON: ${(e as Error).message}`);
   }
   if (body.format !== SNAPSHOT_FORMAT) throw new SnapshotError('not an Everbook snapshot');
-  if (body.version !== SNAPSHOT_VERSION) {
+  if (!SNAPSHOT_VERSIONS_READ.includes(body.version)) {
     throw new SnapshotError(`snapshot version ${String(body.version)} is not supported (this build reads ${SNAPSHOT_VERSION})`);
   }
   try {
@@ -205,11 +287,13 @@ function rebuild(body: SnapshotBody): Engine {
   }
   const listed = engine.users.reduce((n, u) => n + (u?.openCount ?? 0), 0);
   invariant(engine.orders.size === body.orders.length && listed === body.orders.length, 'every order is on exactly one open list');
-  for (const [id, userId, assetId, amount, fee, address, clientId, day, ts] of body.withdrawals) {
+  if (body.custody !== undefined) restoreCustody(engine, body.custody);
+  for (const [id, userId, assetId, amount, fee, address, clientId, day, ts, stage] of body.withdrawals) {
     const user = engine.users[userId];
     const asset = engine.assetById.get(assetId);
     invariant(user !== undefined && asset !== undefined, `withdrawal ${id} refers to known user and asset`);
     const w = new Withdrawal(id, user, asset, BigInt(amount), BigInt(fee), address, clientId, day, ts);
+    w.stage = stage ?? 'pending';
     engine.withdrawals.set(id, w);
   }
   for (const [key, withdrawalId] of body.withdrawalClientIds) engine.withdrawalClientIds.set(key, withdrawalId);

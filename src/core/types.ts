@@ -320,8 +320,13 @@ export interface ChainTxView {
   readonly asset: string;
   /** '' for the native coin, else the ERC-20 contract the transfer calls. */
   readonly token: string;
-  /** The recipient of the value (for a token, the transfer's recipient, not the contract). */
+  /**
+   * The recipient of the value (for a token, the transfer's recipient, not the contract); '' when
+   * it is one of the exchange's own addresses named by key index (toIndex), as a sweep's gas is.
+   */
   readonly to: string;
+  /** Key index of the recipient when `to` is ''; else -1. */
+  readonly toIndex: number;
   readonly chainAmount: string;
   readonly gasLimit: number;
   /** Fees at level 0; level n multiplies both by (100 + 25n) / 100, integer division. */

@@ -43,9 +43,9 @@ const withdrawalBody = z.strictObject({
 const cancelWithdrawalBody = z.strictObject({ wdId: required(32) });
 
 /**
- * The deposit address of a user for an asset. This is a deterministic development address
- * ('0x' + 40 hex digits of SHA-256 over the user and asset); the custody integration replaces
- * it with real addresses.
+ * The deposit address of a user for an asset without custody on a chain: a deterministic
+ * development address ('0x' + 40 hex digits of SHA-256 over the user and asset). With custody
+ * on, the node passes the real HD address (GatewayOptions.depositAddress).
  */
 export function depositAddress(userId: number, asset: string): string {
   return `0x${createHash('sha256').update(`everbook-deposit:${String(userId)}:${asset}`).digest('hex').slice(0, 40)}`;
@@ -104,9 +104,13 @@ async function submitOne(ctx: RequestContext, command: LogCommand, context: Reje
   return result;
 }
 
+/** OKX's withdrawal states: 0 waiting, 4 waiting for manual review, 1 broadcasting, 2 success, -1 failed, -2 canceled. */
 const withdrawalState: Readonly<Record<WithdrawalRecord['state'], string>> = {
-  pending: '0', completed: '2', failed: '-1', canceled: '-2',
+  pending: '0', approval: '4', broadcasting: '1', completed: '2', failed: '-1', canceled: '-2',
 };
+
+/** OKX's deposit states: 0 waiting for confirmation, 2 successful. A reverted deposit is not shown. */
+const depositState: Readonly<Record<DepositRecord['state'], string>> = { pending: '0', credited: '2', reverted: '' };
 
 function withdrawalRow(queries: ExchangeQueries, w: WithdrawalRecord): Record<string, unknown> {
   return {
@@ -120,8 +124,8 @@ function withdrawalRow(queries: ExchangeQueries, w: WithdrawalRecord): Record<st
 function depositRow(queries: ExchangeQueries, d: DepositRecord): Record<string, unknown> {
   return {
     ccy: d.asset, chain: chainOf(d.asset), amt: amountText(queries, d.asset, d.amount), from: '', areaCodeFrom: '',
-    to: depositAddress(d.userId, d.asset), txId: d.depositId, ts: String(d.ts), state: '2', depId: d.depositId,
-    fromWdId: '', actualDepBlkConfirm: '', depClientId: '',
+    to: d.address ?? depositAddress(d.userId, d.asset), txId: d.txId ?? d.depositId, ts: String(d.ts), state: depositState[d.state],
+    depId: d.depositId, fromWdId: '', actualDepBlkConfirm: d.confirmations === undefined ? '' : String(d.confirmations), depClientId: '',
   };
 }
 
@@ -204,7 +208,7 @@ export const fundingRoutes: readonly RouteDef[] = [
       if (ctx.port.queries.asset(q.ccy) === undefined) return fail(ApiErrors.paramError, 'ccy');
       return {
         data: [{
-          ccy: q.ccy, chain: chainOf(q.ccy), addr: depositAddress(ctx.userId, q.ccy), ctAddr: '', to: '6',
+          ccy: q.ccy, chain: chainOf(q.ccy), addr: ctx.depositAddress?.(ctx.userId, q.ccy) ?? depositAddress(ctx.userId, q.ccy), ctAddr: '', to: '6',
           selected: true, memo: '', tag: '', pmtId: '', addrEx: null, verifiedName: '',
         }],
       };
@@ -219,11 +223,11 @@ export const fundingRoutes: readonly RouteDef[] = [
       if (page instanceof Failure) return page;
       const asset = q.ccy === '' ? undefined : q.ccy;
       const depositId = q.depId === '' ? undefined : q.depId;
-      // Everything credited here is final (state 2); other states have no records.
-      if (q.state !== undefined && q.state !== '' && q.state !== '2') return { data: [] };
       const queries = ctx.port.queries;
       const records = queries.deposits(ctx.userId, { ...page, ...defined({ asset, depositId }) });
-      const wanted = q.txId === undefined || q.txId === '' ? records : records.filter((d) => d.depositId === q.txId);
+      const wanted = records.filter((d) => d.state !== 'reverted'
+        && (q.state === undefined || q.state === '' || depositState[d.state] === q.state)
+        && (q.txId === undefined || q.txId === '' || (d.txId ?? d.depositId) === q.txId));
       return { data: wanted.map((d) => depositRow(queries, d)) };
     },
   },

@@ -24,6 +24,8 @@ export interface RequestContext {
   readonly nowMs: number;
   /** Charges the trade rate limit (per user and instrument); false means over the limit. */
   takeTrade(instIds: readonly string[]): boolean;
+  /** The user's real deposit address of an asset on a chain (custody on), else undefined. */
+  readonly depositAddress?: (userId: number, asset: string) => string | undefined;
 }
 
 /** A reply's data, with the top-level code for batch results ("1" all failed, "2" partial). */

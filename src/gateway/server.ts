@@ -67,6 +67,11 @@ export interface GatewayOptions {
   readonly por?: ProofSource;
   /** The OKX v5 WebSocket endpoints, fed by this stream hub (none when absent). */
   readonly streams?: { readonly hub: StreamHub; readonly options?: WsOptions };
+  /**
+   * A user's deposit address of an asset when custody runs (its HD address; undefined for an
+   * asset on no chain). Without it, asset/deposit-address answers a deterministic dev address.
+   */
+  readonly depositAddress?: (userId: number, asset: string) => string | undefined;
 }
 
 export const GatewayDefaults = {
@@ -332,6 +337,7 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
     const ctx: RequestContext = {
       port, query: request.query, body, userId, signedBy: signature, nowMs,
       takeTrade: (instIds) => takeTrade(def.path, userId, instIds, nowMs),
+      ...(options.depositAddress !== undefined && { depositAddress: options.depositAddress }),
     };
     const outcome = await withinDeadline(def.handle(ctx));
     if (outcome instanceof Failure) return sendError(request, reply, outcome.error);

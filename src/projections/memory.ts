@@ -91,9 +91,25 @@ export class MemoryProjections implements Projections {
       case 'InstrumentStateChanged':
       case 'BalanceChanged':
         return;
-      case 'DepositPending': case 'DepositReverted': case 'WithdrawalAwaitingApproval': case 'ChainSet': case 'ChainAssetSet':
-      case 'ChainTxAssigned': case 'ChainTxReplaced': case 'ChainTxSettled': case 'WithdrawalsFrozen': case 'WithdrawalAllowlistSet':
-        return; // projected on branch custody-core
+      case 'DepositPending':
+        this.advance(e.ts);
+        views.transfers.depositPending(e);
+        return;
+      case 'DepositReverted':
+        this.advance(e.ts);
+        views.transfers.depositReverted(e);
+        return;
+      case 'WithdrawalAwaitingApproval':
+        this.advance(e.ts);
+        views.transfers.withdrawalStage(e.withdrawalId, 'approval', e.ts);
+        return;
+      case 'ChainTxAssigned':
+        this.advance(e.ts);
+        if (e.tx.kind === 'withdrawal') views.transfers.withdrawalStage(e.tx.withdrawalId, 'broadcasting', e.ts);
+        return;
+      // Chains, transactions and controls are read from the engine itself.
+      case 'ChainSet': case 'ChainAssetSet': case 'ChainTxReplaced': case 'ChainTxSettled': case 'WithdrawalsFrozen': case 'WithdrawalAllowlistSet':
+        return;
       case 'LiabilitiesReportRequested':
         return;
       default: {

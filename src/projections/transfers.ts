@@ -8,6 +8,8 @@ import { userSlot, usersWithSlots } from './shared.js';
 import { Retention, type DepositRecord, type Page, type WithdrawalRecord } from './types.js';
 
 type DepositCredited = Extract<Event, { type: 'DepositCredited' }>;
+type DepositPending = Extract<Event, { type: 'DepositPending' }>;
+type DepositReverted = Extract<Event, { type: 'DepositReverted' }>;
 type WithdrawalRequested = Extract<Event, { type: 'WithdrawalRequested' }>;
 type WithdrawalCompleted = Extract<Event, { type: 'WithdrawalCompleted' }>;
 type WithdrawalEnded = Extract<Event, { type: 'WithdrawalFailed' | 'WithdrawalCanceled' }>;
@@ -27,11 +29,55 @@ export class TransfersView {
   private readonly users: (UserTransfers | undefined)[] = [];
   /** Every retained withdrawal, for the events that change its state. */
   private readonly withdrawalsById = new Map<number, WithdrawalRecord>();
+  /** Retained on-chain deposits not yet credited, for the events that change their state. */
+  private readonly pendingById = new Map<string, DepositRecord>();
 
   deposited(e: DepositCredited): void {
-    const deposits = this.user(e.userId).deposits;
-    deposits.push({ depositId: e.depositId, userId: e.userId, asset: e.asset, amount: e.amount, state: 'credited', ts: e.ts });
-    if (deposits.length > Retention.transfersPerUserMax) deposits.shift();
+    const pending = this.pendingById.get(e.depositId);
+    if (pending !== undefined) {
+      this.pendingById.delete(e.depositId);
+      pending.state = 'credited';
+      if (e.confirmations !== undefined) pending.confirmations = e.confirmations;
+      return;
+    }
+    const chain = e.txId === undefined ? {} : { txId: e.txId, address: e.address ?? '', confirmations: e.confirmations ?? 0 };
+    this.pushDeposit({ depositId: e.depositId, userId: e.userId, asset: e.asset, amount: e.amount, state: 'credited', ts: e.ts, ...chain });
+  }
+
+  depositPending(e: DepositPending): void {
+    const known = this.pendingById.get(e.depositId);
+    if (known !== undefined) {
+      known.confirmations = e.confirmations;
+      return;
+    }
+    const record: DepositRecord = {
+      depositId: e.depositId, userId: e.userId, asset: e.asset, amount: e.amount, state: 'pending', ts: e.ts,
+      txId: e.txId, address: e.address, confirmations: e.confirmations,
+    };
+    this.pendingById.set(e.depositId, record);
+    this.pushDeposit(record);
+  }
+
+  depositReverted(e: DepositReverted): void {
+    const record = this.pendingById.get(e.depositId);
+    if (record === undefined) return;
+    this.pendingById.delete(e.depositId);
+    record.state = 'reverted';
+  }
+
+  private pushDeposit(record: DepositRecord): void {
+    const deposits = this.user(record.userId).deposits;
+    deposits.push(record);
+    // The oldest goes even if still pending: its later events then find nothing to update.
+    if (deposits.length > Retention.transfersPerUserMax) this.pendingById.delete(deposits.shift()!.depositId);
+  }
+
+  /** A withdrawal's stage on a chain: waiting for approval, or its transaction assigned. */
+  withdrawalStage(withdrawalId: number, state: 'approval' | 'broadcasting', ts: number): void {
+    const record = this.withdrawalsById.get(withdrawalId);
+    if (record === undefined) return;
+    record.state = state;
+    record.updatedTs = ts;
   }
 
   withdrawalRequested(e: WithdrawalRequested): void {
@@ -97,7 +143,11 @@ export class TransfersView {
   /** Loads one user's saved transfers (copied, never shared). */
   load(userId: number, saved: UserTransfersJSON): void {
     const user = this.user(userId);
-    for (const d of saved.deposits) user.deposits.push({ ...d });
+    for (const d of saved.deposits) {
+      const record = { ...d };
+      user.deposits.push(record);
+      if (record.state === 'pending') this.pendingById.set(record.depositId, record);
+    }
     for (const w of saved.withdrawals) {
       const record = { ...w };
       user.withdrawals.push(record);

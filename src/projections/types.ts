@@ -108,15 +108,20 @@ export interface Ticker {
   readonly ts: number;
 }
 
-export type DepositState = 'credited';
+/** pending: seen on chain, too few confirmations; reverted: its block left the chain (never credited). */
+export type DepositState = 'pending' | 'credited' | 'reverted';
 export interface DepositRecord {
   readonly depositId: string;
   readonly userId: number;
   readonly asset: string;
   /** Integer minor units as a decimal string. */
   readonly amount: string;
-  readonly state: DepositState;
+  state: DepositState;
   readonly ts: number;
+  /** On-chain deposits: the transaction, the deposit address and the confirmations last seen. */
+  readonly txId?: string;
+  readonly address?: string;
+  confirmations?: number;
 }
 
 export interface WithdrawalRecord {
@@ -127,7 +132,8 @@ export interface WithdrawalRecord {
   readonly fee: string;
   readonly address: string;
   readonly clientId: string;
-  state: 'pending' | 'completed' | 'failed' | 'canceled';
+  /** approval: waits for an operator; broadcasting: its chain transaction has a nonce and is being sent. */
+  state: 'pending' | 'approval' | 'broadcasting' | 'completed' | 'failed' | 'canceled';
   txId: string;
   reason: string;
   readonly ts: number;

@@ -5,7 +5,7 @@ export {
   keyIpsMax, permissions, submitCommands, SubmitError, type ApiKey, type CreateApiKey, type ExchangePort, type KeySecrets, type KeyStore,
   type LogCommand, type NodeStatus, type Permission, type RevokeApiKey, type SubmitErrorCode,
 } from './port.js';
-export { LiveQueries, type ExchangeQueries, type HistoryQueries } from './queries.js';
+export { LiveQueries, type ExchangeQueries, type HistoryQueries, type OpenWithdrawalView } from './queries.js';
 export {
   Replica, applyBatch, applySubmission, emptyState, replicaHash, replicaStateHash,
   type Checkpoint as ReplicaCheckpoint, type LiabilitiesRequest, type ReplicaOptions, type ReplicaState, type ReplicatedState, type SubmissionOutcome,

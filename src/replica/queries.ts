@@ -4,8 +4,10 @@
 // from the live engine and projections on each call, so no engine class or level walk leaves
 // the replica, and a change of the engine's layout changes this file, not the API.
 
-import type {
-  AccountView, AssetView, BalanceView, BookLevelView, BookView, Engine, InstrumentView,
+import {
+  custodyView, depositStatus,
+  type AccountView, type AssetView, type BalanceView, type BookLevelView, type BookView, type CustodyView, type DepositStatus, type Engine,
+  type InstrumentView,
 } from '../core/index.js';
 import type { Projections } from '../projections/index.js';
 
@@ -24,6 +26,24 @@ export interface ExchangeQueries extends HistoryQueries {
   book(instId: string, depth: number): BookView | undefined;
   /** A user's fee rates and balances; undefined for an unknown user. */
   account(userId: number): AccountView | undefined;
+  /** The declared chains' names. */
+  chains(): readonly string[];
+  /** What the custody runtime reads of one chain; undefined for an undeclared chain. */
+  custody(chain: string): CustodyView | undefined;
+  depositStatus(chain: string, txId: string, logIndex: number): DepositStatus;
+  /** Withdrawals held and not settled (every user), oldest first: what operators approve or reject. */
+  openWithdrawals(): readonly OpenWithdrawalView[];
+}
+
+export interface OpenWithdrawalView {
+  readonly withdrawalId: number;
+  readonly userId: number;
+  readonly asset: string;
+  readonly amount: bigint;
+  readonly address: string;
+  /** pending: waits for an operator's completion (no chain adapter); approval: waits for approval; assigned: on chain. */
+  readonly stage: 'pending' | 'approval' | 'assigned';
+  readonly ts: number;
 }
 
 /** The engine's instrument and book side as Engine's fields type them (src/core exports no model class). */
@@ -90,6 +110,24 @@ export class LiveQueries implements ExchangeQueries {
       if (account !== undefined) balances.push({ asset: asset.id, available: account.available.toBigInt(), held: account.held.toBigInt() });
     }
     return { userId, makerFeePpm: user.makerFeePpm, takerFeePpm: user.takerFeePpm, balances };
+  }
+
+  chains(): readonly string[] {
+    return [...this.engine().custody.chains.keys()].sort();
+  }
+
+  custody(chain: string): CustodyView | undefined {
+    return custodyView(this.engine(), chain);
+  }
+
+  depositStatus(chain: string, txId: string, logIndex: number): DepositStatus {
+    return depositStatus(this.engine(), chain, txId, logIndex);
+  }
+
+  openWithdrawals(): readonly OpenWithdrawalView[] {
+    return [...this.engine().withdrawals.values()].sort((a, b) => a.id - b.id).map((w) => ({
+      withdrawalId: w.id, userId: w.user.id, asset: w.asset.id, amount: w.amount, address: w.address, stage: w.stage, ts: w.ts,
+    }));
   }
 
   order(...args: Parameters<Projections['order']>): ReturnType<Projections['order']> { return this.projections().order(...args); }

@@ -6,7 +6,7 @@ import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { parseDecimal, type Command, type InstrumentState, type Result } from '../core/index.js';
+import { formatDecimal, parseDecimal, type Command, type InstrumentState, type Result } from '../core/index.js';
 import { keyIpsMax, permissions, submitCommands, SubmitError, type ApiKey, type ExchangePort, type LogCommand, type Permission } from '../replica/index.js';
 import { Failure, normalizeIp, parseBody, RawBody, type ProofSource } from '../gateway/index.js';
 import type { LiabilitiesReports, ReportState } from '../por/index.js';
@@ -21,6 +21,8 @@ export interface AdminDeps {
   /** The state hash right now, with the position it is at (walks the whole state). */
   readonly stateHashNow: () => { position: number; seq: number; stateHash: string };
   readonly details: () => Record<string, unknown>;
+  /** The custody runtime's own state (reconciliation), when it runs. */
+  readonly custodyDetails?: () => Record<string, unknown>;
   /** Proof of reserves: the node's report queue and the proofs it serves. */
   readonly por?: { readonly reports: Pick<LiabilitiesReports, 'state' | 'settled'>; readonly proofs: ProofSource };
 }
@@ -211,6 +213,44 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       return run(port, reply, [{ type: 'FailWithdrawal', withdrawalId: b.withdrawalId, reason: b.reason }]);
     });
 
+    // Custody (docs/CUSTODY.md): approve a withdrawal waiting for approval (withdrawals/fail
+    // rejects it), freeze or resume a chain's withdrawals, set a user's withdrawal allowlist.
+    admin.get('/withdrawals', () => ({
+      ok: true,
+      withdrawals: port.queries.openWithdrawals().map((w) => ({ ...w, amount: formatDecimal(w.amount, port.queries.asset(w.asset)?.scale ?? 0) })),
+    }));
+
+    admin.post('/withdrawals/approve', async (req, reply) => {
+      const b = body(z.strictObject({ withdrawalId: z.number().int().positive() }), req, reply);
+      if (b === undefined) return reply;
+      return run(port, reply, [{ type: 'ApproveWithdrawal', withdrawalId: b.withdrawalId }]);
+    });
+
+    admin.get('/custody', () => ({
+      ok: true,
+      chains: port.queries.chains().map((name) => {
+        const view = port.queries.custody(name)!;
+        return {
+          chain: name, chainId: view.chain.spec.chainId, hotWallet: view.chain.spec.hotWallet, nextNonce: view.chain.nextNonce,
+          frozen: view.chain.frozen, frozenReason: view.chain.frozenReason, openTxs: view.openTxs.length,
+          assets: view.assets.map((a) => ({ asset: a.spec.asset, token: a.spec.token, confirmations: a.spec.confirmations, liabilities: formatDecimal(a.liabilities, a.scale) })),
+        };
+      }),
+      ...deps.custodyDetails?.(),
+    }));
+
+    admin.post('/withdrawals/freeze', async (req, reply) => {
+      const b = body(z.strictObject({ chain: z.string().min(1).max(32), frozen: z.boolean(), reason: z.string().max(256).default('') }), req, reply);
+      if (b === undefined) return reply;
+      if (b.frozen && b.reason === '') return denied(reply, 400, 'bad_request', 'a freeze needs a reason (--reason TEXT)');
+      return run(port, reply, [{ type: 'SetWithdrawalsFrozen', chain: b.chain, frozen: b.frozen, reason: b.reason }]);
+    });
+
+    admin.post('/withdrawals/allowlist', async (req, reply) => {
+      const b = body(z.strictObject({ userId: z.number().int().positive(), addresses: z.array(z.string().max(64)).max(100) }), req, reply);
+      if (b === undefined) return reply;
+      return run(port, reply, [{ type: 'SetWithdrawalAllowlist', userId: b.userId, addresses: b.addresses }]);
+    });
     const por = deps.por;
     if (por !== undefined) {
       // Only fixes the position (every node then builds the report); see GET below for its state.

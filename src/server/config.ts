@@ -32,6 +32,16 @@ export interface ServerConfig {
   readonly wsConnectionsMax: number;
   readonly wsConnectionsPerIpMax: number;
   readonly wsSendBufferMaxBytes: number;
+  readonly chainRpc: string;
+  readonly localChain: 'auto' | 'true' | 'false';
+  readonly localChainBlockTimeS: number;
+  readonly chainName: string;
+  readonly custodyKeyFile: string;
+  readonly custodyPollMs: number;
+  readonly reconcileEveryMs: number;
+  readonly replaceAfterMs: number;
+  readonly chainScanFrom: number;
+  readonly devConfirmations: number;
 }
 
 interface Setting {
@@ -70,6 +80,16 @@ export const settings: Record<keyof ServerConfig, Setting> = {
   wsConnectionsMax: { flag: 'ws-connections-max', env: 'EVERBOOK_WS_CONNECTIONS_MAX', kind: 'int', default: String(WsDefaults.connectionsMax), help: 'open WebSocket connections at most (below --max-connections); more are refused at the upgrade (503)' },
   wsConnectionsPerIpMax: { flag: 'ws-connections-per-ip-max', env: 'EVERBOOK_WS_CONNECTIONS_PER_IP_MAX', kind: 'int', default: String(WsDefaults.connectionsPerIpMax), help: 'open WebSocket connections per client IP; more are refused at the upgrade (429)' },
   wsSendBufferMaxBytes: { flag: 'ws-send-buffer-max', env: 'EVERBOOK_WS_SEND_BUFFER_MAX', kind: 'int', default: String(WsDefaults.sendBufferMaxBytes), help: 'unsent bytes a WebSocket client may leave in the node; a client that falls further behind is closed (4010)' },
+  chainRpc: { flag: 'chain-rpc', env: 'EVERBOOK_CHAIN_RPC', kind: 'string', default: '', help: 'custody on a chain: its JSON-RPC URL (a node this operator trusts); empty: no chain unless --local-chain' },
+  localChain: { flag: 'local-chain', env: 'EVERBOOK_LOCAL_CHAIN', kind: 'string', default: 'auto', help: 'custody on a local anvil this node starts (loopback): true, false, or auto (on for --dev with the journal and no --chain-rpc)' },
+  localChainBlockTimeS: { flag: 'local-chain-block-time', env: 'EVERBOOK_LOCAL_CHAIN_BLOCK_TIME', kind: 'int', default: '1', help: 'seconds between the local chain\'s blocks (0: a block per transaction)' },
+  chainName: { flag: 'chain-name', env: 'EVERBOOK_CHAIN_NAME', kind: 'string', default: 'ethereum', help: 'the chain\'s name in the ledger (SetChain); the custody runtime follows this chain' },
+  custodyKeyFile: { flag: 'custody-key-file', env: 'EVERBOOK_CUSTODY_KEY_FILE', kind: 'string', default: '', help: 'the custody mnemonic (mode 0600; else EVERBOOK_CUSTODY_MNEMONIC; a dev exchange makes <data-dir>/custody.key)' },
+  custodyPollMs: { flag: 'custody-poll-ms', env: 'EVERBOOK_CUSTODY_POLL_MS', kind: 'int', default: '1000', help: 'pause between custody rounds (watch deposits, send and settle transactions, sweep)' },
+  reconcileEveryMs: { flag: 'reconcile-every-ms', env: 'EVERBOOK_RECONCILE_EVERY_MS', kind: 'int', default: '10000', help: 'custody reconciliation (ledger against chain; a deficit freezes withdrawals) at most this often' },
+  replaceAfterMs: { flag: 'replace-after-ms', env: 'EVERBOOK_REPLACE_AFTER_MS', kind: 'int', default: '60000', help: 'a hot-wallet transaction unmined this long gets the next fee level (+25 %, up to 8)' },
+  chainScanFrom: { flag: 'chain-scan-from', env: 'EVERBOOK_CHAIN_SCAN_FROM', kind: 'int', default: '0', help: 'the block the deposit watcher scans from after a start (before the exchange\'s first deposit address was used)' },
+  devConfirmations: { flag: 'dev-confirmations', env: 'EVERBOOK_DEV_CONFIRMATIONS', kind: 'int', default: '3', help: 'with --dev: confirmations the dev chain setup declares for ETH and USDT' },
   clusterToken: { flag: 'cluster-token', env: 'EVERBOOK_CLUSTER_TOKEN', kind: 'string', default: '', help: 'shared secret guarding /internal routes between nodes (required with --log etcd)' },
 };
 
@@ -121,6 +141,12 @@ export function loadConfig(args: readonly string[], env: NodeJS.ProcessEnv = pro
   // Nodes that derived secrets from different files would each refuse the others' keys.
   if (c.log === 'etcd' && c.keySecretFile === '') throw new ConfigError('--log etcd needs --key-secret-file, the same file on every node');
   if (!/^[a-z][a-z0-9-]{0,30}$/.test(c.cloud)) throw new ConfigError('--cloud must be lower-case letters, digits and dashes');
+  const localChain: string = c.localChain;
+  if (!['auto', 'true', 'false'].includes(localChain)) throw new ConfigError(`--local-chain must be auto, true or false, not "${localChain}"`);
+  if (c.localChain === 'true' && c.chainRpc !== '') throw new ConfigError('--local-chain true starts its own chain: leave --chain-rpc empty');
+  if (c.chainRpc !== '' && !/^https?:\/\//.test(c.chainRpc)) throw new ConfigError('--chain-rpc must be an http(s) URL');
+  if (!/^[a-z0-9-]{1,32}$/.test(c.chainName)) throw new ConfigError('--chain-name must be 1 to 32 lower-case letters, digits and dashes');
+  if (c.custodyPollMs < 1 || c.reconcileEveryMs < 1 || c.devConfirmations < 1) throw new ConfigError('custody intervals and confirmations must be positive');
   return c;
 }
 
@@ -128,4 +154,11 @@ export function configHelp(): string {
   return Object.values(settings)
     .map((s) => `  --${s.flag.padEnd(18)} ${s.env.padEnd(26)} default ${s.default.padEnd(14)} ${s.help}`)
     .join('\n');
+}
+
+/** Whether this node runs custody, and on which chain: a URL given, or a local anvil it starts. */
+export function custodyMode(c: ServerConfig): 'off' | 'rpc' | 'local' {
+  if (c.chainRpc !== '') return 'rpc';
+  if (c.localChain === 'true' || (c.localChain === 'auto' && c.dev && c.log === 'journal')) return 'local';
+  return 'off';
 }

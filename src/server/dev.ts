@@ -1,5 +1,6 @@
 // The dev exchange's first start: three assets, three instruments, and two funded traders with
-// API keys, so `npm start` gives something to trade on at once. Runs only when the engine is
+// API keys, so `npm start` gives something to trade on at once (with custody on a local chain,
+// their ETH and USDT arrive as chain deposits a few blocks later; BTC, on no chain, is credited). Runs only when the engine is
 // empty and --dev is on; everything goes through the log like any other command. The traders'
 // keys may trade and withdraw; their secrets are derived like any key's and are only printed.
 
@@ -31,8 +32,13 @@ export const devInstruments: Command[] = [
 
 const funding: [asset: string, amount: string][] = [['USDT', '100000000000'], ['BTC', '1000000000'], ['ETH', '100000000000']];
 
-/** Creates the dev market and traders if the exchange is empty; returns the traders' keys. */
-export async function bootstrapDev(port: ExchangePort): Promise<DevCredentials[]> {
+/**
+ * Creates the dev market and traders if the exchange is empty; returns the traders' keys.
+ * Assets in `onChain` are not credited here: custody's dev chain setup sends their seed funds as
+ * real deposits (an operator's credit of a chain asset would leave the ledger owing more than
+ * the chain holds, and reconciliation would freeze withdrawals).
+ */
+export async function bootstrapDev(port: ExchangePort, onChain: readonly string[] = []): Promise<DevCredentials[]> {
   if (port.queries.assets().length > 0) return [];
   await submitAll(port, [...devAssets, ...devInstruments]);
   const traders: DevCredentials[] = [];
@@ -47,7 +53,8 @@ export async function bootstrapDev(port: ExchangePort): Promise<DevCredentials[]
         type: 'CreateApiKey', userId, apiKey, passphraseHash: port.keyDerivation.passphraseHash(apiKey, cred.password), label: 'dev',
         perms: ['read_only', 'trade', 'withdraw'], ips: [],
       },
-      ...funding.map(([asset, amount]): Command => ({ type: 'CreditDeposit', depositId: `dev-seed-${userId}-${asset}`, userId, asset, amount })),
+      ...funding.filter(([asset]) => !onChain.includes(asset))
+        .map(([asset, amount]): Command => ({ type: 'CreditDeposit', depositId: `dev-seed-${userId}-${asset}`, userId, asset, amount })),
     ]);
     traders.push(cred);
   }

@@ -1,8 +1,9 @@
 // One Everbook node, wired in order: the log (the embedded journal, or etcd across clouds), the
 // replica that applies it with the stream hub beside its apply loop, the cluster coordinator
-// (etcd only), the submitter that turns requests into records, the gateway that speaks OKX v5
-// (REST and WebSocket, the latter fed by the hub) with the operator and internal routes, then
-// the listener. Follow startNode() top to bottom to see a request's whole path. Everything
+// (etcd only), the submitter that turns requests into records, custody on a chain (when on: the
+// chain, the key, the runtime that watches deposits and sends withdrawals), the gateway that
+// speaks OKX v5 (REST and WebSocket, the latter fed by the hub) with the operator and internal
+// routes, then the listener. Follow startNode() top to bottom to see a request's whole path. Everything
 // the node writes is private to its user (umask 077; an older data directory is tightened at
 // start), and API secrets are derived from the key-derivation file, never stored.
 
@@ -19,7 +20,8 @@ import { EtcdLog, FileJournal, LogError, type CommandLog } from '../log/index.js
 import { CLOCK_PEERS_WINDOW_MS, encodeSnapshotFile, Replica, SnapshotStore, Submitter } from '../replica/index.js';
 import { StreamHub } from '../streams/index.js';
 import { newAdminToken, registerAdminRoutes } from './admin.js';
-import type { ServerConfig } from './config.js';
+import { custodyMode, type ServerConfig } from './config.js';
+import { startCustody, type RunningCustody } from './custody.js';
 import { bootstrapDev, type DevCredentials } from './dev.js';
 import { registerMetricsRoute } from './metrics.js';
 
@@ -28,6 +30,9 @@ export interface RunningNode {
   readonly adminToken: string;
   readonly devCredentials: DevCredentials[];
   readonly replica: Replica;
+  /** The port the gateway serves through (tests run a second custody runtime over it, as another cloud would). */
+  readonly port: ExchangePort;
+  readonly custody: RunningCustody | undefined;
   close(): Promise<void>;
 }
 
@@ -119,6 +124,11 @@ const ETCD_CALL_DEADLINE_MS = 1_000;
 const ISOLATED_AFTER_MS = 700;
 const QUORUM_PROBE_MS = 100;
 
+/** A record with bigints (chain amounts) as decimal strings, for a JSON reply. */
+function jsonSafe(value: unknown): unknown {
+  return JSON.parse(JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)));
+}
+
 async function openLog(config: ServerConfig, writerId: string, logger: Logger): Promise<CommandLog> {
   if (config.log === 'journal') {
     const journal = await FileJournal.open(join(config.dataDir, 'journal'));
@@ -157,7 +167,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
   let journalProblemLogged: string | null = null;
   const watchJournal = (): void => {
     const problem = journal?.writeProblem() ?? null;
-    if (problem?.code === journalProblemLogged) return;
+    if ((problem?.code ?? null) === journalProblemLogged) return;
     if (problem === null) logger.info('journal writable again: serving');
     else if (problem.code === 'no_space') logger.error({ err: problem.message }, 'JOURNAL OUT OF SPACE: writes are refused (50001) until space is freed');
     else logger.fatal({ err: problem.message }, 'JOURNAL FAILED: a write or fsync failed; restart the node once the disk is healthy');
@@ -281,9 +291,25 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
   };
 
   // 6. First start of a dev exchange: market and funded traders (one node of a cluster does it).
-  const devCredentials = config.dev && config.bootstrap ? await bootstrapDev(port) : [];
+  //    With custody on, their ETH and USDT arrive as real chain deposits (step 7) instead.
+  const onChainAssets = custodyMode(config) === 'off' ? [] : ['ETH', 'USDT'];
+  const devCredentials = config.dev && config.bootstrap ? await bootstrapDev(port, onChainAssets) : [];
 
-  // 7. The gateway (OKX v5 REST, and WebSocket from the hub), the operator routes and the internal routes, then listen.
+  // 7. Custody on a chain (when on): the key, the chain (a local anvil or --chain-rpc), the dev
+  //    chain's setup on first start, then the runtime (watcher, broadcaster, sweeper, reconciler).
+  let custody: RunningCustody | undefined;
+  try {
+    custody = await startCustody(config, port, logger, registry, devCredentials.map((c) => c.userId));
+  } catch (e) {
+    clearInterval(spaceProbe);
+    clearInterval(heartbeats);
+    await replica.stop();
+    coordinator?.close();
+    await log.close();
+    throw e;
+  }
+
+  // 8. The gateway (OKX v5 REST, and WebSocket from the hub), the operator routes and the internal routes, then listen.
   const app = createGateway(port, {
     streams: {
       hub,
@@ -296,6 +322,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     bodyTimeoutMs: config.bodyTimeoutMs,
     maxConnections: config.maxConnections,
     rateLimits: config.rateLimits,
+    ...(custody !== undefined && { depositAddress: custody.depositAddress }),
     extraRoutes: (instance) => {
       registerMetricsRoute(instance, registry, adminToken);
       registerAdminRoutes(instance, {
@@ -308,6 +335,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
           failure: replica.failure ?? journal?.writeProblem()?.message ?? '', peers: coordinator?.peers ?? [], submitter: { records: submitter.records, submissions: submitter.submissions },
           dataDir: config.dataDir, clocks: clockStatus(replica, now),
         }),
+        ...(custody !== undefined && { custodyDetails: () => ({ runtime: jsonSafe(custody.status()), chainRpc: custody.chainRpc }) }),
       });
       if (coordinator !== undefined) {
         const expected = Buffer.from(`Bearer ${config.clusterToken}`);
@@ -338,6 +366,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
       clearInterval(spaceProbe);
       clearInterval(heartbeats);
       await app.close();
+      await custody?.close();
       hub.close();
       await replica.stop();
       await reports.close();
@@ -348,5 +377,5 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     })();
     return closing;
   };
-  return { url, adminToken, devCredentials, replica, close };
+  return { url, adminToken, devCredentials, replica, port, custody, close };
 }

@@ -292,6 +292,57 @@ export function goldenLog(): LogBatch[] {
     w.record(rng.below(2) === 0 ? 'aws' : 'gcp', [cmds]);
   }
 
+  // Custody on a chain: a native coin and a token, deposits pending, reverted, credited (twice
+  // observed), withdrawals assigned nonces or held for approval, a replacement, settlements that
+  // succeed and revert, sweeps, a freeze and an allowlist.
+  const hex = (n: number): string => '0x' + n.toString(16).padStart(64, '0');
+  const addr = (b: string): string => '0x' + b.repeat(20);
+  const gas = { gasLimit: 21000, maxFeePerGas: '2000000000', maxPriorityFeePerGas: '1000000000' };
+  const seen = (n: number, asset: string, logIndex: number, chainAmount: string, confirmations: number, block = n): LogCommand => ({
+    type: 'ObserveDeposit', chain: 'golden', txId: hex(n), logIndex, asset, userId: 1 + (n % 5), address: addr('1' + String(n % 5)),
+    chainAmount, blockNumber: 100 + block, blockHash: hex(0x1000 + block), confirmations,
+  });
+  w.tick(1_000);
+  w.record('aws', [[
+    { type: 'SetAsset', asset: 'CETH', scale: 9, withdrawFee: '100000', withdrawMin: '1000000', withdrawMax: '50000000000', withdrawDailyMax: '100000000000', withdrawEnabled: true },
+    { type: 'SetAsset', asset: 'CUSD', scale: 6, withdrawFee: '1000000', withdrawMin: '1000000', withdrawMax: '50000000000', withdrawDailyMax: '100000000000', withdrawEnabled: true },
+    { type: 'SetChain', chain: 'golden', chainId: 31337, hotWallet: addr('ab'), nonceStart: 2 },
+    { type: 'SetChainAsset', asset: 'CETH', chain: 'golden', token: '', chainDecimals: 18, confirmations: 2, approvalThreshold: '5000000000', globalDailyMax: '90000000000', ...gas },
+    { type: 'SetChainAsset', asset: 'CUSD', chain: 'golden', token: addr('cd'), chainDecimals: 6, confirmations: 3, approvalThreshold: '5000000000', globalDailyMax: '90000000000', ...gas, gasLimit: 65000 },
+    { type: 'CreditDeposit', depositId: 'dep-ceth-refused', userId: 1, asset: 'CETH', amount: '5' },
+  ]]);
+  w.tick(10);
+  w.record('gcp', [[
+    seen(1, 'CETH', -1, '20000000000000000000', 1), seen(2, 'CUSD', 4, '300000000', 1), seen(3, 'CETH', -1, '1000000000000000000', 1),
+  ]]);
+  w.tick(10);
+  w.record('aws', [[
+    seen(1, 'CETH', -1, '20000000000000000000', 2), seen(1, 'CETH', -1, '20000000000000000000', 2), seen(2, 'CUSD', 4, '300000000', 3),
+    { type: 'RevertDeposit', chain: 'golden', txId: hex(3), logIndex: -1, blockHash: hex(0x1003) },
+    seen(3, 'CETH', -1, '1000000000000000000', 5, 9),
+  ]]);
+  w.tick(10);
+  w.record('gcp', [[
+    { type: 'RequestWithdrawal', userId: 2, asset: 'CETH', amount: '1000000000', address: addr('ef') },
+    { type: 'RequestWithdrawal', userId: 2, asset: 'CETH', amount: '6000000000', address: addr('ef') },
+    { type: 'RequestWithdrawal', userId: 3, asset: 'CUSD', amount: '100000000', address: addr('ef') },
+    { type: 'SetWithdrawalAllowlist', userId: 3, addresses: [addr('ee')] },
+    { type: 'RequestWithdrawal', userId: 3, asset: 'CUSD', amount: '1000000', address: addr('ef') },
+  ]]);
+  w.tick(10);
+  w.record('aws', [[
+    { type: 'ApproveWithdrawal', withdrawalId: 999 },
+    { type: 'ReplaceChainTx', chain: 'golden', fromIndex: 0, nonce: 2, feeLevel: 1 },
+    { type: 'ObserveChainTx', chain: 'golden', fromIndex: 0, nonce: 2, txHash: hex(0x2002), blockNumber: 130, status: 'success', confirmations: 1 },
+    { type: 'ObserveChainTx', chain: 'golden', fromIndex: 0, nonce: 2, txHash: hex(0x2002), blockNumber: 130, status: 'success', confirmations: 2 },
+    { type: 'ObserveChainTx', chain: 'golden', fromIndex: 0, nonce: 3, txHash: hex(0x2003), blockNumber: 131, status: 'reverted', confirmations: 3 },
+    { type: 'RequestSweep', chain: 'golden', asset: 'CETH', userId: 2 },
+    { type: 'RequestSweep', chain: 'golden', asset: 'CUSD', userId: 3 },
+    { type: 'RequestSweep', chain: 'golden', asset: 'CUSD', userId: 3 },
+    { type: 'SetWithdrawalsFrozen', chain: 'golden', frozen: true, reason: 'golden: CETH short' },
+    { type: 'RequestWithdrawal', userId: 2, asset: 'CETH', amount: '1000000000', address: addr('ef') },
+  ]]);
+
   // Closing: a withdrawal after trading, everyone's orders cancelled.
   w.tick(1_000);
   w.record('aws', [[{ type: 'RequestWithdrawal', userId: 5, asset: 'USDT', amount: '20000000', address: 'TGoldenFive', clientId: 'wdlast' }]]);

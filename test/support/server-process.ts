@@ -1,6 +1,7 @@
 // Starts and stops real `everbook start` processes for tests: waits for the banner line that
 // says the node is serving (no sleeping), parses the URL and dev credentials from it, and stops
-// only the process it started, by its PID.
+// only the process it started, by its PID. Custody on a local chain is off unless a test turns
+// it on (the custody tests start their own anvil and pass --chain-rpc).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -19,9 +20,9 @@ export interface ServerProcess {
   output(): string;
 }
 
-export async function startServer(dataDir: string, extraArgs: string[] = [], readyTimeoutMs = 60_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [cli, 'start', '--data-dir', dataDir, '--port', '0', '--log-level', 'warn', '--dev', 'true', ...extraArgs], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+export async function startServer(dataDir: string, extraArgs: string[] = [], readyTimeoutMs = 60_000, env: NodeJS.ProcessEnv = process.env): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [cli, 'start', '--data-dir', dataDir, '--port', '0', '--log-level', 'warn', '--dev', 'true', '--local-chain', 'false', ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'], env,
   });
   let log = '';
   child.stderr.on('data', (d: Buffer) => { log += d.toString(); });
