@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, configHelp, loadConfig, settings } from '../server/config.js';
 import { startNode, type AdminFile } from '../server/node.js';
-import { verifyProof } from '../por/index.js';
+import { rpcReserveReader, verifyProof, verifyReserves, type ProofVerdict, type ReservesVerdict } from '../por/index.js';
 
 const USAGE = `everbook — a spot exchange core that keeps trading when a cloud disappears
 
@@ -40,8 +40,9 @@ proof of reserves (docs/PROOF-OF-RESERVES.md):
   everbook por-request --report ID [--block N]    every node builds the liabilities tree at this point of the log
   everbook por-status --report ID [--wait-ms N]   queued, building, ready (with the report) or failed
   everbook por-proof --report ID --user ID        a user's inclusion proof (users fetch theirs from the API)
-  everbook por-verify --report FILE --proof FILE [--user ID] [--expect CCY=MINOR,...]
-                                         checks a proof against a report, with nothing else; needs no node
+  everbook por-verify --report FILE [--proof FILE [--user ID] [--expect CCY=MINOR,...]] [--rpc URL [--reserves FILE]]
+                                         checks your proof against the report with nothing else (needs no node),
+                                         and with --rpc the reserves: signatures, balances at the block, coverage
 
 local multicloud deployment (etcd from Debian's etcd-server; as root each cloud gets a network namespace):
   everbook cluster up [--topology FILE] [--dir DIR] [--netns true|false]
@@ -213,27 +214,44 @@ async function readJson(path: string): Promise<unknown> {
   }
 }
 
-/** por-verify: the user's check, offline: exit 0 when the proof holds, 1 with the problem when not. */
+/**
+ * por-verify: the user's check, with nothing but the saved documents (and, for the reserves, a
+ * chain endpoint of their choice): exit 0 when everything given holds, 1 with the problem when not.
+ */
 async function porVerify(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { report: { type: 'string' }, proof: { type: 'string' }, user: { type: 'string' }, expect: { type: 'string' } },
+    options: {
+      report: { type: 'string' }, proof: { type: 'string' }, user: { type: 'string' }, expect: { type: 'string' },
+      reserves: { type: 'string' }, rpc: { type: 'string' },
+    },
     strict: true,
   });
-  const report = unwrap(await readJson(required('report', values.report)), 'report');
-  const proof = unwrap(await readJson(required('proof', values.proof)), 'proof');
-  const balances: Record<string, string> = {};
-  for (const item of (values.expect ?? '').split(',').filter((x) => x !== '')) {
-    const [ccy, amount] = item.split('=');
-    if (ccy === undefined || amount === undefined || ccy === '') throw new ConfigError(`--expect takes CCY=MINOR_UNITS pairs, not "${item}"`);
-    balances[ccy] = amount;
+  const saved = await readJson(required('report', values.report));
+  const report = unwrap(saved, 'report');
+  if (values.proof === undefined && values.rpc === undefined) throw new ConfigError('give --proof FILE (your inclusion), --rpc URL (the reserves), or both');
+  const out: { ok: boolean; proof?: ProofVerdict; reserves?: ReservesVerdict } = { ok: true };
+  if (values.proof !== undefined) {
+    const balances: Record<string, string> = {};
+    for (const item of (values.expect ?? '').split(',').filter((x) => x !== '')) {
+      const [ccy, amount] = item.split('=');
+      if (ccy === undefined || amount === undefined || ccy === '') throw new ConfigError(`--expect takes CCY=MINOR_UNITS pairs, not "${item}"`);
+      balances[ccy] = amount;
+    }
+    out.proof = verifyProof(report, unwrap(await readJson(values.proof), 'proof'), {
+      ...(values.user !== undefined && { userId: int('user', values.user) }),
+      ...(Object.keys(balances).length > 0 && { balances }),
+    });
+    out.ok &&= out.proof.ok;
   }
-  const verdict = verifyProof(report, proof, {
-    ...(values.user !== undefined && { userId: int('user', values.user) }),
-    ...(Object.keys(balances).length > 0 && { balances }),
-  });
-  console.log(JSON.stringify(verdict, null, 2));
-  if (!verdict.ok) process.exitCode = 1;
+  if (values.rpc !== undefined) {
+    // The reserves section: its own file, or beside the report in the public route's reply.
+    const reserves = values.reserves === undefined ? unwrap(saved, 'reserves') : unwrap(await readJson(values.reserves), 'reserves');
+    out.reserves = await verifyReserves(report, reserves, rpcReserveReader(values.rpc));
+    out.ok &&= out.reserves.ok;
+  }
+  console.log(JSON.stringify(out, null, 2));
+  if (!out.ok) process.exitCode = 1;
 }
 
 async function admin(dataDir: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>> {

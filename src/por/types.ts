@@ -65,6 +65,8 @@ export interface ReservesSection {
   /** How each asset is held: the native coin (token '') or an ERC-20 contract, and its decimals. */
   readonly assets: readonly { readonly asset: string; readonly token: string; readonly chainDecimals: number; readonly scale: number }[];
   readonly addresses: readonly ReserveAddress[];
+  /** Deposit addresses of users in the report that were not read (over RESERVE_ADDRESSES_MAX): their holdings are not counted. */
+  readonly addressesOmitted: number;
   /** Sum over the addresses, by asset, in chain units. */
   readonly totals: Readonly<Record<string, string>>;
 }

@@ -24,7 +24,12 @@ export interface AdminDeps {
   /** The custody runtime's own state (reconciliation), when it runs. */
   readonly custodyDetails?: () => Record<string, unknown>;
   /** Proof of reserves: the node's report queue and the proofs it serves. */
-  readonly por?: { readonly reports: Pick<LiabilitiesReports, 'state' | 'settled'>; readonly proofs: ProofSource };
+  readonly por?: {
+    readonly reports: Pick<LiabilitiesReports, 'state' | 'settled'>;
+    readonly proofs: ProofSource;
+    /** With custody: the chain block a report reads reserves at when the operator names none. */
+    readonly reportBlock?: () => Promise<number>;
+  };
 }
 
 /** The longest an operator's status request waits for a report to be built. */
@@ -257,7 +262,16 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       admin.post('/por/reports', async (req, reply) => {
         const b = body(z.strictObject({ reportId: z.string().min(1).max(64), blockNumber: z.number().int().nonnegative().optional() }), req, reply);
         if (b === undefined) return reply;
-        return run(port, reply, [{ type: 'RequestLiabilitiesReport', reportId: b.reportId, ...(b.blockNumber !== undefined && { blockNumber: b.blockNumber }) }], () => ({ reportId: b.reportId }));
+        // The block goes into the log, so every cloud reads reserves at the same one.
+        let blockNumber = b.blockNumber ?? 0;
+        if (b.blockNumber === undefined && por.reportBlock !== undefined) {
+          try {
+            blockNumber = await por.reportBlock();
+          } catch (e) {
+            return denied(reply, 503, 'chain_unavailable', `the chain head could not be read for the reserves: ${(e as Error).message}`);
+          }
+        }
+        return run(port, reply, [{ type: 'RequestLiabilitiesReport', reportId: b.reportId, blockNumber }], () => ({ reportId: b.reportId, blockNumber }));
       });
 
       admin.get('/por/reports/:reportId', async (req, reply) => {

@@ -15,6 +15,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { Coordinator } from '../cluster/coordinator.js';
 import { createGateway, KeyDerivation, type ProofSource } from '../gateway/index.js';
 import { LiabilitiesReports } from '../por/index.js';
+import { ReservesWriter } from './reserves.js';
 import type { ExchangePort } from '../replica/index.js';
 import { EtcdLog, FileJournal, LogError, type CommandLog } from '../log/index.js';
 import { CLOCK_PEERS_WINDOW_MS, encodeSnapshotFile, Replica, SnapshotStore, Submitter } from '../replica/index.js';
@@ -192,9 +193,12 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
   //    balance after that record (on the apply thread, a compact copy); the tree is built in a
   //    worker thread and stored under <data-dir>/por. Every node builds the same report.
   const porSaltKey = keyDerivation.porSaltKey();
+  // With custody on (step 7), each built report that names a chain block gets its reserves.
+  let reservesWriter: ReservesWriter | undefined;
   const reports = new LiabilitiesReports({
     dir: join(config.dataDir, 'por'), saltKey: porSaltKey,
     onSettled: (meta, outcome) => {
+      if (outcome.ok) reservesWriter?.request(outcome.report);
       if (outcome.ok) logger.info({ reportId: meta.reportId, position: meta.position, root: outcome.report.root.hash, build_ms: Math.round(outcome.buildMs), write_ms: Math.round(outcome.writeMs) }, 'liabilities report ready');
       else logger.error({ reportId: meta.reportId, position: meta.position, err: outcome.error }, 'LIABILITIES REPORT FAILED');
     },
@@ -308,6 +312,11 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     await log.close();
     throw e;
   }
+  // Reserves for reports that name a block (those built before custody was up, then each new one).
+  if (custody !== undefined) {
+    reservesWriter = new ReservesWriter(reports.store, custody.reserves, logger.child({ part: 'reserves' }));
+    await reservesWriter.catchUp();
+  }
 
   // 8. The gateway (OKX v5 REST, and WebSocket from the hub), the operator routes and the internal routes, then listen.
   const app = createGateway(port, {
@@ -327,7 +336,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
       registerMetricsRoute(instance, registry, adminToken);
       registerAdminRoutes(instance, {
         port, token: adminToken, dev: config.dev, remote: config.adminRemote, snapshot: () => replica.snapshotNow(),
-        por: { reports, proofs },
+        por: { reports, proofs, ...(reservesWriter !== undefined && { reportBlock: reservesWriter.reportBlock.bind(reservesWriter) }) },
         stateHashNow: () => ({ position: replica.appliedPosition, seq: replica.appliedSeq, stateHash: replica.stateHashNow() }),
         details: () => ({
           cloud: config.cloud, log: config.log, lastCheckpoint: replica.lastCheckpoint, lastSnapshot: replica.lastSnapshot,
@@ -366,6 +375,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
       clearInterval(spaceProbe);
       clearInterval(heartbeats);
       await app.close();
+      reservesWriter?.close();
       await custody?.close();
       hub.close();
       await replica.stop();
