@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import ccxt from 'ccxt';
 import { parseDecimal } from '../src/core/index.js';
 import type { InclusionProof, LiabilitiesReport } from '../src/por/index.js';
 import { okx } from './support/okx-client.js';
@@ -81,6 +82,13 @@ test('Proof of reserves on a node: the operator requests a report; a user fetche
     const tampered = await everbook(['por-verify', '--report', reportFile, '--proof', proofFile]);
     assert.equal(tampered.code, 1);
     assert.match(tampered.stdout, /"problem": "salt_mismatch"/);
+
+    // ccxt's okx class fetches it unchanged, through its generic signed request.
+    const exchange = new ccxt.okx({
+      apiKey: alice.apiKey, secret: alice.secretKey, password: alice.passphrase, urls: { api: { rest: server.url } }, enableRateLimit: false,
+    });
+    const viaCcxt = await exchange.request('asset/proof-of-reserves', 'private', 'GET', { reportId: 'day-1' }) as { data: InclusionProof[] };
+    assert.deepEqual(viaCcxt.data[0], proof);
 
     // The operator can hand a user their proof too.
     const operatorProof = await everbook(['por-proof', '--report', 'day-1', '--user', String(alice.userId), '--data-dir', dataDir]);
