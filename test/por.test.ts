@@ -336,3 +336,29 @@ test('Proof of reserves: two replicas applying the same log build byte-identical
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('Proof of reserves: a report that cannot start (the copy throws) is logged; the replica keeps applying', async () => {
+  const dir = await tempDir();
+  try {
+    const journal = await FileJournal.open(join(dir, 'journal'));
+    const seen: string[] = [];
+    const replica = new Replica({
+      log: journal, snapshots: new SnapshotStore(join(dir, 'snapshots')), checkpointEveryCommands: 1_000_000, compactLog: false,
+      logger: pino({ level: 'silent' }), onFatal: (e) => { throw e; },
+      onLiabilitiesReport: (request) => {
+        seen.push(request.reportId);
+        throw new RangeError('more users than a report holds');
+      },
+    });
+    await replica.start();
+    const submitter = new Submitter(journal, replica, { inFlightMax: 10, applyTimeoutMs: 5_000, commandTtlMs: 60_000, now: Date.now, cloud: 'a' });
+    assert.deepEqual(await submitter.submit([{ type: 'RequestLiabilitiesReport', reportId: 'too-big' }]), [{ ok: true }]);
+    assert.deepEqual(await submitter.submit([{ type: 'CreateUser' }]), [{ ok: true, userId: 1 }]);
+    assert.deepEqual(seen, ['too-big']);
+    assert.equal(replica.state, 'serving');
+    await replica.stop();
+    await journal.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

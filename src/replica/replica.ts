@@ -357,10 +357,16 @@ export class Replica {
     for (const e of events) {
       if (e.type !== 'LiabilitiesReportRequested') continue;
       const engine = this.engine;
-      this.options.onLiabilitiesReport!(
-        { reportId: e.reportId, blockNumber: e.blockNumber, position, requestSeq: e.seq, seq: engine.seq, ts: e.ts },
-        () => copyBalances(engine, e.reportId),
-      );
+      // A report that cannot be built is the report's failure, never the replica's: the engine's
+      // state is sound, so applying goes on and operators are told.
+      try {
+        this.options.onLiabilitiesReport!(
+          { reportId: e.reportId, blockNumber: e.blockNumber, position, requestSeq: e.seq, seq: engine.seq, ts: e.ts },
+          () => copyBalances(engine, e.reportId),
+        );
+      } catch (error) {
+        this.options.logger.error({ reportId: e.reportId, position, err: (error as Error).message }, 'LIABILITIES REPORT NOT STARTED');
+      }
     }
   }
 
