@@ -20,17 +20,20 @@ export const copyUsersMax = 0xffff_ffff;
 export function copyBalances(engine: Engine, reportId: string): BalanceCopy {
   const assets = engine.assets.map((a) => ({ asset: a.id, scale: a.spec.scale }));
   const width = assets.length;
-  let count = 0;
-  for (const user of engine.users) if (user !== undefined) count += 1;
-  if (count > copyUsersMax) throw new RangeError(`${count} users: more than a report holds`);
-  const userIds = new Uint32Array(count);
-  const limbs = new Float64Array(count * width * 2);
+  const users = engine.users;
+  // Ids are dense from 1 (slot 0 is empty), so this is the count unless an id was never filled.
+  const slots = users.length - 1;
+  if (slots > copyUsersMax) throw new RangeError(`${slots} users: more than a report holds`);
+  const userIds = new Uint32Array(slots);
+  const limbs = new Float64Array(slots * width * 2);
   let i = 0;
-  for (const user of engine.users) {
+  for (let id = 1; id < users.length; id++) {
+    const user = users[id];
     if (user === undefined) continue;
-    userIds[i] = user.id;
+    userIds[i] = id;
     const accounts = user.accounts;
-    for (let a = 0; a < width && a < accounts.length; a++) {
+    const count = Math.min(width, accounts.length);
+    for (let a = 0; a < count; a++) {
       const account = accounts[a];
       if (account === undefined) continue;
       const at = (i * width + a) * 2;
@@ -39,5 +42,5 @@ export function copyBalances(engine: Engine, reportId: string): BalanceCopy {
     }
     i += 1;
   }
-  return { reportId, assets, userIds, limbs };
+  return i === slots ? { reportId, assets, userIds, limbs } : { reportId, assets, userIds: userIds.slice(0, i), limbs: limbs.slice(0, i * width * 2) };
 }
