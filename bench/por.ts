@@ -5,7 +5,7 @@
 // the build in the same run, so the figures share one machine state. Prints one JSON line.
 
 import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
@@ -105,9 +105,13 @@ try {
   console.log(JSON.stringify({
     bench: 'por', users, assets: table.assets.length, setup_s: Math.round(setupS * 10) / 10,
     copy_ms: Math.round(copyMs), tree_build_ms: Math.round(worker.buildMs), write_ms: Math.round(worker.writeMs), build_total_ms: Math.round(settledAt - tRequest),
-    tree_mb: mb(tree.size), rss_before_mb: mb(rssBefore), rss_peak_mb: mb(rssPeak), rss_build_extra_mb: mb(rssPeak - rssBefore),
+    tree_mb: mb(tree.size), worker_heap_mb: mb(worker.heapBytes), worker_buffers_mb: mb(worker.externalBytes),
+    // The process's RSS also grows with the engine's own book as W1 runs on meanwhile.
+    rss_before_mb: mb(rssBefore), rss_peak_mb: mb(rssPeak), rss_build_extra_mb: mb(rssPeak - rssBefore),
     engine_cmds_per_s_before: before.rate, engine_cmds_per_s_during: during.rate, engine_cmds_during: during.commands,
     engine_cmds_per_s_after: after.rate, root: outcome.report.root.hash, leaf_count: outcome.report.leafCount,
+    // The machine's state: a worker thread competes with the engine only when cores are short.
+    cpus: cpus().length, load_avg_1m: Math.round(loadavg()[0]! * 10) / 10,
   }));
 } finally {
   await rm(dir, { recursive: true, force: true });

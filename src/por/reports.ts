@@ -32,7 +32,11 @@ export interface BuildJob {
 }
 
 export type BuildOutcome =
-  | { readonly ok: true; readonly report: LiabilitiesReport; readonly written: boolean; readonly buildMs: number; readonly writeMs: number }
+  | {
+    readonly ok: true; readonly report: LiabilitiesReport; readonly written: boolean; readonly buildMs: number; readonly writeMs: number;
+    /** The worker's heap and buffer bytes with the whole tree built (0 when the report was on disk already). */
+    readonly heapBytes: number; readonly externalBytes: number;
+  }
   | { readonly ok: false; readonly error: string };
 
 export type ReportState =
