@@ -91,6 +91,13 @@ test('Reserves on anvil: signed addresses at the report\'s block verify; each ta
     // A block hash that is not the chain's at that height.
     assert.equal(problemOf(await verifyReserves(report, { ...reserves, blockHash: `0x${'ab'.repeat(32)}` }, reader)), 'block_mismatch');
 
+    // Past the bound on addresses read, the rest are counted as omitted: fewer reserves, still valid.
+    const bounded = await readReserves({ report, assets, chain, signer, addressesMax: 2 });
+    assert.deepEqual([bounded.addresses.length, bounded.addressesOmitted], [3, 1]);
+    const boundedVerdict = await verifyReserves(report, bounded, reader);
+    assert.ok(boundedVerdict.ok);
+    assert.deepEqual([boundedVerdict.addresses, boundedVerdict.addressesOmitted, boundedVerdict.coverage[0]!.reserves], [3, 1, (30_000n * 10n ** 18n).toString()]);
+
     // Liabilities larger than the reserves: the figures verify, and the verdict says not covered.
     const short = ethReport(3, 10n ** 15n * 10n ** 8n, block, 'res-3');
     const shortVerdict = await verifyReserves(short, await readReserves({ report: short, assets, chain, signer }), reader);

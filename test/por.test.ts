@@ -362,3 +362,25 @@ test('Proof of reserves: a report that cannot start (the copy throws) is logged;
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('Proof of reserves: the build queue is bounded: past pendingMax a request fails at once and says why; a known id is not queued twice', async () => {
+  const dir = await tempDir();
+  try {
+    const reports = new LiabilitiesReports({ dir, saltKey, pendingMax: 1 });
+    const table = (id: string): BalanceTable => copyBalances(exchange(20, 8), id);
+    const meta = (reportId: string): Parameters<LiabilitiesReports['request']>[1] => ({ reportId, position: 1, requestSeq: 1, seq: 1, ts: T0, blockNumber: 0 });
+    // The first goes to the worker at once; the second waits; the third finds the queue full.
+    assert.equal(reports.request(table('q-1'), meta('q-1')), 'queued');
+    assert.equal(reports.request(table('q-2'), meta('q-2')), 'queued');
+    assert.equal(reports.request(table('q-3'), meta('q-3')), 'queue_full');
+    assert.equal(reports.request(table('q-1'), meta('q-1')), 'duplicate');
+    assert.deepEqual(await reports.state('q-3'), { state: 'failed', error: 'more than 1 reports waiting to be built' });
+    assert.equal(reports.known('q-3'), false);
+    readyReport(await reports.settled('q-1'));
+    readyReport(await reports.settled('q-2'));
+    assert.equal(reports.known('q-2'), true);
+    await reports.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
