@@ -87,10 +87,13 @@ export type ReservesProblem =
 
 export interface AssetCoverage {
   readonly asset: string;
-  /** What the report says users are owed, converted to chain units. */
+  /** Whether the reserves section holds this asset on its chain. */
+  readonly onChain: boolean;
+  /** What the report says users are owed: in chain units when on chain, else in minor units. */
   readonly liabilities: string;
-  /** What the signed addresses hold at the block, chain units. */
+  /** What the signed addresses hold at the block, chain units ('0' for an asset not on the chain). */
   readonly reserves: string;
+  /** Reserves at least the liabilities (an asset not on the chain is covered only if nothing is owed in it). */
   readonly covered: boolean;
 }
 
@@ -163,13 +166,18 @@ export async function verifyReserves(reportJson: unknown, reservesJson: unknown,
       sums.set(a.asset, sums.get(a.asset)! + actual);
     }
   }
-  const coverage: AssetCoverage[] = [];
   for (const a of held) {
     if (r.totals[a.asset] !== sums.get(a.asset)!.toString()) return no('totals_mismatch', `${a.asset}: the addresses add up to ${sums.get(a.asset)!}`);
-    const owed = BigInt(report.totals[a.asset] ?? '0') * 10n ** BigInt(a.chainDecimals - a.scale);
-    const have = sums.get(a.asset)!;
-    coverage.push({ asset: a.asset, liabilities: owed.toString(), reserves: have.toString(), covered: have >= owed });
   }
+  // Every asset the report owes, in the report's order: an asset the reserves leave out is not covered.
+  const coverage: AssetCoverage[] = report.assets.map(({ asset }) => {
+    const owedMinor = BigInt(report.totals[asset] ?? '0');
+    const a = held.find((h) => h.asset === asset);
+    if (a === undefined) return { asset, onChain: false, liabilities: owedMinor.toString(), reserves: '0', covered: owedMinor === 0n };
+    const owed = owedMinor * 10n ** BigInt(a.chainDecimals - a.scale);
+    const have = sums.get(asset)!;
+    return { asset, onChain: true, liabilities: owed.toString(), reserves: have.toString(), covered: have >= owed };
+  });
   return {
     ok: true, fullyReserved: coverage.every((c) => c.covered), coverage, addresses: seen.size,
     addressesOmitted: typeof r.addressesOmitted === 'number' ? r.addressesOmitted : 0,
