@@ -102,6 +102,8 @@ export type ReservesVerdict =
   | { readonly ok: false; readonly problem: ReservesProblem; readonly detail: string };
 
 const ADDRESS = /^0x[0-9a-f]{40}$/;
+/** A chain amount is a uint256: no token has more decimals than it has digits. */
+const CHAIN_DECIMALS_MAX = 77;
 const DIGITS = /^(0|[1-9][0-9]{0,77})$/;
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -122,6 +124,8 @@ export async function verifyReserves(reportJson: unknown, reservesJson: unknown,
   const r = reservesJson;
   if (!isRecord(r) || !Array.isArray(r.addresses) || !Array.isArray(r.assets) || !isRecord(r.totals)) return no('reserves_malformed', 'not a reserves section');
   if (typeof r.chainId !== 'number' || typeof r.blockNumber !== 'number' || typeof r.blockHash !== 'string') return no('reserves_malformed', 'chainId, blockNumber, blockHash');
+  // Each address costs RPC calls: no more than a node ever writes.
+  if (r.addresses.length > RESERVE_ADDRESSES_MAX + 1 || r.assets.length > report.assets.length) return no('reserves_malformed', 'more addresses or assets than a report holds');
   if (r.reportId !== report.reportId || r.rootHash !== report.root.hash || r.blockNumber !== report.blockNumber) {
     return no('report_mismatch', 'the reserves name another report, root or block');
   }
@@ -137,7 +141,8 @@ export async function verifyReserves(reportJson: unknown, reservesJson: unknown,
     if (!isRecord(a) || typeof a.asset !== 'string' || typeof a.token !== 'string' || typeof a.chainDecimals !== 'number' || typeof a.scale !== 'number') {
       return no('reserves_malformed', 'assets: { asset, token, chainDecimals, scale }');
     }
-    if (reportAssets.get(a.asset) !== a.scale || a.chainDecimals < a.scale || (a.token !== '' && !ADDRESS.test(a.token))) {
+    if (reportAssets.get(a.asset) !== a.scale || !Number.isSafeInteger(a.chainDecimals) || a.chainDecimals < a.scale || a.chainDecimals > CHAIN_DECIMALS_MAX
+      || (a.token !== '' && !ADDRESS.test(a.token))) {
       return no('asset_mismatch', `${a.asset}: not the report's asset, or its decimals do not fit`);
     }
   }
