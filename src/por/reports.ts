@@ -60,6 +60,7 @@ export class LiabilitiesReports {
   private readonly states = new Map<string, ReportState>();
   private readonly waiters = new Map<string, ((state: ReportState) => void)[]>();
   private running: Worker | undefined;
+  private idleWaiters: (() => void)[] = [];
   private closed = false;
 
   constructor(private readonly options: ReportsOptions) {
@@ -112,6 +113,25 @@ export class LiabilitiesReports {
     });
   }
 
+  /**
+   * Waits until nothing is queued or building, or `timeoutMs` has passed; true when idle. A node
+   * that stops calls it first: once its final snapshot is past a report's position, it could not
+   * build that report again.
+   */
+  async drain(timeoutMs: number): Promise<boolean> {
+    if (this.idle()) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => { timer = setTimeout(() => { resolve(false); }, timeoutMs); });
+    const idle = new Promise<boolean>((resolve) => { this.idleWaiters.push(() => { resolve(true); }); });
+    const result = await Promise.race([idle, timeout]);
+    clearTimeout(timer);
+    return result;
+  }
+
+  private idle(): boolean {
+    return this.running === undefined && this.queue.length === 0;
+  }
+
   /** Stops the worker (a build under way is lost; the log still holds the request). */
   async close(): Promise<void> {
     this.closed = true;
@@ -136,6 +156,11 @@ export class LiabilitiesReports {
       this.running = undefined;
       if (!this.closed) this.settle(job.meta, outcome ?? { ok: false, error: `the build worker exited with code ${code}` });
       this.next();
+      if (this.idle()) {
+        const waiters = this.idleWaiters;
+        this.idleWaiters = [];
+        for (const resolve of waiters) resolve();
+      }
     });
   }
 

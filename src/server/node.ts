@@ -110,6 +110,9 @@ function clockStatus(replica: Replica, now: () => number): Record<string, unknow
   return { logTs: replica.guard.logTs, nodeAheadOfLogMs: now() - replica.guard.logTs, clouds, seenSignatures: replica.guard.seenSize };
 }
 
+/** How long a stopping node waits for a liabilities report still being built (a million users take seconds). */
+const REPORTS_DRAIN_MS = 60_000;
+
 /**
  * The deadline of one etcd call. A write forwarded to a leader that just died gets no answer;
  * the etcd log hedges it (sends it again) after 50-250 ms instead of waiting this out.
@@ -379,6 +382,8 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
       await custody?.close();
       hub.close();
       await replica.stop();
+      // A report still building would be lost once the final snapshot is past its position.
+      if (!await reports.drain(REPORTS_DRAIN_MS)) logger.error('a liabilities report was still building at stop: copy it from a peer');
       await reports.close();
       if (replica.state !== 'failed' && replica.state !== 'diverged') await replica.snapshotNow();
       coordinator?.close();
