@@ -387,3 +387,31 @@ test('Proof of reserves: the build queue is bounded: past pendingMax a request f
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('Proof of reserves: balances past 2^48 and 2^96 carry exactly between the builder\'s limbs: every proof verifies and the totals are exact', async () => {
+  const values: bigint[][] = [
+    [2n ** 48n - 1n, 10n ** 30n], [1n, 10n ** 30n], [2n ** 96n - 1n, 0n], [1n, 5n], [2n ** 48n, 2n ** 53n + 1n],
+  ];
+  const limbs = new Float64Array(values.length * 2 * 2);
+  values.forEach((row, i) => {
+    row.forEach((v, a) => {
+      limbs[(i * 2 + a) * 2] = Number(v / 10n ** 15n);
+      limbs[(i * 2 + a) * 2 + 1] = Number(v % 10n ** 15n);
+    });
+  });
+  const table: BalanceTable = { reportId: 'wide', assets: [{ asset: 'WEI', scale: 18 }, { asset: 'BIG', scale: 0 }], userIds: Uint32Array.of(1, 2, 3, 4, 5), limbs };
+  const dir = await tempDir();
+  try {
+    const { report, proofs } = await built(table, dir);
+    assert.deepEqual(report.totals, {
+      WEI: values.reduce((s, r) => s + r[0]!, 0n).toString(),
+      BIG: values.reduce((s, r) => s + r[1]!, 0n).toString(),
+    });
+    for (const [i, row] of values.entries()) {
+      const verdict = verifyProof(report, proofs.get(i + 1)!, { userId: i + 1, balances: { WEI: row[0]!.toString(), BIG: row[1]!.toString() } });
+      assert.equal(problemOf(verdict), 'ok', `user ${i + 1}`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
