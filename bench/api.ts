@@ -21,7 +21,7 @@ try {
   await bare.stop();
   const creds: Creds[] = [];
   const node = await spawnUntil(
-    [process.execPath, join(here, '..', 'src', 'cli', 'main.js'), 'start', '--data-dir', dataDir, '--port', '0', '--log-level', 'warn', '--dev', 'true', '--rate-limits', 'false'],
+    [process.execPath, join(here, '..', 'src', 'cli', 'main.js'), 'start', '--data-dir', dataDir, '--port', '0', '--log-level', 'warn', '--dev', 'true', '--local-chain', 'false', '--rate-limits', 'false'],
     /OKX v5 REST at (http:\/\/\S+)\/api\/v5/,
     { collect: (line) => { const c = traderFrom(line); if (c !== undefined) creds.push(c); }, done: (line) => line.includes('operator CLI') },
   );

@@ -88,6 +88,11 @@ describe('Custody: the broadcaster SIGKILLed after signing and after sending, th
     assert.deepEqual(nonces, [...new Set(nonces)].sort((a, b) => a - b), 'nonces ascend without a repeat');
     assert.equal(await chain.nonce(hot), nonces.length > 0 ? Math.max(...nonces) + 1 : 0, 'no hot-wallet nonce was skipped or used by a value-less transaction');
     assert.equal(paid.size, 2);
+    // Six starts, each rescanning the chain from block 0: the seed deposit was still credited once.
+    const node2 = await CustodyNode.start(dataDir, anvil.url, keyFile);
+    node = node2;
+    const deposits = await okx(node2.url).fetchDeposits('ETH');
+    assert.deepEqual(deposits.map((d) => [d.amount, d.status]), [[100, 'ok']]);
     for (const [txid, { recipient, wei }] of paid) {
       const toRecipient = fromHot.filter((t) => t.to === recipient);
       assert.deepEqual(toRecipient.map((t) => [t.hash, t.value]), [[txid, wei]]);

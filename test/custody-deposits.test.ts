@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ObserveDeposit } from '../src/core/index.js';
 import {
-  CustodyKeys, CustodyRuntime, custodyPortOf, rpcCall, startAnvil, ViemChainClient, type AnvilProcess, type CustodyPort,
+  chainTxHash, CustodyKeys, CustodyRuntime, custodyPortOf, rpcCall, startAnvil, ViemChainClient, waitForReceipt, type AnvilProcess, type CustodyPort,
 } from '../src/custody/index.js';
 import { loadConfig } from '../src/server/config.js';
 import { startNode, type RunningNode } from '../src/server/node.js';
-import { faucetPay, mine, TEST_MNEMONIC, waitFor, writeKeyFile } from './support/chain.js';
+import { faucetPay, faucetSign, mine, TEST_MNEMONIC, waitFor, writeKeyFile } from './support/chain.js';
 
 const CHAIN = 'ethereum';
 const CONFIRMATIONS = 3;
@@ -171,6 +171,31 @@ describe('Custody: deposits on a local chain, observed by two clouds\' watchers'
     assert.equal(await chain.balance(keys.address(user)), 0n, 'the chain holds nothing for the user either');
   });
 
+  test('reorg: the deposit\'s transaction mined again in another block at the same height: reverted, pending again in the new block, credited once', async () => {
+    const user = await newUser();
+    await mine(anvil.url, 1);
+    const raw = await faucetSign(chain, '', keys.address(user), 3_000_000_000_000_000_000n);
+    assert.ok((await chain.sendRawTransaction(raw)).ok);
+    const txId = chainTxHash(raw);
+    const minedFirst = await waitForReceipt(chain, txId, 10_000);
+    await waitFor('the deposit pending', () => port.depositStatus(CHAIN, txId, -1) === 'pending');
+    const reverted = node.custody!.status().watcher.reverted + second.status().watcher.reverted;
+    // The last two blocks (an empty one and the deposit's) are replaced; the same transaction lands in the second new one.
+    await rpcCall(anvil.url, 'anvil_reorg', [2, [[raw, 1]]]);
+    const minedAgain = (await chain.receipt(txId))!;
+    assert.equal(minedAgain.blockNumber, minedFirst.blockNumber);
+    assert.notEqual(minedAgain.blockHash, minedFirst.blockHash);
+    await waitFor('reverted, then pending again in the new block', () => port.depositStatus(CHAIN, txId, -1) === 'pending'
+      && node.custody!.status().watcher.reverted + second.status().watcher.reverted > reverted);
+    assert.equal(balance(user, 'ETH'), 0n);
+    await mine(anvil.url, CONFIRMATIONS - 1);
+    await waitFor('the deposit credited', () => port.depositStatus(CHAIN, txId, -1) === 'credited');
+    await quiesce();
+    const b = node.port.queries.account(user)!.balances.find((x) => x.asset === 'ETH')!;
+    assert.equal(b.available + b.held, 3_000_000_000n, 'exactly 3 ETH, once');
+    assert.deepEqual(deposits(user, 'ETH').filter((d) => d.state === 'credited').map((d) => [d.amount, d.txId]), [['3000000000', txId]]);
+  });
+
   test('the seed deposits of the dev traders and every deposit above, swept to the hot wallet, leave the books balanced', async () => {
     await quiesce();
     const before = node.custody!.status().reconciliation?.ts ?? 0;
@@ -185,5 +210,14 @@ describe('Custody: deposits on a local chain, observed by two clouds\' watchers'
       assert.equal(seeded.find((b) => b.asset === 'USDT')?.available, 100_000_000_000n, 'trader seeded with 100,000 USDT on chain');
     }
     assert.equal(port.custody(CHAIN)!.chain.frozen, false);
+    // Swept: the deposit addresses hold no token and at most native dust (gas left unspent);
+    // the hot wallet holds its float plus every sweep.
+    const usdt = port.custody(CHAIN)!.assets.find((a) => a.spec.asset === 'USDT')!.spec.token;
+    for (const user of [1, 2]) {
+      assert.equal(await chain.tokenBalance(usdt, keys.address(user)), 0n);
+      assert.ok(await chain.balance(keys.address(user)) < 10n ** 16n, 'native swept, dust below 0.01 ETH left');
+    }
+    assert.equal(await chain.tokenBalance(usdt, keys.address(0)), 1_000_000_000_000n + 2n * 100_000_000_000n + 2_500_500_000n);
+    assert.equal(node.custody!.status().reconciliation?.assets.length, 2);
   });
 });

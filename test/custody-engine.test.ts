@@ -216,6 +216,10 @@ test('Custody engine: sweeps move what was credited to the hot wallet, one at a 
   h.ok({ type: 'ObserveChainTx', chain: 'anvil', fromIndex: 1, nonce: 1, txHash: hash(0x101), blockNumber: 71, status: 'reverted', confirmations: 3 });
   assert.deepEqual(h.view().unswept.map((u) => [u.asset, u.chainAmount, u.sweeping]), [['USDT', 250_000_000n, false]], 'a reverted sweep leaves it unswept');
   assert.equal(h.balance(1, 'USDT').available, 250_000_000n, 'sweeps never touch users\' balances');
+  // Liabilities are what users hold in all (the ledger's identity, not a walk over users).
+  const usersTotal = (asset: string): bigint => [1, 2].reduce((n, u) => n + h.balance(u, asset).available + h.balance(u, asset).held, 0n);
+  assert.deepEqual(h.view().assets.map((a) => [a.spec.asset, a.liabilities]), [['ETH', usersTotal('ETH')], ['USDT', usersTotal('USDT')]]);
+  assert.equal(usersTotal('USDT'), 250_000_000n);
 });
 
 test('Custody engine: the custody state survives a snapshot byte for byte, and the restored engine decides the same', () => {

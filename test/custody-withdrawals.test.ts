@@ -39,7 +39,7 @@ describe('Custody through CCXT: deposit address, deposits, withdrawals, approval
     dir = await mkdtemp(join(tmpdir(), 'everbook-custody-wd-'));
     anvil = await startAnvil();
     chain = new ViemChainClient(anvil.url);
-    node = await CustodyNode.start(join(dir, 'node'), anvil.url, await writeKeyFile(dir), ['--reconcile-every-ms', '200']);
+    node = await CustodyNode.start(join(dir, 'node'), anvil.url, await writeKeyFile(dir), ['--reconcile-every-ms', '200', '--replace-after-ms', '1000', '--log-level', 'info']);
     const trader = node.server.traders[0]!;
     userId = trader.userId;
     ex = new ccxt.okx({
@@ -113,6 +113,32 @@ describe('Custody through CCXT: deposit address, deposits, withdrawals, approval
     assert.equal(await chain.balance(recipient), 21_250_000_000_000_000_000n);
   });
 
+  test('a stuck withdrawal (no block mined) is replaced at fee level 1 (+25 %) after --replace-after-ms; that variant is mined and settles it, paid once', async () => {
+    const to = `0x${'5c'.repeat(20)}`;
+    const hot = (await node.custody()).chains[0]!.hotWallet;
+    await rpcCall(anvil.url, 'evm_setAutomine', [false]);
+    try {
+      const w = await ex.withdraw('ETH', 0.1, to, undefined, { network: 'ERC20', fee: '0.001' });
+      // The pool holds the hot wallet's transaction at 20 gwei, then (replaced) at 25 gwei.
+      const pooled = async (): Promise<string | undefined> => {
+        const pool = await rpcCall(anvil.url, 'txpool_content', []) as { pending: Record<string, Record<string, { maxFeePerGas: string; hash: string }>> };
+        const mine1 = Object.entries(pool.pending).find(([from]) => from.toLowerCase() === hot)?.[1];
+        return mine1 === undefined ? undefined : Object.values(mine1)[0]?.maxFeePerGas;
+      };
+      assert.equal(await waitFor('the withdrawal in the pool', pooled), '0x4a817c800', '20 gwei at level 0');
+      await waitFor('the replacement in the pool', async () => (await pooled()) === '0x5d21dba00');
+      await mine(anvil.url, 1);
+      await rpcCall(anvil.url, 'evm_setAutomine', [true]);
+      await node.settle(async () => (await ex.fetchWithdrawals('ETH')).find((x) => x.id === w.id)?.status === 'ok');
+      const done = (await ex.fetchWithdrawals('ETH')).find((x) => x.id === w.id)!;
+      const mined = await rpcCall(anvil.url, 'eth_getTransactionByHash', [done.txid]) as { maxFeePerGas: string };
+      assert.equal(BigInt(mined.maxFeePerGas), 25_000_000_000n, 'the txid is the level-1 variant');
+      assert.equal(await chain.balance(to), 100_000_000_000_000_000n);
+    } finally {
+      await rpcCall(anvil.url, 'evm_setAutomine', [true]);
+    }
+  });
+
   test('reconciliation: ETH taken from the hot wallet behind the ledger\'s back freezes withdrawals with the figures; ccxt withdraw is refused', async () => {
     const before = await node.custody();
     assert.equal(before.chains[0]!.frozen, false);
@@ -127,6 +153,15 @@ describe('Custody through CCXT: deposit address, deposits, withdrawals, approval
     assert.equal((await node.custody()).runtime.reconciliation?.outcome, 'deficit');
     const refused = await ex.withdraw('ETH', 1, recipient, undefined, { network: 'ERC20', fee: '0.001' }).then(() => undefined, (e: unknown) => e);
     assert.ok(refused instanceof ExchangeError, String(refused));
-    assert.match(refused.message, /"code":"58\d\d\d"/);
+    assert.match(refused.message, /"code":"58200"/);
+    assert.match(refused.message, /reconciliation deficit: ETH/, 'the refusal carries the freeze\'s reason');
+  });
+
+  test('the node\'s log tells what custody did, and never carries the custody key', () => {
+    const output = node.server.output();
+    assert.match(output, /custody watcher: deposit observed/);
+    assert.match(output, /custody broadcaster: transaction settled/);
+    assert.match(output, /custody reconciliation: DEFICIT/);
+    assert.ok(!output.includes(TEST_MNEMONIC) && !output.includes('abandon'), 'the mnemonic appears in the log');
   });
 });

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, configHelp, loadConfig, settings } from '../server/config.js';
+import { devChainBalance, devChainSend } from '../server/custody.js';
 import { startNode, type AdminFile } from '../server/node.js';
 import { rpcReserveReader, verifyProof, verifyReserves, type ProofVerdict, type ReservesVerdict } from '../por/index.js';
 
@@ -35,6 +36,8 @@ usage:
   everbook withdrawals-unfreeze --chain CHAIN
   everbook withdrawal-allowlist --user ID --addr 0x..,0x..   (empty --addr removes the restriction)
   everbook snapshot                      write a snapshot and checkpoint now
+  everbook chain-send --ccy ETH|USDT --addr 0x.. --amount DECIMAL   (dev chain only) anvil's prefunded account pays the address
+  everbook chain-balance --addr 0x..     (dev chain only) what the address holds on the dev chain
 
 proof of reserves (docs/PROOF-OF-RESERVES.md):
   everbook por-request --report ID [--block N]    every node builds the liabilities tree at this point of the log
@@ -342,6 +345,8 @@ async function main(argv: string[]): Promise<void> {
       userId: int('user', values.user), addresses: (values.addr ?? '').split(',').filter((a) => a !== ''),
     }); break;
     case 'snapshot': out = await admin(dataDir, 'POST', '/snapshot'); break;
+    case 'chain-send': out = await devChainSend(dataDir, required('ccy', values.ccy), required('addr', values.addr), required('amount', values.amount)); break;
+    case 'chain-balance': out = await devChainBalance(dataDir, required('addr', values.addr)); break;
     case 'por-request': out = await admin(dataDir, 'POST', '/por/reports', {
       reportId: required('report', values.report), ...(values.block !== undefined && { blockNumber: int('block', values.block) }),
     }); break;

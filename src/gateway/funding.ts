@@ -91,6 +91,13 @@ export function accountBalanceData(queries: ExchangeQueries, balances: readonly 
   };
 }
 
+/** A withdrawal refused by a freeze says why (reconciliation's figures, or the operator's reason). */
+function frozenReason(ctx: RequestContext, code: string, command: LogCommand): string {
+  if (code !== 'withdrawals_frozen' || command.type !== 'RequestWithdrawal') return '';
+  const reason = ctx.port.queries.chainAsset(command.asset)?.chain.frozenReason ?? '';
+  return reason === '' ? '' : ` Reason: ${reason}`;
+}
+
 /** Submits one command; its rejection becomes the reply's OKX code for this endpoint. */
 async function submitOne(ctx: RequestContext, command: LogCommand, context: RejectContext): Promise<{ withdrawalId?: number } | Failure> {
   const results = await submit(ctx, [command]);
@@ -99,7 +106,7 @@ async function submitOne(ctx: RequestContext, command: LogCommand, context: Reje
   if (result === undefined) return new Failure(ApiErrors.systemError);
   if (!result.ok) {
     const api = rejectToApi(result.reject, context);
-    return new Failure({ code: api.code, msg: api.msg, http: 200 });
+    return new Failure({ code: api.code, msg: api.msg + frozenReason(ctx, result.reject.code, command), http: 200 });
   }
   return result;
 }
@@ -171,13 +178,16 @@ export const fundingRoutes: readonly RouteDef[] = [
       const queries = ctx.port.queries;
       const data = queries.assets().filter((s) => wanted === undefined || wanted.has(s.asset)).map((s) => {
         const fee = amountText(queries, s.asset, s.withdrawFee);
+        const onChain = queries.chainAsset(s.asset);
         return {
-          ccy: s.asset, name: s.asset, logoLink: '', chain: chainOf(s.asset), ctAddr: '', canDep: true, canWd: s.withdrawEnabled,
+          ccy: s.asset, name: s.asset, logoLink: '', chain: chainOf(s.asset), ctAddr: onChain?.spec.token ?? '', canDep: true,
+          canWd: s.withdrawEnabled && onChain?.chain.frozen !== true,
           canInternal: false, depEstOpenTime: '', wdEstOpenTime: '', minDep: amountText(queries, s.asset, 1),
           minWd: amountText(queries, s.asset, s.withdrawMin), maxWd: amountText(queries, s.asset, s.withdrawMax),
           wdQuota: amountText(queries, s.asset, s.withdrawDailyMax), usedWdQuota: '', wdTickSz: String(s.scale),
           minFee: fee, maxFee: fee, fee, minFeeForCtAddr: fee, maxFeeForCtAddr: fee, burningFeeRate: '',
-          mainNet: true, needTag: false, minDepArrivalConfirm: '', minWdUnlockConfirm: '', depQuotaFixed: '',
+          mainNet: true, needTag: false, minDepArrivalConfirm: onChain === undefined ? '' : String(onChain.spec.confirmations),
+          minWdUnlockConfirm: onChain === undefined ? '' : String(onChain.spec.confirmations), depQuotaFixed: '',
           usedDepQuotaFixed: '', depQuoteDailyLayer2: '',
         };
       });

@@ -6,8 +6,8 @@
 
 import {
   custodyView, depositStatus,
-  type AccountView, type AssetView, type BalanceView, type BookLevelView, type BookView, type CustodyView, type DepositStatus, type Engine,
-  type InstrumentView,
+  type AccountView, type AssetView, type BalanceView, type BookLevelView, type BookView, type ChainView, type CustodyView, type DepositStatus, type Engine,
+  type InstrumentView, type SetChainAsset,
 } from '../core/index.js';
 import type { Projections } from '../projections/index.js';
 
@@ -31,6 +31,8 @@ export interface ExchangeQueries extends HistoryQueries {
   /** What the custody runtime reads of one chain; undefined for an undeclared chain. */
   custody(chain: string): CustodyView | undefined;
   depositStatus(chain: string, txId: string, logIndex: number): DepositStatus;
+  /** The asset's chain rules and its chain's state (cheap: no liabilities); undefined without a chain adapter. */
+  chainAsset(asset: string): { readonly spec: SetChainAsset; readonly chain: ChainView } | undefined;
   /** Withdrawals held and not settled (every user), oldest first: what operators approve or reject. */
   openWithdrawals(): readonly OpenWithdrawalView[];
 }
@@ -122,6 +124,13 @@ export class LiveQueries implements ExchangeQueries {
 
   depositStatus(chain: string, txId: string, logIndex: number): DepositStatus {
     return depositStatus(this.engine(), chain, txId, logIndex);
+  }
+
+  chainAsset(asset: string): { readonly spec: SetChainAsset; readonly chain: ChainView } | undefined {
+    const ca = this.engine().assetById.get(asset)?.chain;
+    if (ca === undefined || ca === null) return undefined;
+    const c = ca.chain;
+    return { spec: ca.spec, chain: { spec: c.spec, nextNonce: c.nextNonce, frozen: c.frozen, frozenReason: c.frozenReason } };
   }
 
   openWithdrawals(): readonly OpenWithdrawalView[] {

@@ -26,17 +26,22 @@ const transferAbi = [parseAbiItem('function transfer(address to, uint256 value) 
  * with the hash once mined (the tests' anvil mines a block per transaction).
  */
 export async function faucetPay(chain: ChainClient, token: string, to: string, amount: bigint): Promise<string> {
-  const nonce = await chain.nonce(faucet.address);
-  const common = { type: 'eip1559' as const, chainId: await chain.chainId(), nonce, maxFeePerGas: 50_000_000_000n, maxPriorityFeePerGas: 1_000_000_000n };
-  const bytes = token === ''
-    ? await faucet.signTransaction({ ...common, to: to as Hex, value: amount, gas: 21_000n })
-    : await faucet.signTransaction({ ...common, to: token as Hex, gas: 100_000n, data: encodeFunctionData({ abi: transferAbi, functionName: 'transfer', args: [to as Hex, amount] }) });
+  const bytes = await faucetSign(chain, token, to, amount);
   const sent = await chain.sendRawTransaction(bytes);
   if (!sent.ok) throw new Error(`faucet: ${sent.message}`);
   const hash = chainTxHash(bytes);
   const receipt = await waitForReceipt(chain, hash, 10_000);
   if (receipt.status !== 'success') throw new Error(`faucet transaction ${hash} reverted`);
   return hash;
+}
+
+/** The faucet's signed payment at its next nonce, not sent (a test may hand it to anvil_reorg). */
+export async function faucetSign(chain: ChainClient, token: string, to: string, amount: bigint): Promise<Hex> {
+  const nonce = await chain.nonce(faucet.address);
+  const common = { type: 'eip1559' as const, chainId: await chain.chainId(), nonce, maxFeePerGas: 50_000_000_000n, maxPriorityFeePerGas: 1_000_000_000n };
+  return token === ''
+    ? faucet.signTransaction({ ...common, to: to as Hex, value: amount, gas: 21_000n })
+    : faucet.signTransaction({ ...common, to: token as Hex, gas: 100_000n, data: encodeFunctionData({ abi: transferAbi, functionName: 'transfer', args: [to as Hex, amount] }) });
 }
 
 export const testFaucetAddress = faucet.address.toLowerCase();
