@@ -18,7 +18,7 @@ export interface ProofSource {
   list(): Promise<string[]>;
 }
 
-/** Reports a listing names at most (the newest by name). */
+/** Reports a listing names at most: the last ids in name order (dated ids make them the newest). */
 export const reportsListedMax = 100;
 
 const REPORT_ID_TEXT = /^[A-Za-z0-9_-]{1,64}$/;
