@@ -12,19 +12,21 @@ import tseslint from 'typescript-eslint';
 export const importTable = {
   core: [],
   log: [],
+  // Proof of reserves: the tree, the report store and the verifier, free of the rest so a user can take the verifier alone.
+  por: [],
   projections: ['core'],
   replica: ['core', 'log', 'projections'],
   streams: ['core', 'replica', 'projections'],
-  gateway: ['core', 'replica', 'projections', 'streams'],
+  gateway: ['core', 'replica', 'projections', 'streams', 'por'],
   // Custody on a chain: reads the engine through the replica's queries, submits through its port.
   custody: ['core', 'replica'],
   // The top: each process is wired here, from every folder below.
-  server: ['core', 'log', 'projections', 'replica', 'streams', 'gateway', 'custody', 'cluster'],
+  server: ['core', 'log', 'projections', 'replica', 'streams', 'gateway', 'custody', 'cluster', 'por'],
   cluster: ['core', 'log', 'replica', 'gateway', 'custody'],
-  cli: ['server', 'cluster'],
+  cli: ['server', 'cluster', 'por'],
 };
 /** Folders with a door: from outside, only their index.ts may be imported. */
-export const doors = ['core', 'log', 'projections', 'replica', 'streams', 'gateway', 'custody'];
+export const doors = ['core', 'log', 'projections', 'replica', 'streams', 'gateway', 'custody', 'por'];
 
 /** no-restricted-imports patterns for a file in src/<folder>. */
 function importPatterns(folder) {

@@ -24,6 +24,7 @@ const eslint = new ESLint({ cwd: root });
 const fileIn: Record<string, string> = {
   core: 'src/core/money.ts',
   log: 'src/log/segment.ts',
+  por: 'src/por/format.ts',
   projections: 'src/projections/deque.ts',
   replica: 'src/replica/guard.ts',
   streams: 'src/streams/hub.ts',

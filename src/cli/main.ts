@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, configHelp, loadConfig, settings } from '../server/config.js';
 import { devChainBalance, devChainSend } from '../server/custody.js';
 import { startNode, type AdminFile } from '../server/node.js';
+import { rpcReserveReader, verifyProof, verifyReserves, type ProofVerdict, type ReservesVerdict } from '../por/index.js';
 
 const USAGE = `everbook — a spot exchange core that keeps trading when a cloud disappears
 
@@ -37,6 +38,14 @@ usage:
   everbook snapshot                      write a snapshot and checkpoint now
   everbook chain-send --ccy ETH|USDT --addr 0x.. --amount DECIMAL   (dev chain only) anvil's prefunded account pays the address
   everbook chain-balance --addr 0x..     (dev chain only) what the address holds on the dev chain
+
+proof of reserves (docs/PROOF-OF-RESERVES.md):
+  everbook por-request --report ID [--block N]    every node builds the liabilities tree at this point of the log
+  everbook por-status --report ID [--wait-ms N]   queued, building, ready (with the report) or failed
+  everbook por-proof --report ID --user ID        a user's inclusion proof (users fetch theirs from the API)
+  everbook por-verify --report FILE [--proof FILE [--user ID] [--expect CCY=MINOR,...]] [--rpc URL [--reserves FILE]]
+                                         checks your proof against the report with nothing else (needs no node),
+                                         and with --rpc the reserves: signatures, balances at the block, coverage
 
 local multicloud deployment (etcd from Debian's etcd-server; as root each cloud gets a network namespace):
   everbook cluster up [--topology FILE] [--dir DIR] [--netns true|false] [--chain true|false]
@@ -211,6 +220,65 @@ async function cluster(command: string, argv: string[]): Promise<void> {
   }
 }
 
+/**
+ * The document inside what a user saved: the bare JSON, or the API's {code, data: [...]} reply
+ * (the public report's item is { report, reserves }).
+ */
+function unwrap(value: unknown, key: string): unknown {
+  let v = value;
+  if (typeof v === 'object' && v !== null && Array.isArray((v as { data?: unknown }).data)) v = (v as { data: unknown[] }).data[0];
+  if (typeof v === 'object' && v !== null && key in v) v = (v as Record<string, unknown>)[key];
+  return v;
+}
+
+async function readJson(path: string): Promise<unknown> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    throw new ConfigError(`cannot read ${path} as JSON: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * por-verify: the user's check, with nothing but the saved documents (and, for the reserves, a
+ * chain endpoint of their choice): exit 0 when everything given holds, 1 with the problem when not.
+ */
+async function porVerify(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      report: { type: 'string' }, proof: { type: 'string' }, user: { type: 'string' }, expect: { type: 'string' },
+      reserves: { type: 'string' }, rpc: { type: 'string' },
+    },
+    strict: true,
+  });
+  const saved = await readJson(required('report', values.report));
+  const report = unwrap(saved, 'report');
+  if (values.proof === undefined && values.rpc === undefined) throw new ConfigError('give --proof FILE (your inclusion), --rpc URL (the reserves), or both');
+  const out: { ok: boolean; proof?: ProofVerdict; reserves?: ReservesVerdict } = { ok: true };
+  if (values.proof !== undefined) {
+    const balances: Record<string, string> = {};
+    for (const item of (values.expect ?? '').split(',').filter((x) => x !== '')) {
+      const [ccy, amount] = item.split('=');
+      if (ccy === undefined || amount === undefined || ccy === '') throw new ConfigError(`--expect takes CCY=MINOR_UNITS pairs, not "${item}"`);
+      balances[ccy] = amount;
+    }
+    out.proof = verifyProof(report, unwrap(await readJson(values.proof), 'proof'), {
+      ...(values.user !== undefined && { userId: int('user', values.user) }),
+      ...(Object.keys(balances).length > 0 && { balances }),
+    });
+    out.ok &&= out.proof.ok;
+  }
+  if (values.rpc !== undefined) {
+    // The reserves section: its own file, or beside the report in the public route's reply.
+    const reserves = values.reserves === undefined ? unwrap(saved, 'reserves') : unwrap(await readJson(values.reserves), 'reserves');
+    out.reserves = await verifyReserves(report, reserves, rpcReserveReader(values.rpc));
+    out.ok &&= out.reserves.ok;
+  }
+  console.log(JSON.stringify(out, null, 2));
+  if (!out.ok) process.exitCode = 1;
+}
+
 async function admin(dataDir: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>> {
   let file: AdminFile;
   try {
@@ -254,6 +322,7 @@ async function main(argv: string[]): Promise<void> {
   }
   if (command === 'start') return start(rest);
   if (command === 'cluster' || command === 'drill') return cluster(command, rest);
+  if (command === 'por-verify') return porVerify(rest);
   const sub = command === 'user' || command === 'key' ? rest[0] : undefined;
   const { values } = parseArgs({
     args: sub === undefined ? rest : rest.slice(1),
@@ -263,6 +332,7 @@ async function main(argv: string[]): Promise<void> {
       tx: { type: 'string' }, reason: { type: 'string' }, 'maker-fee-ppm': { type: 'string' }, 'taker-fee-ppm': { type: 'string' },
       stp: { type: 'string' }, perm: { type: 'string' }, ips: { type: 'string' }, passphrase: { type: 'string' },
       key: { type: 'string' }, chain: { type: 'string' }, addr: { type: 'string' },
+      report: { type: 'string' }, block: { type: 'string' }, 'wait-ms': { type: 'string' },
     },
     strict: true,
   });
@@ -299,6 +369,11 @@ async function main(argv: string[]): Promise<void> {
     case 'snapshot': out = await admin(dataDir, 'POST', '/snapshot'); break;
     case 'chain-send': out = await devChainSend(dataDir, required('ccy', values.ccy), required('addr', values.addr), required('amount', values.amount)); break;
     case 'chain-balance': out = await devChainBalance(dataDir, required('addr', values.addr)); break;
+    case 'por-request': out = await admin(dataDir, 'POST', '/por/reports', {
+      reportId: required('report', values.report), ...(values.block !== undefined && { blockNumber: int('block', values.block) }),
+    }); break;
+    case 'por-status': out = await admin(dataDir, 'GET', `/por/reports/${encodeURIComponent(required('report', values.report))}?waitMs=${String(int('wait-ms', values['wait-ms'] ?? '0'))}`); break;
+    case 'por-proof': out = await admin(dataDir, 'GET', `/por/proof?reportId=${encodeURIComponent(required('report', values.report))}&userId=${String(int('user', values.user))}`); break;
     default: throw new ConfigError(`unknown command "${argv.join(' ')}"; see everbook help`);
   }
   delete out.ok;

@@ -84,6 +84,8 @@ export const Reject = {
   apiKeyExists: { code: 'api_key_exists', message: 'This API key already exists.' },
   // Arithmetic
   balanceOverflow: { code: 'balance_overflow', message: 'The deposit would take the asset past the largest supply the ledger accepts.' },
+  // Proof of reserves
+  reportIdInvalid: { code: 'report_id_invalid', message: 'Report ids are 1 to 64 letters, digits, \'-\' or \'_\'; the block number a whole number.' },
 } as const;
 
 export type RejectCode = (typeof Reject)[keyof typeof Reject]['code'];

@@ -18,7 +18,7 @@ import { feeFor, isPositiveSafeInteger, parseDecimal } from './money.js';
 import type {
   AmendOrder, CancelAll, CancelOrder, CancelReason, Command, CompleteWithdrawal, CreateUser,
   CreditDeposit, Event, FailWithdrawal, CancelWithdrawal, OrderRef, PlaceOrder, RequestWithdrawal,
-  Result, SetAsset, SetInstrument, SetInstrumentState, SetUserConfig, StpMode,
+  Result, SetAsset, SetInstrument, SetInstrumentState, SetUserConfig, StpMode, RequestLiabilitiesReport,
 } from './types.js';
 
 const CL_ORD_ID = /^[A-Za-z0-9]{1,32}$/;
@@ -29,6 +29,7 @@ const ORDER_TYPES: readonly string[] = ['limit', 'post_only', 'ioc', 'fok', 'mar
 const INSTRUMENT_STATES: readonly string[] = ['live', 'suspended', 'cancel_only', 'post_only'];
 const DAY_MS = 86_400_000;
 const CHAIN_DEPOSIT_ID = /^[a-z0-9-]{1,32}:0x/;
+const REPORT_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /**
  * Finished order objects kept for reuse, at most. Orders rest and end at about the same rate, so
@@ -163,6 +164,7 @@ export class Engine {
       case 'RequestSweep': return this.custody.requestSweep(cmd);
       case 'SetWithdrawalsFrozen': return this.custody.setFrozen(cmd);
       case 'SetWithdrawalAllowlist': return this.custody.setAllowlist(cmd);
+      case 'RequestLiabilitiesReport': return this.requestLiabilitiesReport(cmd);
       default: {
         const unknown: never = cmd;
         throw new Error(`unknown command ${JSON.stringify(unknown)}`);
@@ -923,6 +925,22 @@ export class Engine {
       this.out.push(e);
     }
     this.touchedCount = 0;
+  }
+
+  // ------------------------------------------------------------------ proof of reserves
+
+  /**
+   * Only fixes a position in the log: the event names the report, and every node builds the
+   * same liabilities tree over the balances after this record. The engine keeps no state for it,
+   * so a repeated id is not refused here; the nodes keep the first report of an id.
+   */
+  private requestLiabilitiesReport(c: RequestLiabilitiesReport): Result {
+    const blockNumber = c.blockNumber ?? 0;
+    if (typeof c.reportId !== 'string' || !REPORT_ID.test(c.reportId) || !Number.isSafeInteger(blockNumber) || blockNumber < 0) {
+      return no(Reject.reportIdInvalid);
+    }
+    this.out.push({ type: 'LiabilitiesReportRequested', seq: this.seq, reportId: c.reportId, blockNumber, ts: this.now });
+    return { ok: true };
   }
 }
 

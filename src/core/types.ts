@@ -170,12 +170,25 @@ export interface AmendOrder extends OrderRef {
   readonly cancelOnFail?: boolean;
 }
 
+// Proof of reserves (docs/PROOF-OF-RESERVES.md). The command only fixes the position: every node
+// builds the liabilities tree over the balances after the record that holds it, off the apply thread.
+
+/** Names a liabilities report to be built over every user's balances at this point of the log. */
+export interface RequestLiabilitiesReport {
+  readonly type: 'RequestLiabilitiesReport';
+  /** 1 to 64 letters, digits, '-' and '_'. */
+  readonly reportId: string;
+  /** The chain block at which reserves are read for this report (0: no reserves section). */
+  readonly blockNumber?: number;
+}
+
 export type Command =
   | CreateUser | SetUserConfig | SetAsset | SetInstrument | SetInstrumentState
   | CreditDeposit | RequestWithdrawal | CompleteWithdrawal | FailWithdrawal | CancelWithdrawal
   | SetChain | SetChainAsset | ObserveDeposit | RevertDeposit | ApproveWithdrawal | ObserveChainTx | ReplaceChainTx
   | RequestSweep | SetWithdrawalsFrozen | SetWithdrawalAllowlist
-  | PlaceOrder | CancelOrder | CancelAll | AmendOrder;
+  | PlaceOrder | CancelOrder | CancelAll | AmendOrder
+  | RequestLiabilitiesReport;
 
 // ---------------------------------------------------------------- results
 
@@ -292,7 +305,8 @@ export type Event =
       readonly withdrawalId: number; readonly txHash: string; readonly status: 'success' | 'reverted'; readonly ts: number;
     })
   | (At & { readonly type: 'WithdrawalsFrozen'; readonly chain: string; readonly frozen: boolean; readonly reason: string; readonly ts: number })
-  | (At & { readonly type: 'WithdrawalAllowlistSet'; readonly userId: number; readonly addresses: readonly string[] });
+  | (At & { readonly type: 'WithdrawalAllowlistSet'; readonly userId: number; readonly addresses: readonly string[] })
+  | (At & { readonly type: 'LiabilitiesReportRequested'; readonly reportId: string; readonly blockNumber: number; readonly ts: number });
 
 /**
  * A transaction the engine assigned to one of the exchange's addresses: everything its signed

@@ -161,6 +161,7 @@ export const rejectMap: Readonly<Record<RejectCode, ApiErrorName>> = {
   sweep_needs_native: 'paramError',
   allowlist_invalid: 'paramError',
   freeze_unchanged: 'paramError',
+  report_id_invalid: 'paramError',
 };
 
 /** Where a context gives a rejection a more specific code than the default. */

@@ -17,3 +17,4 @@ export { normalizeIp, sign } from './auth.js';
 export { parseBody, RawBody } from './body.js';
 export { KeyDerivation } from './key-secrets.js';
 export { depositAddress, chainOf } from './funding.js';
+export { porRoutes, porPaths, reportsListedMax, type ProofSource } from './por.js';

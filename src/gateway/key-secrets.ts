@@ -4,6 +4,7 @@
 // replicated key record therefore holds nothing that signs a request.
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { saltKeyFrom } from '../por/index.js';
 
 /** Bytes of randomness in a new derivation secret (written as hex). */
 export const keySecretBytes = 32;
@@ -45,6 +46,14 @@ export class KeyDerivation {
     if (this.secrets.size >= derivedSecretsCachedMax) this.secrets.delete(this.secrets.keys().next().value!);
     this.secrets.set(apiKey, secret);
     return secret;
+  }
+
+  /**
+   * The key proof-of-reserves salts are derived from: a sub-key of the same secret (every node
+   * of a deployment holds it, so every node builds the same tree), never the secret itself.
+   */
+  porSaltKey(): Buffer {
+    return saltKeyFrom(this.root);
   }
 
   /** What the log keeps of a passphrase: a hash keyed by the derivation secret and the key. */

@@ -51,6 +51,9 @@ export const defaultRateLimits: Readonly<Record<string, RateLimit>> = {
   'POST /api/v5/asset/withdrawal': per2s(12),
   'GET /api/v5/asset/withdrawal-history': per2s(12),
   'POST /api/v5/asset/cancel-withdrawal': per2s(12),
+  // Everbook's own: a proof reads a few small pieces of a report file per level of its tree.
+  'GET /api/v5/asset/proof-of-reserves': per2s(5),
+  'GET /api/v5/public/proof-of-reserves': per2s(5),
 };
 
 /**

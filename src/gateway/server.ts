@@ -14,6 +14,7 @@ import { parseBody, RawBody } from './body.js';
 import { ApiErrors, Failure, type ApiError } from './errors.js';
 import { fundingRoutes } from './funding.js';
 import { marketRoutes } from './market.js';
+import { porRoutes, type ProofSource } from './por.js';
 import type { ExchangePort, Permission, SignedBy } from '../replica/index.js';
 import { defaultRateLimits, failedAuthLimitDefault, TokenBuckets, type RateLimit, type Take } from './rate-limit.js';
 import type { Outcome, RequestContext, RouteDef } from './request.js';
@@ -62,6 +63,8 @@ export interface GatewayOptions {
   readonly maxConnections?: number;
   /** Adds routes (operator endpoints) to the instance before it is ready. */
   readonly extraRoutes?: (app: FastifyInstance) => void;
+  /** Proof-of-reserves reports and proofs (Everbook's own routes; none when absent). */
+  readonly por?: ProofSource;
   /** The OKX v5 WebSocket endpoints, fed by this stream hub (none when absent). */
   readonly streams?: { readonly hub: StreamHub; readonly options?: WsOptions };
   /**
@@ -348,7 +351,7 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
     return send(request, reply, { code: status.code, msg: status.msg, data: outcome.data }, status.http);
   };
 
-  for (const def of [...marketRoutes, ...tradeRoutes, ...fundingRoutes]) {
+  for (const def of [...marketRoutes, ...tradeRoutes, ...fundingRoutes, ...(options.por === undefined ? [] : porRoutes(options.por))]) {
     app.route({ method: def.method, url: def.path, handler: (request, reply) => serve(def, request, reply) });
   }
   options.extraRoutes?.(app);

@@ -110,6 +110,8 @@ export class MemoryProjections implements Projections {
       // Chains, transactions and controls are read from the engine itself.
       case 'ChainSet': case 'ChainAssetSet': case 'ChainTxReplaced': case 'ChainTxSettled': case 'WithdrawalsFrozen': case 'WithdrawalAllowlistSet':
         return;
+      case 'LiabilitiesReportRequested':
+        return;
       default: {
         const unknown: never = e;
         throw new InvariantError(`projections: unknown event ${JSON.stringify(unknown)}`);

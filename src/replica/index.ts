@@ -8,7 +8,7 @@ export {
 export { LiveQueries, type ExchangeQueries, type HistoryQueries, type OpenWithdrawalView } from './queries.js';
 export {
   Replica, applyBatch, applySubmission, emptyState, replicaHash, replicaStateHash,
-  type Checkpoint as ReplicaCheckpoint, type ReplicaOptions, type ReplicaState, type ReplicatedState, type SubmissionOutcome,
+  type Checkpoint as ReplicaCheckpoint, type LiabilitiesRequest, type ReplicaOptions, type ReplicaState, type ReplicatedState, type SubmissionOutcome,
 } from './replica.js';
 export {
   LogGuard, CLOCK_AHEAD_MAX_MS, CLOCK_CLOUDS_MAX, CLOCK_PEERS_WINDOW_MS, SEEN_SIGNATURES_MAX, SIGNATURE_WINDOW_MS,
@@ -18,3 +18,4 @@ export { Submitter, classifyLogError, type SubmitterOptions } from './submitter.
 export { SnapshotStore, decodeSnapshotFile, encodeSnapshotFile, type Checkpoint, type SnapshotParts } from './snapshots.js';
 export { MemoryKeyStore } from './keys.js';
 export { encodeBatch, encodeRecord, encodeSubmission, decodeBatch, RecordDecodeError, RECORD_COMMANDS_MAX, RECORD_BYTES_MAX, type LogBatch, type Submission } from './codec.js';
+export { copyBalances, copyUsersMax, type BalanceCopy } from './liabilities.js';

@@ -18,6 +18,7 @@ import { MemoryProjections } from '../projections/index.js';
 import type { Projections } from '../projections/index.js';
 import { decodeBatch, type LogBatch, type Submission } from './codec.js';
 import { LogGuard, type GuardJson, type GuardRefusal } from './guard.js';
+import { copyBalances, type BalanceCopy } from './liabilities.js';
 import { MemoryKeyStore } from './keys.js';
 import { LiveQueries, type ExchangeQueries } from './queries.js';
 import type { SnapshotParts, SnapshotStore } from './snapshots.js';
@@ -26,6 +27,16 @@ export type ReplicaState = 'starting' | 'serving' | 'catching_up' | 'stopped' | 
 
 /** How long a replica waits before tailing again after the log became unreachable. */
 const TAIL_RESUME_DELAY_MS = 250;
+
+/** Where a liabilities report was requested: the record's position and the engine's seq after it. */
+export interface LiabilitiesRequest {
+  readonly reportId: string;
+  readonly blockNumber: number;
+  readonly position: number;
+  readonly requestSeq: number;
+  readonly seq: number;
+  readonly ts: number;
+}
 
 export interface Checkpoint {
   readonly position: number;
@@ -52,6 +63,13 @@ export interface ReplicaOptions {
    * consumer that keeps an event copies it. Runs inside the apply loop: it must not wait or do I/O.
    */
   readonly onApplied?: (commands: number, events: readonly Event[], position: number, seq: number) => void;
+  /**
+   * Called on the apply thread for each accepted RequestLiabilitiesReport, after the whole record
+   * that holds it has applied (every replica applies whole records, so every replica sees the
+   * same state here). `copy` copies the balances when called (not before: a node that already
+   * has the report does not pay for it); the builder takes it from there, off this thread.
+   */
+  readonly onLiabilitiesReport?: (request: LiabilitiesRequest, copy: () => BalanceCopy) => void;
   /** Called at every checkpoint, in log order, so the cluster can publish and compare hashes. */
   readonly onCheckpoint?: (checkpoint: Checkpoint) => void;
   /** Called after a snapshot is on disk (the cluster may then compact the shared log). */
@@ -316,6 +334,7 @@ export class Replica {
       for (const item of batch.items) commands += item.cmds.length;
       this.appliedPosition = record.position;
       this.projections.apply(events);
+      if (this.options.onLiabilitiesReport !== undefined) this.liabilitiesReports(events, record.position);
       this.options.onApplied?.(commands, events, record.position, this.engine.seq);
       // Every consumer has read the record's events: the engine may rewrite their objects.
       events.length = 0;
@@ -331,6 +350,23 @@ export class Replica {
       if (Math.floor(this.engine.seq / every) > Math.floor(seqBefore / every)) this.checkpoint();
     } catch (e) {
       this.fail(e as Error);
+    }
+  }
+
+  private liabilitiesReports(events: readonly Event[], position: number): void {
+    for (const e of events) {
+      if (e.type !== 'LiabilitiesReportRequested') continue;
+      const engine = this.engine;
+      // A report that cannot be built is the report's failure, never the replica's: the engine's
+      // state is sound, so applying goes on and operators are told.
+      try {
+        this.options.onLiabilitiesReport!(
+          { reportId: e.reportId, blockNumber: e.blockNumber, position, requestSeq: e.seq, seq: engine.seq, ts: e.ts },
+          () => copyBalances(engine, e.reportId),
+        );
+      } catch (error) {
+        this.options.logger.error({ reportId: e.reportId, position, err: (error as Error).message }, 'LIABILITIES REPORT NOT STARTED');
+      }
     }
   }
 

@@ -8,7 +8,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { formatDecimal, parseDecimal, type Command, type InstrumentState, type Result } from '../core/index.js';
 import { keyIpsMax, permissions, submitCommands, SubmitError, type ApiKey, type ExchangePort, type LogCommand, type Permission } from '../replica/index.js';
-import { Failure, normalizeIp, parseBody, RawBody } from '../gateway/index.js';
+import { Failure, normalizeIp, parseBody, RawBody, type ProofSource } from '../gateway/index.js';
+import type { LiabilitiesReports, ReportState } from '../por/index.js';
 
 export interface AdminDeps {
   readonly port: ExchangePort;
@@ -22,7 +23,17 @@ export interface AdminDeps {
   readonly details: () => Record<string, unknown>;
   /** The custody runtime's own state (reconciliation), when it runs. */
   readonly custodyDetails?: () => Record<string, unknown>;
+  /** Proof of reserves: the node's report queue and the proofs it serves. */
+  readonly por?: {
+    readonly reports: Pick<LiabilitiesReports, 'state' | 'settled'>;
+    readonly proofs: ProofSource;
+    /** With custody: the chain block a report reads reserves at when the operator names none. */
+    readonly reportBlock?: () => Promise<number>;
+  };
 }
+
+/** The longest an operator's status request waits for a report to be built. */
+export const reportWaitMsMax = 60_000;
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/;
 
@@ -245,6 +256,47 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       if (b === undefined) return reply;
       return run(port, reply, [{ type: 'SetWithdrawalAllowlist', userId: b.userId, addresses: b.addresses }]);
     });
+    const por = deps.por;
+    if (por !== undefined) {
+      // Only fixes the position (every node then builds the report); see GET below for its state.
+      admin.post('/por/reports', async (req, reply) => {
+        const b = body(z.strictObject({ reportId: z.string().min(1).max(64), blockNumber: z.number().int().nonnegative().optional() }), req, reply);
+        if (b === undefined) return reply;
+        // The block goes into the log, so every cloud reads reserves at the same one.
+        let blockNumber = b.blockNumber ?? 0;
+        if (b.blockNumber === undefined && por.reportBlock !== undefined) {
+          try {
+            blockNumber = await por.reportBlock();
+          } catch (e) {
+            return denied(reply, 503, 'chain_unavailable', `the chain head could not be read for the reserves: ${(e as Error).message}`);
+          }
+        }
+        return run(port, reply, [{ type: 'RequestLiabilitiesReport', reportId: b.reportId, blockNumber }], () => ({ reportId: b.reportId, blockNumber }));
+      });
+
+      admin.get('/por/reports/:reportId', async (req, reply) => {
+        const q = z.strictObject({ waitMs: z.coerce.number().int().min(0).max(reportWaitMsMax).default(0) }).safeParse(req.query);
+        if (!q.success) return denied(reply, 400, 'bad_request', `waitMs is 0 to ${reportWaitMsMax}`);
+        const { reportId } = req.params as { reportId: string };
+        let state = await por.reports.state(reportId);
+        if (state !== undefined && (state.state === 'queued' || state.state === 'building') && q.data.waitMs > 0) {
+          let timer: NodeJS.Timeout | undefined;
+          const timeout = new Promise<ReportState>((resolve) => { timer = setTimeout(() => { resolve(state!); }, q.data.waitMs); });
+          state = await Promise.race([por.reports.settled(reportId), timeout]);
+          clearTimeout(timer);
+        }
+        if (state === undefined) return denied(reply, 404, 'report_not_found', `no report ${reportId} on this node`);
+        return { ok: true, reportId, ...state, reserves: (await por.proofs.reserves(reportId)) ?? null };
+      });
+
+      admin.get('/por/proof', async (req, reply) => {
+        const q = z.strictObject({ reportId: z.string().min(1).max(64), userId: z.coerce.number().int().positive() }).safeParse(req.query);
+        if (!q.success) return denied(reply, 400, 'bad_request', 'reportId and userId are required');
+        const proof = await por.proofs.proof(q.data.reportId, q.data.userId);
+        if (proof === undefined) return denied(reply, 404, 'proof_not_found', `no report ${q.data.reportId} here, or user ${q.data.userId} is not in it`);
+        return { ok: true, proof };
+      });
+    }
 
     admin.get('/state-hash', () => ({ ok: true, ...deps.stateHashNow() }));
 

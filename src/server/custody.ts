@@ -14,6 +14,7 @@ import {
 } from '../custody/index.js';
 import type { ExchangePort } from '../replica/index.js';
 import { ConfigError, custodyMode, type ServerConfig } from './config.js';
+import type { ReserveAccess } from './reserves.js';
 
 export interface RunningCustody {
   readonly chainRpc: string;
@@ -22,6 +23,8 @@ export interface RunningCustody {
   /** Whether an address is the exchange's own on this chain (hot wallet or a deposit address); undefined: not known yet. */
   readonly isOwnAddress: (address: string) => boolean | undefined;
   status(): CustodyStatus;
+  /** Proof of reserves: the chain and the keys, to read and sign for the exchange's addresses. */
+  readonly reserves: ReserveAccess;
   close(): Promise<void>;
 }
 
@@ -90,7 +93,18 @@ export async function startCustody(
       await runtime.stop();
       await anvil?.stop();
     };
-    return { chainRpc, depositAddress, isOwnAddress: (a) => runtime.isOwnAddress(a), status: () => runtime.status(), close };
+    const reserves: ReserveAccess = {
+      chain: {
+        chainId: () => client.chainId(),
+        blockHash: async (n) => (await client.block(n))?.hash,
+        balance: (address, n) => client.balance(address, n),
+        tokenBalance: (token, address, n) => client.tokenBalance(token, address, n),
+      },
+      signer: { address: (i) => keys.address(i), sign: (i, message) => keys.account(i).signMessage({ message }) },
+      assets: () => (port.queries.custody(config.chainName)?.assets ?? []).map((a) => ({ asset: a.spec.asset, token: a.spec.token, chainDecimals: a.spec.chainDecimals, scale: a.scale })),
+      headNumber: () => client.headNumber(),
+    };
+    return { chainRpc, depositAddress, isOwnAddress: (a) => runtime.isOwnAddress(a), status: () => runtime.status(), reserves, close };
   } catch (e) {
     await anvil?.stop();
     throw e;

@@ -13,7 +13,9 @@ import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { Coordinator } from '../cluster/coordinator.js';
-import { createGateway, KeyDerivation } from '../gateway/index.js';
+import { createGateway, KeyDerivation, type ProofSource } from '../gateway/index.js';
+import { LiabilitiesReports } from '../por/index.js';
+import { ReservesWriter } from './reserves.js';
 import type { ExchangePort } from '../replica/index.js';
 import { EtcdLog, FileJournal, LogError, type CommandLog } from '../log/index.js';
 import { CLOCK_PEERS_WINDOW_MS, encodeSnapshotFile, Replica, SnapshotStore, Submitter } from '../replica/index.js';
@@ -108,6 +110,9 @@ function clockStatus(replica: Replica, now: () => number): Record<string, unknow
   return { logTs: replica.guard.logTs, nodeAheadOfLogMs: now() - replica.guard.logTs, clouds, seenSignatures: replica.guard.seenSize };
 }
 
+/** How long a stopping node waits for a liabilities report still being built (a million users take seconds). */
+const REPORTS_DRAIN_MS = 60_000;
+
 /**
  * The deadline of one etcd call. A write forwarded to a leader that just died gets no answer;
  * the etcd log hedges it (sends it again) after 50-250 ms instead of waiting this out.
@@ -187,6 +192,27 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     })
     : undefined;
 
+  // 3. Proof of reserves: a RequestLiabilitiesReport in the log makes the replica copy every
+  //    balance after that record (on the apply thread, a compact copy); the tree is built in a
+  //    worker thread and stored under <data-dir>/por. Every node builds the same report.
+  const porSaltKey = keyDerivation.porSaltKey();
+  // With custody on (step 7), each built report that names a chain block gets its reserves.
+  let reservesWriter: ReservesWriter | undefined;
+  const reports = new LiabilitiesReports({
+    dir: join(config.dataDir, 'por'), saltKey: porSaltKey,
+    onSettled: (meta, outcome) => {
+      if (outcome.ok) reservesWriter?.request(outcome.report);
+      if (outcome.ok) logger.info({ reportId: meta.reportId, position: meta.position, root: outcome.report.root.hash, build_ms: Math.round(outcome.buildMs), write_ms: Math.round(outcome.writeMs) }, 'liabilities report ready');
+      else logger.error({ reportId: meta.reportId, position: meta.position, err: outcome.error }, 'LIABILITIES REPORT FAILED');
+    },
+  });
+  const proofs: ProofSource = {
+    report: (id) => reports.store.report(id),
+    reserves: (id) => reports.store.reserves(id),
+    proof: (id, userId) => reports.store.proof(id, userId, porSaltKey),
+    list: () => reports.store.list(),
+  };
+
   // 3. The replica: newest snapshot (its own or a verified peer's) + replay, then every new record.
   //    Each applied record's events also go to the stream hub, which only buffers them (bounded)
   //    and drains them to the WebSocket channels after the apply loop has moved on.
@@ -201,6 +227,13 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     onApplied: (commands, events, position) => {
       applied.inc(commands);
       hub.onApplied(events, position);
+    },
+    onLiabilitiesReport: (request, copy) => {
+      if (reports.known(request.reportId)) return;
+      const t0 = performance.now();
+      const table = copy();
+      logger.info({ reportId: request.reportId, position: request.position, users: table.userIds.length, copy_ms: Math.round(performance.now() - t0) }, 'liabilities report: balances copied, building off the apply thread');
+      reports.request(table, request);
     },
     ...(coordinator !== undefined && {
       resumable: (e: unknown) => e instanceof LogError && e.code === 'unavailable',
@@ -282,6 +315,11 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     await log.close();
     throw e;
   }
+  // Reserves for reports that name a block (those built before custody was up, then each new one).
+  if (custody !== undefined) {
+    reservesWriter = new ReservesWriter(reports.store, custody.reserves, logger.child({ part: 'reserves' }));
+    await reservesWriter.catchUp();
+  }
 
   // 8. The gateway (OKX v5 REST, and WebSocket from the hub), the operator routes and the internal routes, then listen.
   const app = createGateway(port, {
@@ -291,6 +329,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     },
     logger: logger.child({ part: 'gateway' }),
     registry,
+    por: proofs,
     bodyLimitBytes: config.bodyLimitBytes,
     bodyTimeoutMs: config.bodyTimeoutMs,
     maxConnections: config.maxConnections,
@@ -300,6 +339,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
       registerMetricsRoute(instance, registry, adminToken);
       registerAdminRoutes(instance, {
         port, token: adminToken, dev: config.dev, remote: config.adminRemote, snapshot: () => replica.snapshotNow(),
+        por: { reports, proofs, ...(reservesWriter !== undefined && { reportBlock: reservesWriter.reportBlock.bind(reservesWriter) }) },
         stateHashNow: () => ({ position: replica.appliedPosition, seq: replica.appliedSeq, stateHash: replica.stateHashNow() }),
         details: () => ({
           cloud: config.cloud, log: config.log, lastCheckpoint: replica.lastCheckpoint, lastSnapshot: replica.lastSnapshot,
@@ -338,9 +378,13 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
       clearInterval(spaceProbe);
       clearInterval(heartbeats);
       await app.close();
+      reservesWriter?.close();
       await custody?.close();
       hub.close();
       await replica.stop();
+      // A report still building would be lost once the final snapshot is past its position.
+      if (!await reports.drain(REPORTS_DRAIN_MS)) logger.error('a liabilities report was still building at stop: copy it from a peer');
+      await reports.close();
       if (replica.state !== 'failed' && replica.state !== 'diverged') await replica.snapshotNow();
       coordinator?.close();
       await log.close();

@@ -174,6 +174,8 @@ export class Model {
       case 'SetChain': case 'SetChainAsset': case 'ObserveDeposit': case 'RevertDeposit': case 'ApproveWithdrawal':
       case 'ObserveChainTx': case 'ReplaceChainTx': case 'RequestSweep': case 'SetWithdrawalsFrozen': case 'SetWithdrawalAllowlist':
         throw new Error(`the reference model does not cover ${cmd.type}`);
+      // Records a position only; test/por.test.ts covers it.
+      case 'RequestLiabilitiesReport': return { ok: true };
       default: {
         const unknown: never = cmd;
         throw new Error(`model does not know ${JSON.stringify(unknown)}`);
