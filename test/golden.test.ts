@@ -75,8 +75,8 @@ test('Golden log: the recorded log covers every command, every order type, signa
   }
   assert.deepEqual([...commandTypes].sort(), [
     'AmendOrder', 'ApproveWithdrawal', 'CancelAll', 'CancelOrder', 'CancelWithdrawal', 'CompleteWithdrawal', 'CreateApiKey', 'CreateUser',
-    'CreditDeposit', 'FailWithdrawal', 'ObserveChainTx', 'ObserveDeposit', 'PlaceOrder', 'ReplaceChainTx', 'RequestSweep',
-    'RequestWithdrawal', 'RevertDeposit', 'RevokeApiKey', 'SetAsset', 'SetChain', 'SetChainAsset', 'SetInstrument', 'SetInstrumentState',
+    'CreditDeposit', 'FailWithdrawal', 'ObserveChainTx', 'ObserveDeposit', 'PlaceOrder', 'ReplaceChainTx', 'RequestLiabilitiesReport',
+    'RequestSweep', 'RequestWithdrawal', 'RevertDeposit', 'RevokeApiKey', 'SetAsset', 'SetChain', 'SetChainAsset', 'SetInstrument', 'SetInstrumentState',
     'SetUserConfig', 'SetWithdrawalAllowlist', 'SetWithdrawalsFrozen',
   ]);
   assert.deepEqual([...orderTypes].sort(), ['fok', 'ioc', 'limit', 'market', 'post_only']);

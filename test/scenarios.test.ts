@@ -1291,6 +1291,12 @@ describe('Validation', () => {
     }
     s.apply(seen(999_999, '1000000000', 0)).rejectedWith('pending_deposits_limit');
   });
+
+  test('Proof of reserves: a report is requested at a log position by a valid id', () => {
+    const s = given({ alice: {} });
+    s.apply({ type: 'RequestLiabilitiesReport', reportId: 'not an id!' }).rejectedWith('report_id_invalid');
+    s.apply({ type: 'RequestLiabilitiesReport', reportId: 'por-2026-12-02' }).accepted();
+  });
 });
 
 /**

@@ -340,6 +340,8 @@ export function goldenLog(): LogBatch[] {
     { type: 'RequestSweep', chain: 'golden', asset: 'CUSD', userId: 3 },
     { type: 'RequestSweep', chain: 'golden', asset: 'CUSD', userId: 3 },
     { type: 'SetWithdrawalsFrozen', chain: 'golden', frozen: true, reason: 'golden: CETH short' },
+    { type: 'RequestLiabilitiesReport', reportId: 'golden-por-1' },
+    { type: 'RequestLiabilitiesReport', reportId: 'bad id' },
     { type: 'RequestWithdrawal', userId: 2, asset: 'CETH', amount: '1000000000', address: addr('ef') },
   ]]);
 
