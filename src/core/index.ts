@@ -2,7 +2,7 @@
 export { Engine, buildInstrument } from './engine.js';
 export { Reject, rejectCodes, InvariantError, type Rejection, type RejectCode } from './codes.js';
 export { Limits } from './limits.js';
-export { Balance, BALANCE_MAX, feeFor, parseDecimal, formatDecimal, type Units } from './money.js';
+export { Balance, BALANCE_MAX, LIMB, feeFor, parseDecimal, formatDecimal, type Units } from './money.js';
 export type * from './types.js';
 export { snapshot, restore, stateHash, SnapshotError, SNAPSHOT_VERSION } from './snapshot.js';
 export { audit } from './audit.js';

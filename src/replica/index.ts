@@ -18,4 +18,4 @@ export { Submitter, classifyLogError, type SubmitterOptions } from './submitter.
 export { SnapshotStore, decodeSnapshotFile, encodeSnapshotFile, type Checkpoint, type SnapshotParts } from './snapshots.js';
 export { MemoryKeyStore } from './keys.js';
 export { encodeBatch, encodeRecord, encodeSubmission, decodeBatch, RecordDecodeError, RECORD_COMMANDS_MAX, RECORD_BYTES_MAX, type LogBatch, type Submission } from './codec.js';
-export { copyBalances, copyUsersMax, type BalanceCopy } from './liabilities.js';
+export { BalanceMirror, copyBalances, copyUsersMax, type BalanceCopy } from './liabilities.js';

@@ -18,7 +18,7 @@ import { MemoryProjections } from '../projections/index.js';
 import type { Projections } from '../projections/index.js';
 import { decodeBatch, type LogBatch, type Submission } from './codec.js';
 import { LogGuard, type GuardJson, type GuardRefusal } from './guard.js';
-import { copyBalances, type BalanceCopy } from './liabilities.js';
+import { BalanceMirror, copyBalances, type BalanceCopy } from './liabilities.js';
 import { MemoryKeyStore } from './keys.js';
 import { LiveQueries, type ExchangeQueries } from './queries.js';
 import type { SnapshotParts, SnapshotStore } from './snapshots.js';
@@ -182,9 +182,27 @@ export class Replica {
   private readonly waiters = new Map<string, { resolve: (applied: AppliedBatch) => void; reject: (error: SubmitError) => void }>();
   private readonly events: Event[] = [];
   private snapshotting: Promise<void> | undefined;
+  /**
+   * Every user's balances as a report copies them, kept current record by record, so that the
+   * copy is a memcpy, not a walk that pauses matching (only with reports on; dropped, and the copy
+   * walks again, if updating it ever fails).
+   */
+  private mirror: BalanceMirror | undefined;
 
   constructor(private readonly options: ReplicaOptions) {
     this.projections = (options.createProjections ?? memoryProjections)(this.engine, undefined);
+    this.mirrorEngine();
+  }
+
+  /** Mirrors the engine's balances from scratch (a fresh or restored engine), if reports are on. */
+  private mirrorEngine(): void {
+    this.mirror = undefined;
+    if (this.options.onLiabilitiesReport === undefined) return;
+    try {
+      this.mirror = new BalanceMirror(this.engine);
+    } catch (error) {
+      this.options.logger.error({ err: (error as Error).message }, 'BALANCE MIRROR NOT BUILT: liabilities reports walk every user on the apply thread until restart');
+    }
   }
 
   /**
@@ -293,6 +311,7 @@ export class Replica {
       throw new Error('snapshot does not match its own state hash');
     }
     this.engine = restore(parts.engine);
+    this.mirrorEngine();
     this.projections = (this.options.createProjections ?? memoryProjections)(this.engine, JSON.parse(Buffer.from(parts.projections).toString('utf8')));
     this.keys = MemoryKeyStore.fromJSON(JSON.parse(Buffer.from(parts.keys).toString('utf8')) as []);
     this.guard = parts.guard === undefined ? LogGuard.startingAt(this.engine.now)
@@ -334,6 +353,7 @@ export class Replica {
       for (const item of batch.items) commands += item.cmds.length;
       this.appliedPosition = record.position;
       this.projections.apply(events);
+      if (this.mirror !== undefined) this.mirrorBalances(events, record.position);
       if (this.options.onLiabilitiesReport !== undefined) this.liabilitiesReports(events, record.position);
       this.options.onApplied?.(commands, events, record.position, this.engine.seq);
       // Every consumer has read the record's events: the engine may rewrite their objects.
@@ -353,16 +373,27 @@ export class Replica {
     }
   }
 
+  /** Folds the record's balance changes into the mirror; a failure costs reports their speed, never the replica. */
+  private mirrorBalances(events: readonly Event[], position: number): void {
+    try {
+      this.mirror!.apply(events);
+    } catch (error) {
+      this.mirror = undefined;
+      this.options.logger.error({ position, err: (error as Error).message }, 'BALANCE MIRROR DROPPED: liabilities reports walk every user on the apply thread until restart');
+    }
+  }
+
   private liabilitiesReports(events: readonly Event[], position: number): void {
     for (const e of events) {
       if (e.type !== 'LiabilitiesReportRequested') continue;
       const engine = this.engine;
+      const mirror = this.mirror;
       // A report that cannot be built is the report's failure, never the replica's: the engine's
       // state is sound, so applying goes on and operators are told.
       try {
         this.options.onLiabilitiesReport!(
           { reportId: e.reportId, blockNumber: e.blockNumber, position, requestSeq: e.seq, seq: engine.seq, ts: e.ts },
-          () => copyBalances(engine, e.reportId),
+          () => (mirror !== undefined ? mirror.copy(e.reportId) : copyBalances(engine, e.reportId)),
         );
       } catch (error) {
         this.options.logger.error({ reportId: e.reportId, position, err: (error as Error).message }, 'LIABILITIES REPORT NOT STARTED');
