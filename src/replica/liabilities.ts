@@ -139,16 +139,32 @@ export class BalanceMirror {
     this.sync();
     const width = this.width;
     const limbs = this.limbs;
+    // Records mostly move one or two assets: the last one's index saves most map look-ups.
+    let lastAsset = '';
+    let lastIndex = -1;
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
       if (e.type !== 'BalanceChanged') continue;
-      const a = this.assetIndex.get(e.asset);
-      if (a === undefined || e.userId < 1 || e.userId > this.rows) throw new Error(`mirror: balance of unknown user ${e.userId} or asset ${e.asset}`);
-      split(e.available);
+      let a = lastIndex;
+      if (e.asset !== lastAsset) {
+        a = this.assetIndex.get(e.asset) ?? -1;
+        lastAsset = e.asset;
+        lastIndex = a;
+      }
+      if (a < 0 || e.userId < 1 || e.userId > this.rows) throw new Error(`mirror: balance of unknown user ${e.userId} or asset ${e.asset}`);
+      const at = ((e.userId - 1) * width + a) * 2;
+      const available = e.available;
+      const held = e.held;
+      // Both below 10^15 (nearly always): the high limbs are 0, the low ones the values.
+      if (typeof available === 'number' && typeof held === 'number' && available >= 0 && available < LIMB && held >= 0 && held < LIMB) {
+        limbs[at] = 0;
+        limbs[at + 1] = available + held;
+        continue;
+      }
+      split(available);
       const hi = splitHi;
       const lo = splitLo;
-      split(e.held);
-      const at = ((e.userId - 1) * width + a) * 2;
+      split(held);
       limbs[at] = hi + splitHi;
       limbs[at + 1] = lo + splitLo;
     }
