@@ -16,6 +16,7 @@ import type { ChainTxView } from '../src/core/index.js';
 import {
   chainTxHash, CustodyKeys, feeAtLevel, loadCustodyKeys, rpcCall, signChainTx, startAnvil, ViemChainClient, type AnvilProcess,
 } from '../src/custody/index.js';
+import { waitFor } from './support/chain.js';
 
 /** anvil's well-known dev mnemonic: its account 0 is prefunded (the faucet of these tests). */
 const ANVIL_MNEMONIC = 'test test test test test test test test test test test junk';
@@ -75,6 +76,9 @@ describe('Signer', () => {
   });
 });
 
+/** The receipt once the node has it: anvil mines each transaction as it arrives, but may answer the send first. */
+const mined = (chain: ViemChainClient, hash: string) => waitFor(`the receipt of ${hash}`, () => chain.receipt(hash));
+
 describe('Local chain: anvil and the chain client', () => {
   let anvil: AnvilProcess;
   let chain: ViemChainClient;
@@ -99,13 +103,12 @@ describe('Local chain: anvil and the chain client', () => {
     const wallet = createWalletClient({ account: faucet, transport: http(anvil.url) });
     const hot = keys.address(0);
     const fund = await wallet.sendTransaction({ to: hot as Hex, value: 10n ** 19n, chain: null });
-    assert.equal((await chain.receipt(fund))?.status, 'success');
+    assert.equal((await mined(chain, fund)).status, 'success');
     const bytes = await signChainTx(view(), keys.account(0));
     assert.deepEqual(await chain.sendRawTransaction(bytes), { ok: true });
     const again = await chain.sendRawTransaction(bytes);
     assert.ok(!again.ok && again.benign, JSON.stringify(again));
-    const receipt = await chain.receipt(chainTxHash(bytes));
-    assert.ok(receipt !== undefined);
+    const receipt = await mined(chain, chainTxHash(bytes));
     assert.equal(receipt.status, 'success');
     const block = await chain.block(receipt.blockNumber);
     assert.ok(block !== undefined);
@@ -119,18 +122,17 @@ describe('Local chain: anvil and the chain client', () => {
   test('the DevToken deploys; a signed token withdrawal is a Transfer log the client reads', async () => {
     const wallet = createWalletClient({ account: faucet, transport: http(anvil.url) });
     const deploy = await wallet.deployContract({ abi: artifact.abi, bytecode: artifact.bytecode, args: [10n ** 12n], chain: null });
-    const token = (await createPublicClient({ transport: http(anvil.url) }).getTransactionReceipt({ hash: deploy })).contractAddress!.toLowerCase();
+    const token = (await createPublicClient({ transport: http(anvil.url) }).waitForTransactionReceipt({ hash: deploy, pollingInterval: 50 })).contractAddress!.toLowerCase();
     const to = keys.address(3);
     // The hot wallet holds no token: the transfer reverts, and the receipt says so.
     const hotNonce = await chain.nonce(keys.address(0));
     const reverting = await signChainTx(view({ token, to, chainAmount: '5', nonce: hotNonce, gasLimit: 60_000 }), keys.account(0));
     assert.deepEqual(await chain.sendRawTransaction(reverting), { ok: true });
-    assert.equal((await chain.receipt(chainTxHash(reverting)))?.status, 'reverted');
+    assert.equal((await mined(chain, chainTxHash(reverting))).status, 'reverted');
     const sent = await wallet.writeContract({
       address: token as Hex, abi: artifact.abi, functionName: 'transfer', args: [to, 2_500_000n], chain: null,
     });
-    const receipt = await chain.receipt(sent);
-    assert.ok(receipt !== undefined);
+    const receipt = await mined(chain, sent);
     const logs = await chain.tokenTransfers(token, receipt.blockNumber, receipt.blockNumber);
     assert.equal(logs.length, 1);
     assert.deepEqual({ ...logs[0], logIndex: 0 }, {
