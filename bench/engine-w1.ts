@@ -10,11 +10,21 @@ const USERS = 1000;
 const BATCH = 1000;
 const FUNDING = '1000000000000'; // 10^12 minor units of each asset per user: far more than W1 spends
 
+/**
+ * CPU seconds of this process since `from` (user + system, every thread: the collector's helper
+ * threads count). On a shared machine it moves less than wall time, since waiting for a core is
+ * not counted.
+ */
+function cpuSeconds(from: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(from);
+  return Math.round((d.user + d.system) / 1e3) / 1e3;
+}
+
 function applyBatch(engine: Engine, cmds: readonly Command[], from: number, to: number, sink: Event[]): void {
   for (let i = from; i < to; i++) engine.apply(cmds[i]!, 1 + i, sink);
 }
 
-function runEverbook(w: W1): { seconds: number; resting: number; trades: number; events: number } {
+function runEverbook(w: W1): { seconds: number; cpu_s: number; resting: number; trades: number; events: number } {
   const engine = new Engine();
   const sink: Event[] = [];
   const setup: Command[] = [
@@ -41,6 +51,7 @@ function runEverbook(w: W1): { seconds: number; resting: number; trades: number;
       : { type: 'PlaceOrder', userId, instId: 'BTC-USDT', side: w.side[i] === 0 ? 'buy' : 'sell', orderType: 'limit', priceTicks: w.tick[i]!, sizeLots: w.size[i]! };
   }
   let events = 0;
+  const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   // Commands arrive in log batches; a replica hands each batch's events to its consumers, then
   // empties the buffer and releases the events for reuse, as here with batches of BATCH commands.
@@ -52,18 +63,20 @@ function runEverbook(w: W1): { seconds: number; resting: number; trades: number;
     engine.releaseEvents();
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpuS = cpuSeconds(cpu0);
   const trades = engine.nextTradeId - 1;
   const inst = engine.instruments.get('BTC-USDT')!;
-  return { seconds, resting: inst.bids.orderCount + inst.asks.orderCount, trades, events };
+  return { seconds, cpu_s: cpuS, resting: inst.bids.orderCount + inst.asks.orderCount, trades, events };
 }
 
-function runPeer(w: W1): { seconds: number; resting: number } {
+function runPeer(w: W1): { seconds: number; cpu_s: number; resting: number } {
   const book = new OrderBook();
   type Op = { side: Side; id: string; size: number; price: number } | string;
   const ops = new Array<Op>(w.count);
   for (let i = 0; i < w.count; i++) {
     ops[i] = w.kind[i] === 1 ? String(w.id[i]) : { side: w.side[i] === 0 ? Side.BUY : Side.SELL, id: String(w.id[i]), size: w.size[i]!, price: w.tick[i]! };
   }
+  const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < w.count; i++) {
     const op = ops[i]!;
@@ -71,10 +84,11 @@ function runPeer(w: W1): { seconds: number; resting: number } {
     else book.limit(op);
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpuS = cpuSeconds(cpu0);
   const snap = book.snapshot();
   let resting = 0;
   for (const level of [...snap.bids, ...snap.asks]) resting += level.orders.length;
-  return { seconds, resting };
+  return { seconds, cpu_s: cpuS, resting };
 }
 
 const which = process.argv[2] ?? 'everbook';
