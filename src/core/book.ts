@@ -1,23 +1,30 @@
 // One side of an order book: price levels kept in a sorted array with the best level at the
 // end (so taking the best level is a pop), each level a FIFO of orders linked through the
 // orders themselves, so adding, cancelling and filling an order are O(1) once its level is
-// found, and finding a level is a binary search.
+// found, and finding a level is a binary search. Levels near the spread open and empty all the
+// time, so an emptied level's object is kept for the next new price instead of being garbage.
 
 import { invariant } from './codes.js';
 import type { Order } from './model.js';
+
+/** Emptied level objects a side keeps for reuse, at most. */
+const spareLevelsMax = 64;
 
 export class Level {
   head: Order | null = null;
   tail: Order | null = null;
   totalLots = 0;
   count = 0;
-  constructor(readonly priceTicks: number) {}
+  // Writable only so that the side can reuse an emptied level's object (BookSide.newLevel).
+  constructor(public priceTicks: number) {}
 }
 
 export class BookSide {
   /** Sorted so that the best price is last: bids ascending, asks descending. */
   readonly levels: Level[] = [];
   orderCount = 0;
+  /** Emptied levels, kept for the next new price; nothing outside the side holds a level between commands. */
+  private readonly spareLevels: Level[] = [];
 
   constructor(readonly isBid: boolean) {}
 
@@ -67,7 +74,7 @@ export class BookSide {
     if (last !== undefined) {
       if (last.priceTicks === priceTicks) return last;
       if (this.better(priceTicks, last.priceTicks)) {
-        const level = new Level(priceTicks);
+        const level = this.newLevel(priceTicks);
         levels.push(level);
         return level;
       }
@@ -75,20 +82,36 @@ export class BookSide {
     const at = this.search(priceTicks);
     const found = levels[at];
     if (found?.priceTicks === priceTicks) return found;
-    const level = new Level(priceTicks);
-    levels.splice(at, 0, level);
+    const level = this.newLevel(priceTicks);
+    // Shift the worse-priced tail up by one by hand: splice would allocate the array it returns.
+    for (let i = n; i > at; i--) levels[i] = levels[i - 1]!;
+    levels[at] = level;
+    return level;
+  }
+
+  private newLevel(priceTicks: number): Level {
+    const level = this.spareLevels.pop();
+    if (level === undefined) return new Level(priceTicks);
+    // Every field as the constructor sets it.
+    level.head = level.tail = null;
+    level.totalLots = 0;
+    level.count = 0;
+    level.priceTicks = priceTicks;
     return level;
   }
 
   private dropLevel(level: Level): void {
     const levels = this.levels;
-    if (levels[levels.length - 1] === level) {
+    const n = levels.length;
+    if (levels[n - 1] === level) {
       levels.pop();
-      return;
+    } else {
+      const at = this.search(level.priceTicks);
+      invariant(levels[at] === level, 'empty level is indexed');
+      for (let i = at; i < n - 1; i++) levels[i] = levels[i + 1]!;
+      levels.pop();
     }
-    const at = this.search(level.priceTicks);
-    invariant(levels[at] === level, 'empty level is indexed');
-    levels.splice(at, 1);
+    if (this.spareLevels.length < spareLevelsMax) this.spareLevels.push(level);
   }
 
   /** Index of the first level whose price is not worse-ordered before `priceTicks`. */
