@@ -1,9 +1,11 @@
 // One timed run of W1 in a fresh process, for one engine: `everbook` (ours, with ledger, holds,
 // fees and events) or `peer` (nodejs-order-book from npm, a bare book). Prints one JSON line.
 // bench/run-engine.mjs runs this several times per engine and summarises.
+// Usage: engine-w1.js everbook|peer [COMMANDS] [buffer|array]: where Everbook's events go, an
+// EventBuffer kept from batch to batch (default) or a plain array emptied with `length = 0`.
 
 import { OrderBook, Side } from 'nodejs-order-book';
-import { Engine, type Command, type Event } from '../src/core/index.js';
+import { Engine, EventBuffer, type Command, type Event } from '../src/core/index.js';
 import { generateW1, type W1 } from './w1.js';
 
 const USERS = 1000;
@@ -20,13 +22,15 @@ function cpuSeconds(from: NodeJS.CpuUsage): number {
   return Math.round((d.user + d.system) / 1e3) / 1e3;
 }
 
-function applyBatch(engine: Engine, cmds: readonly Command[], from: number, to: number, sink: Event[]): void {
+type Sink = 'buffer' | 'array';
+
+function applyBatch(engine: Engine, cmds: readonly Command[], from: number, to: number, sink: EventBuffer | Event[]): void {
   for (let i = from; i < to; i++) engine.apply(cmds[i]!, 1 + i, sink);
 }
 
-function runEverbook(w: W1): { seconds: number; cpu_s: number; resting: number; trades: number; events: number } {
+function runEverbook(w: W1, sinkKind: Sink): { seconds: number; cpu_s: number; resting: number; trades: number; events: number } {
   const engine = new Engine();
-  const sink: Event[] = [];
+  const setupEvents: Event[] = [];
   const setup: Command[] = [
     { type: 'SetAsset', asset: 'BTC', scale: 8, withdrawFee: '0', withdrawMin: '1', withdrawMax: '1', withdrawDailyMax: '1', withdrawEnabled: false },
     { type: 'SetAsset', asset: 'USDT', scale: 6, withdrawFee: '0', withdrawMin: '1', withdrawMax: '1', withdrawDailyMax: '1', withdrawEnabled: false },
@@ -38,7 +42,7 @@ function runEverbook(w: W1): { seconds: number; cpu_s: number; resting: number; 
     setup.push({ type: 'CreditDeposit', depositId: `q${u}`, userId: u, asset: 'USDT', amount: FUNDING });
   }
   for (const c of setup) {
-    const r = engine.apply(c, 0, sink);
+    const r = engine.apply(c, 0, setupEvents);
     if (!r.ok) throw new Error(`setup failed: ${r.reject.code}`);
   }
   // Build the command objects before timing: only the engine's work is timed.
@@ -50,16 +54,19 @@ function runEverbook(w: W1): { seconds: number; cpu_s: number; resting: number; 
       ? { type: 'CancelOrder', userId, instId: 'BTC-USDT', orderId: id + 1 }
       : { type: 'PlaceOrder', userId, instId: 'BTC-USDT', side: w.side[i] === 0 ? 'buy' : 'sell', orderType: 'limit', priceTicks: w.tick[i]!, sizeLots: w.size[i]! };
   }
+  const buffer = new EventBuffer();
+  const array: Event[] = [];
+  const sink = sinkKind === 'buffer' ? buffer : array;
   let events = 0;
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   // Commands arrive in log batches; a replica hands each batch's events to its consumers, then
   // empties the buffer and releases the events for reuse, as here with batches of BATCH commands.
-  sink.length = 0;
   for (let from = 0; from < w.count; from += BATCH) {
     applyBatch(engine, cmds, from, Math.min(w.count, from + BATCH), sink);
     events += sink.length;
-    sink.length = 0;
+    if (sinkKind === 'buffer') buffer.clear();
+    else array.length = 0;
     engine.releaseEvents();
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -93,7 +100,9 @@ function runPeer(w: W1): { seconds: number; cpu_s: number; resting: number } {
 
 const which = process.argv[2] ?? 'everbook';
 const count = Number(process.argv[3] ?? 1_000_000);
+const sinkKind = process.argv[4] ?? 'buffer';
+if (sinkKind !== 'buffer' && sinkKind !== 'array') throw new Error(`sink must be buffer or array, not ${sinkKind}`);
 const w = generateW1(count);
-const r = which === 'peer' ? runPeer(w) : runEverbook(w);
+const r = which === 'peer' ? runPeer(w) : runEverbook(w, sinkKind);
 const heapMb = process.memoryUsage().heapUsed / 2 ** 20;
-console.log(JSON.stringify({ engine: which, commands: w.count, orders: w.orders, cancels: w.cancels, cmds_per_s: Math.round(w.count / r.seconds), heap_mb: Math.round(heapMb), ...r }));
+console.log(JSON.stringify({ engine: which, ...(which === 'peer' ? {} : { sink: sinkKind }), commands: w.count, orders: w.orders, cancels: w.cancels, cmds_per_s: Math.round(w.count / r.seconds), heap_mb: Math.round(heapMb), ...r }));

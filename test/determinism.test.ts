@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import {
-  audit, Engine, restore, type Balance, snapshot, SnapshotError, SNAPSHOT_VERSION, stateHash, type Command, type Event,
+  audit, Engine, EventBuffer, Reject, restore, type Balance, snapshot, SnapshotError, SNAPSHOT_VERSION, stateHash, type Command, type Event,
 } from '../src/core/index.js';
 import { generateW1 } from '../bench/w1.js';
 import { commandStream, Model, stepArbitrary, worldArbitrary } from './support/model.js';
@@ -84,6 +84,69 @@ test('Determinism: an engine that recycles its event and order objects emits the
     assert.equal(stateHash(recycling), stateHash(fresh));
     assert.deepEqual(audit(recycling), []);
   }), { numRuns: 60, includeErrorInReport: true });
+});
+
+test('Determinism: events collected in an EventBuffer, emptied and released after each record, are the events an array receives', () => {
+  fc.assert(fc.property(streams, fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 40 }), (stream, sizes) => {
+    const text = (e: Event): string => JSON.stringify(e, (_key, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
+    const expected = runAll(new Engine(), stream).map(text);
+    const engine = new Engine();
+    const buffer = new EventBuffer();
+    const seen: string[] = [];
+    // Records of varying sizes, as the log delivers them: the buffer is reused across all of them.
+    for (let from = 0, r = 0; from < stream.length; r++) {
+      const to = Math.min(stream.length, from + sizes[r % sizes.length]!);
+      for (let i = from; i < to; i++) engine.apply(stream[i]!.cmd, stream[i]!.ts, buffer);
+      assert.deepEqual(buffer.toArray(), Array.from({ length: buffer.length }, (_, i) => buffer.at(i)));
+      for (let i = 0; i < buffer.length; i++) seen.push(text(buffer.at(i)));
+      buffer.clear();
+      engine.releaseEvents();
+      from = to;
+    }
+    assert.deepEqual(seen, expected);
+    assert.equal(buffer.length, 0);
+    assert.throws(() => buffer.at(0), RangeError);
+  }), { numRuns: 40, includeErrorInReport: true });
+});
+
+test('Order index: orders resting and trading away at one price across many id pages are all found until they end', () => {
+  const engine = new Engine();
+  const events: Event[] = [];
+  const ok = (cmd: Command): void => { assert.equal(engine.apply(cmd, 1, events).ok, true, JSON.stringify(cmd)); };
+  ok({ type: 'SetAsset', asset: 'BTC', scale: 8, withdrawFee: '0', withdrawMin: '1', withdrawMax: '1', withdrawDailyMax: '1', withdrawEnabled: false });
+  ok({ type: 'SetAsset', asset: 'USDT', scale: 6, withdrawFee: '0', withdrawMin: '1', withdrawMax: '1', withdrawDailyMax: '1', withdrawEnabled: false });
+  ok({ type: 'SetInstrument', instId: 'BTC-USDT', base: 'BTC', quote: 'USDT', tickSz: '0.01', lotSz: '0.0001', minSz: '0.0001', maxSz: '1000', maxPx: '1000000', bandBps: 1000, state: 'live' });
+  for (let u = 1; u <= 2; u++) {
+    ok({ type: 'CreateUser' });
+    ok({ type: 'CreditDeposit', depositId: `b${u}`, userId: u, asset: 'BTC', amount: '1000000000000' });
+    ok({ type: 'CreditDeposit', depositId: `q${u}`, userId: u, asset: 'USDT', amount: '1000000000000' });
+  }
+  // Buys and sells alternate at one price, so the newest id page empties and fills again on
+  // every pair; every 1,000 orders a buy far below and a sell far above the market rest and keep
+  // an older page alive.
+  const far: number[] = [];
+  for (let n = 0; n < 20_000; n++) {
+    const farAway = n % 1000 >= 998;
+    const result = engine.apply({
+      type: 'PlaceOrder', userId: 1 + (n % 2), instId: 'BTC-USDT', side: n % 2 === 0 ? 'buy' : 'sell', orderType: 'limit',
+      priceTicks: farAway ? (n % 2 === 0 ? 1 : 100_000) : 10_000, sizeLots: 5,
+    }, 1, events);
+    assert.ok(result.ok);
+    if (farAway) far.push(result.orderId!);
+    events.length = 0;
+  }
+  assert.equal(engine.orders.size, far.length);
+  assert.deepEqual(audit(engine), []);
+  for (const orderId of far) {
+    const result = engine.apply({ type: 'CancelOrder', userId: 1 + ((orderId - 1) % 2), instId: 'BTC-USDT', orderId }, 1, events);
+    assert.deepEqual(result.ok && result.state, 'canceled', `order ${orderId}`);
+  }
+  // Gone once canceled, on every page, and the index is empty.
+  for (const orderId of [far[0]!, far[far.length - 1]!, 20_000]) {
+    assert.deepEqual(engine.apply({ type: 'CancelOrder', userId: 1, instId: 'BTC-USDT', orderId }, 1, events), { ok: false, reject: Reject.orderNotFound });
+  }
+  assert.equal(engine.orders.size, 0);
+  assert.deepEqual(audit(engine), []);
 });
 
 test('Determinism: the state hash is SHA-256 of the snapshot and changes with the state', () => {

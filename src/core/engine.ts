@@ -9,7 +9,7 @@
 
 import { BookSide, type Level } from './book.js';
 import { invariant, Reject, type Rejection } from './codes.js';
-import { EventPool, type Writable } from './event-pool.js';
+import { EventPool, type EventSink, type Writable } from './event-pool.js';
 import { Limits } from './limits.js';
 import { Custody } from './custody.js';
 import { Account, Asset, DailyWithdrawn, Instrument, Order, User, Withdrawal } from './model.js';
@@ -92,7 +92,7 @@ export class Engine {
   /** Chains, on-chain deposits waiting for confirmations, assigned transactions (custody.ts). */
   readonly custody = new Custody(this);
 
-  private out: Event[] = [];
+  private out: EventSink = [];
   /** Accounts the current command changed, in the order it first changed them: touched[0, touchedCount). */
   private readonly touched: Account[] = [];
   private touchedCount = 0;
@@ -110,10 +110,11 @@ export class Engine {
   private readonly freeOrders: Order[] = [];
 
   /**
-   * Applies one command at log time `ts` (ms). Appends the events it causes to `events` and
-   * returns the result. Rejections are results; an exception means a broken invariant.
+   * Applies one command at log time `ts` (ms). Appends the events it causes to `events` (an
+   * array, or an EventBuffer that keeps its storage from record to record) and returns the
+   * result. Rejections are results; an exception means a broken invariant.
    */
-  apply(cmd: Command, ts: number, events: Event[]): Result {
+  apply(cmd: Command, ts: number, events: EventSink): Result {
     this.seq += 1;
     if (ts > this.now) this.now = ts;
     this.out = events;
