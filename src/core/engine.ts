@@ -254,8 +254,8 @@ export class Engine {
 
     const free = this.freeOrders.pop();
     const order = free === undefined
-      ? new Order(orderId, user, inst, c.side, type, priceTicks, sizeLots, quoteAmount, clOrdId, stp, this.now)
-      : free.reuse(orderId, user, inst, c.side, type, priceTicks, sizeLots, quoteAmount, clOrdId, stp, this.now);
+      ? new Order(orderId, user, inst, c.side, type, priceTicks, sizeLots, quoteAmount, clOrdId, stp, this.now, account)
+      : free.reuse(orderId, user, inst, c.side, type, priceTicks, sizeLots, quoteAmount, clOrdId, stp, this.now, account);
     // Its client order id is used even if the order is killed below: OKX counts a canceled order's.
     if (clOrdId !== '') rememberClOrdId(user, clOrdId);
     const accepted = this.acceptedEvents.take();
@@ -396,13 +396,13 @@ export class Engine {
 
     // The buyer's hold was taken at its limit price (or is its quote budget); release the rest.
     const buyerHoldCut = buyer.quoteAmount > 0 ? quoteAmount : buyer.priceTicks * lots * inst.quotePerTickLot;
-    const buyerQuote = this.account(buyer.user, inst.quote);
+    const buyerQuote = buyer.heldAccount;
     this.spendHeld(buyerQuote, buyerHoldCut, quoteAmount);
     buyer.reserved -= buyerHoldCut;
     this.credit(this.account(buyer.user, inst.base), baseAmount - buyerFee);
     inst.base.fees.add(buyerFee);
 
-    this.spendHeld(this.account(seller.user, inst.base), baseAmount, baseAmount);
+    this.spendHeld(seller.heldAccount, baseAmount, baseAmount);
     seller.reserved -= baseAmount;
     this.credit(this.account(seller.user, inst.quote), quoteAmount - sellerFee);
     inst.quote.fees.add(sellerFee);
@@ -464,7 +464,7 @@ export class Engine {
     order.state = state;
     order.updatedTs = this.now;
     if (order.reserved !== 0) {
-      this.release(this.account(order.user, order.side === 'buy' ? order.inst.quote : order.inst.base), order.reserved);
+      this.release(order.heldAccount, order.reserved);
       order.reserved = 0;
     }
   }
@@ -583,7 +583,7 @@ export class Engine {
 
     const remaining = newSize - order.filledLots;
     const reserve = isBuy ? newPrice * remaining * inst.quotePerTickLot : remaining * inst.lotBase;
-    const account = this.account(order.user, isBuy ? inst.quote : inst.base);
+    const account = order.heldAccount;
     const extra = reserve - order.reserved;
     if (extra > 0 && !account.available.covers(extra)) return this.amendFailed(c, order, Reject.insufficientBalance);
 

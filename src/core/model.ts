@@ -185,6 +185,11 @@ export class Order implements EngineOrderFields {
     public clOrdId: string,
     public stpMode: StpMode,
     public createdTs: number,
+    /**
+     * The account its funds are held in: the user's quote account for a buy, base for a sell
+     * (the matching path reaches it without the user's account table).
+     */
+    public heldAccount: Account,
   ) {
     this.updatedTs = createdTs;
   }
@@ -196,7 +201,7 @@ export class Order implements EngineOrderFields {
    */
   reuse(
     id: number, user: User, inst: Instrument, side: Side, orderType: OrderType, priceTicks: number, sizeLots: number,
-    quoteAmount: number, clOrdId: string, stpMode: StpMode, createdTs: number,
+    quoteAmount: number, clOrdId: string, stpMode: StpMode, createdTs: number, heldAccount: Account,
   ): this {
     this.prev = null;
     this.next = null;
@@ -219,6 +224,7 @@ export class Order implements EngineOrderFields {
     this.clOrdId = clOrdId;
     this.stpMode = stpMode;
     this.createdTs = createdTs;
+    this.heldAccount = heldAccount;
     return this;
   }
 

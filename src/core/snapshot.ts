@@ -265,7 +265,10 @@ function rebuild(body: SnapshotBody): Engine {
     const user = engine.users[userId];
     const inst = engine.instruments.get(instId);
     invariant(user !== undefined && inst !== undefined, `order ${id} refers to known user and instrument`);
-    const order = new Order(id, user, inst, side, type, price, size, 0, clOrdId, stp, created);
+    // The account was made when the order was placed, and accounts are never removed.
+    const held = user.accounts[(side === 'buy' ? inst.quote : inst.base).index];
+    invariant(held !== undefined, `order ${id} has the account its funds are held in`);
+    const order = new Order(id, user, inst, side, type, price, size, 0, clOrdId, stp, created, held);
     order.filledLots = filled;
     order.filledQuote = filledQuote;
     order.reserved = reserved;
