@@ -1,6 +1,7 @@
 // npm run bench:engine — W1 (shared/reference/bench-workload.md) on Everbook's engine and on
 // nodejs-order-book from npm, the identical stream, one fresh process per run, alternating so
-// both see the same machine. Prints a table, then one JSON line with the summary.
+// both see the same machine. Prints a table, then one JSON line with the summary, including the
+// median CPU seconds of each engine's timed section (steadier than throughput on a shared machine).
 // Usage: npm run bench:engine [-- RUNS [COMMANDS]]   (defaults: 5 runs of 1,000,000 commands)
 
 import { execFileSync } from 'node:child_process';
@@ -18,13 +19,14 @@ for (let i = 0; i < runs; i++) {
   for (const engine of ['everbook', 'peer']) {
     const r = one(engine);
     results[engine].push(r);
-    console.log(`run ${i + 1} ${engine.padEnd(8)} ${String(r.cmds_per_s).padStart(9)} cmds/s  resting ${r.resting}  heap ${r.heap_mb} MB`);
+    console.log(`run ${i + 1} ${engine.padEnd(8)} ${String(r.cmds_per_s).padStart(9)} cmds/s  cpu ${r.cpu_s} s  resting ${r.resting}  heap ${r.heap_mb} MB`);
   }
 }
 const best = (rs) => Math.max(...rs.map((r) => r.cmds_per_s));
-const median = (rs) => {
-  const v = rs.map((r) => r.cmds_per_s).sort((a, b) => a - b);
-  return v.length % 2 ? v[(v.length - 1) / 2] : Math.round((v[v.length / 2 - 1] + v[v.length / 2]) / 2);
+const median = (rs, field = 'cmds_per_s') => {
+  const v = rs.map((r) => r[field]).sort((a, b) => a - b);
+  const m = v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+  return field === 'cmds_per_s' ? Math.round(m) : Math.round(m * 1000) / 1000;
 };
 const ours = results.everbook;
 const peer = results.peer;
@@ -40,5 +42,6 @@ console.log(JSON.stringify({
   peer: 'nodejs-order-book@10.1.1', peer_cmds_per_s: best(peer), peer_cmds_per_s_median: median(peer),
   ratio: Math.round((best(ours) / best(peer)) * 100) / 100,
   ratio_median: Math.round((median(ours) / median(peer)) * 100) / 100,
+  engine_cpu_s_median: median(ours, 'cpu_s'), peer_cpu_s_median: median(peer, 'cpu_s'),
   resting_orders: resting, heap_mb: Math.max(...ours.map((r) => r.heap_mb)),
 }));
