@@ -262,7 +262,7 @@ export class FileJournal implements CommandLog {
       assert.equal(run.firstPosition, segment.lastPosition + 1, 'runs continue their segment');
 
       try {
-        await writeFully(handle, Buffer.concat(run.frames));
+        await writeFully(handle, run.frames);
       } catch (error: unknown) {
         if (isNoSpace(error)) throw new NoSpaceSignal(error as Error);
         throw error;
@@ -436,7 +436,7 @@ export class FileJournal implements CommandLog {
     try {
       const handle = await open(file, 'w');
       try {
-        await writeFully(handle, Buffer.alloc(spaceProbeBytes));
+        await writeFully(handle, [Buffer.alloc(spaceProbeBytes)]);
         await handle.sync();
       } finally {
         await handle.close();
@@ -655,12 +655,20 @@ function resolveLimits(options: FileJournalOptions): Limits {
   return limits;
 }
 
-async function writeFully(handle: FileHandle, data: Buffer): Promise<void> {
-  let writtenBytes = 0;
-  while (writtenBytes < data.length) {
+/** Writes the buffers in order, gathered (no copy into one buffer), however short each write falls. */
+async function writeFully(handle: FileHandle, data: readonly Buffer[]): Promise<void> {
+  let buffers = data;
+  while (buffers.length > 0) {
     // The file is open for appending, so the kernel places each write at the end.
-    const { bytesWritten } = await handle.write(data, writtenBytes, data.length - writtenBytes);
-    writtenBytes += bytesWritten;
+    const { bytesWritten } = await handle.writev(buffers);
+    let left = bytesWritten;
+    let done = 0;
+    while (done < buffers.length && left >= buffers[done]!.length) {
+      left -= buffers[done]!.length;
+      done += 1;
+    }
+    buffers = buffers.slice(done);
+    if (left > 0) buffers = [buffers[0]!.subarray(left), ...buffers.slice(1)];
   }
 }
 
