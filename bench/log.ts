@@ -6,10 +6,12 @@
 // other clouds' nodes would). Reports commands/s committed and applied everywhere, records/s,
 // commands per record and the acknowledgement latency (durable and applied by the writer's
 // replica) p50/p99, and the CPU time per command of the writing process (its replica included)
-// during the run, and with etcd of each other replica's process, one JSON line. Usage: npm run bench:log [-- COMMANDS [CONCURRENCY [journal|etcd]]]
+// during the run, and with etcd of each other replica's process (mean) and of the three etcd
+// members together, one JSON line. Usage: npm run bench:log [-- COMMANDS [CONCURRENCY [journal|etcd]]]
 // (the third argument runs one log only, to profile it).
 
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -135,6 +137,18 @@ async function journalRun(dir: string, cmds: readonly Command[], concurrency: nu
   return run;
 }
 
+/** CPU time (user + system) a process has used, in microseconds, from /proc (Linux); NaN where unreadable. */
+function processCpuUs(pid: number | undefined): number {
+  try {
+    // The fields after the command name (which may hold spaces) start at its closing parenthesis.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // utime and stime are fields 14 and 15 of the line, in clock ticks (100 a second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /**
  * A replica in its own process, on its own member: prints "ready", then, given a position on
  * stdin, the ms it had applied it and the CPU time it used since "ready", in microseconds.
@@ -159,7 +173,7 @@ function childReplica(endpoint: string, dir: string): { ready: Promise<void>; ap
   };
 }
 
-async function etcdRun(dir: string, cmds: readonly Command[], concurrency: number): Promise<Run & { all_replicas_commands_per_s: number; other_replica_cpu_us_per_command: number }> {
+async function etcdRun(dir: string, cmds: readonly Command[], concurrency: number): Promise<Run & { all_replicas_commands_per_s: number; other_replica_cpu_us_per_command: number; etcd_members_cpu_us_per_command: number }> {
   const cluster = await startEtcdCluster(3);
   const children: ReturnType<typeof childReplica>[] = [];
   try {
@@ -169,10 +183,13 @@ async function etcdRun(dir: string, cmds: readonly Command[], concurrency: numbe
     await submitAll(submitter, setup());
     for (let i = 1; i < 3; i++) children.push(childReplica(cluster.endpoints[i]!, join(dir, `etcd-replica-${i}`)));
     await Promise.all(children.map((c) => c.ready));
+    const membersCpu = (): number => cluster.members.reduce((sum, m) => sum + processCpuUs(m.process?.pid), 0);
+    const membersCpu0 = membersCpu();
     const wallT0 = Date.now();
     const { run, seconds } = await drive(submitter, cmds, concurrency);
     const last = replica.appliedPosition;
     const applied = await Promise.all(children.map((c) => c.appliedAt(last)));
+    const membersCpuUs = membersCpu() - membersCpu0;
     const allSeconds = Math.max(seconds, ...applied.map((a) => (a.atMs - wallT0) / 1000));
     await replica.stop();
     await log.close();
@@ -181,6 +198,8 @@ async function etcdRun(dir: string, cmds: readonly Command[], concurrency: numbe
     return {
       ...run, all_replicas_commands_per_s: Math.round(cmds.length / allSeconds),
       other_replica_cpu_us_per_command: Math.round((childCpuUs / cmds.length) * 10) / 10,
+      // The three members together, from the run's start until the last replica had applied it.
+      etcd_members_cpu_us_per_command: Math.round((membersCpuUs / cmds.length) * 10) / 10,
     };
   } finally {
     for (const c of children) c.stop();
