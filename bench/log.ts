@@ -173,7 +173,7 @@ function childReplica(endpoint: string, dir: string): { ready: Promise<void>; ap
   };
 }
 
-async function etcdRun(dir: string, cmds: readonly Command[], concurrency: number): Promise<Run & { all_replicas_commands_per_s: number; other_replica_cpu_us_per_command: number; etcd_members_cpu_us_per_command: number }> {
+async function etcdRun(dir: string, cmds: readonly Command[], concurrency: number): Promise<Run & { all_replicas_commands_per_s: number; other_replica_cpu_us_per_command: number; members_cpu_us_per_command: number }> {
   const cluster = await startEtcdCluster(3);
   const children: ReturnType<typeof childReplica>[] = [];
   try {
@@ -199,7 +199,7 @@ async function etcdRun(dir: string, cmds: readonly Command[], concurrency: numbe
       ...run, all_replicas_commands_per_s: Math.round(cmds.length / allSeconds),
       other_replica_cpu_us_per_command: Math.round((childCpuUs / cmds.length) * 10) / 10,
       // The three members together, from the run's start until the last replica had applied it.
-      etcd_members_cpu_us_per_command: Math.round((membersCpuUs / cmds.length) * 10) / 10,
+      members_cpu_us_per_command: Math.round((membersCpuUs / cmds.length) * 10) / 10,
     };
   } finally {
     for (const c of children) c.stop();
