@@ -202,16 +202,26 @@ export class Submitter {
 
   /** Submits commands; `sig` (a signed request's digest and timestamp) makes a replay of the request refused. */
   submit(cmds: readonly LogCommand[], sig?: SignedBy): Promise<Result[]> {
-    if (this.replica.state !== 'serving') return Promise.reject(new SubmitError('unavailable', `replica is ${this.replica.state}`));
-    if (this.inFlight >= this.options.inFlightMax) return Promise.reject(new SubmitError('busy', 'too many requests in flight'));
-    if (cmds.length > RECORD_COMMANDS_MAX) return Promise.reject(new SubmitError('busy', `more than ${RECORD_COMMANDS_MAX} commands in one request`));
+    // Not an async function (that would be a second promise per request), but it still never
+    // throws: every refusal, and anything encoding throws, is a rejected promise.
+    try {
+      return this.enqueue(cmds, sig);
+    } catch (error: unknown) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  private enqueue(cmds: readonly LogCommand[], sig: SignedBy | undefined): Promise<Result[]> {
+    if (this.replica.state !== 'serving') throw new SubmitError('unavailable', `replica is ${this.replica.state}`);
+    if (this.inFlight >= this.options.inFlightMax) throw new SubmitError('busy', 'too many requests in flight');
+    if (cmds.length > RECORD_COMMANDS_MAX) throw new SubmitError('busy', `more than ${RECORD_COMMANDS_MAX} commands in one request`);
     const rid = ++this.rid;
     const deadline = this.options.now() + this.options.commandTtlMs;
     const item: Submission = sig === undefined ? { rid, deadline, cmds } : { rid, deadline, cmds, sig };
     const json = encodeSubmission(item);
     // One comma joins it to the submission before it in the record.
     const bytes = Buffer.byteLength(json) + 1;
-    if (bytes > this.itemBytesMax) return Promise.reject(new SubmitError('busy', 'request too large for one log record'));
+    if (bytes > this.itemBytesMax) throw new SubmitError('busy', 'request too large for one log record');
     // One bound on the whole wait, append and apply: a request in flight when the log stops
     // answering (this cloud cut off) is answered "outcome unknown" by its deadline at the
     // latest, so that its client fails over at once. (Past the deadline the log's time refuses
