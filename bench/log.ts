@@ -5,10 +5,13 @@
 // three replicas applying (the writer's own, and two in child processes, one per member, as the
 // other clouds' nodes would). Reports commands/s committed and applied everywhere, records/s,
 // commands per record and the acknowledgement latency (durable and applied by the writer's
-// replica) p50/p99, one JSON line. Usage: npm run bench:log [-- COMMANDS [CONCURRENCY [journal|etcd]]]
+// replica) p50/p99, and the CPU time per command of the writing process (its replica included)
+// during the run, and with etcd of each other replica's process (mean) and of the three etcd
+// members together, one JSON line. Usage: npm run bench:log [-- COMMANDS [CONCURRENCY [journal|etcd]]]
 // (the third argument runs one log only, to profile it).
 
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +37,14 @@ interface Run {
   readonly ack_p50_ms: number;
   readonly ack_p99_ms: number;
   readonly errors: number;
+  /** CPU time (user + system) of this process during the run, per command: the writer and its replica. */
+  readonly cpu_us_per_command: number;
+}
+
+/** CPU time (user + system) of this process since `since`, in microseconds. */
+function cpuUsedUs(since: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(since);
+  return used.user + used.system;
 }
 
 async function openReplica(log: CommandLog, dir: string): Promise<Replica> {
@@ -74,6 +85,7 @@ async function drive(submitter: Submitter, cmds: readonly Command[], concurrency
   let next = 0;
   let errors = 0;
   const records0 = submitter.records;
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (next < cmds.length) {
@@ -89,6 +101,7 @@ async function drive(submitter: Submitter, cmds: readonly Command[], concurrency
     }
   }));
   const seconds = (performance.now() - t0) / 1000;
+  const cpuUs = cpuUsedUs(cpu0);
   const records = submitter.records - records0;
   const sorted = latencies.slice().sort();
   return {
@@ -97,6 +110,7 @@ async function drive(submitter: Submitter, cmds: readonly Command[], concurrency
       commands_per_s: Math.round(cmds.length / seconds), records_per_s: Math.round(records / seconds),
       commands_per_record: Math.round((cmds.length / Math.max(1, records)) * 10) / 10,
       ack_p50_ms: Math.round(percentile(sorted, 0.5) * 100) / 100, ack_p99_ms: Math.round(percentile(sorted, 0.99) * 100) / 100, errors,
+      cpu_us_per_command: Math.round((cpuUs / cmds.length) * 10) / 10,
     },
   };
 }
@@ -123,8 +137,23 @@ async function journalRun(dir: string, cmds: readonly Command[], concurrency: nu
   return run;
 }
 
-/** A replica in its own process, on its own member: prints "ready", then, given a position on stdin, the ms it had applied it. */
-function childReplica(endpoint: string, dir: string): { ready: Promise<void>; appliedAt: (position: number) => Promise<number>; stop: () => void } {
+/** CPU time (user + system) a process has used, in microseconds, from /proc (Linux); NaN where unreadable. */
+function processCpuUs(pid: number | undefined): number {
+  try {
+    // The fields after the command name (which may hold spaces) start at its closing parenthesis.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // utime and stime are fields 14 and 15 of the line, in clock ticks (100 a second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/**
+ * A replica in its own process, on its own member: prints "ready", then, given a position on
+ * stdin, the ms it had applied it and the CPU time it used since "ready", in microseconds.
+ */
+function childReplica(endpoint: string, dir: string): { ready: Promise<void>; appliedAt: (position: number) => Promise<{ atMs: number; cpuUs: number }>; stop: () => void } {
   const child = spawn(process.execPath, [fileURLToPath(import.meta.url), 'replica', endpoint, dir], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout });
   const waiters: ((line: string) => void)[] = [];
@@ -135,12 +164,16 @@ function childReplica(endpoint: string, dir: string): { ready: Promise<void>; ap
   });
   return {
     ready: nextLine().then(() => undefined),
-    appliedAt: (position) => { const line = nextLine(); child.stdin.write(`${position}\n`); return line.then(Number); },
+    appliedAt: (position) => {
+      const line = nextLine();
+      child.stdin.write(`${position}\n`);
+      return line.then((text) => { const [atMs, cpuUs] = text.split(' ').map(Number); return { atMs: atMs!, cpuUs: cpuUs! }; });
+    },
     stop: () => { child.kill('SIGTERM'); },
   };
 }
 
-async function etcdRun(dir: string, cmds: readonly Command[], concurrency: number): Promise<Run & { all_replicas_commands_per_s: number }> {
+async function etcdRun(dir: string, cmds: readonly Command[], concurrency: number): Promise<Run & { all_replicas_commands_per_s: number; other_replica_cpu_us_per_command: number; members_cpu_us_per_command: number }> {
   const cluster = await startEtcdCluster(3);
   const children: ReturnType<typeof childReplica>[] = [];
   try {
@@ -150,14 +183,24 @@ async function etcdRun(dir: string, cmds: readonly Command[], concurrency: numbe
     await submitAll(submitter, setup());
     for (let i = 1; i < 3; i++) children.push(childReplica(cluster.endpoints[i]!, join(dir, `etcd-replica-${i}`)));
     await Promise.all(children.map((c) => c.ready));
+    const membersCpu = (): number => cluster.members.reduce((sum, m) => sum + processCpuUs(m.process?.pid), 0);
+    const membersCpu0 = membersCpu();
     const wallT0 = Date.now();
     const { run, seconds } = await drive(submitter, cmds, concurrency);
     const last = replica.appliedPosition;
     const applied = await Promise.all(children.map((c) => c.appliedAt(last)));
-    const allSeconds = Math.max(seconds, ...applied.map((t) => (t - wallT0) / 1000));
+    const membersCpuUs = membersCpu() - membersCpu0;
+    const allSeconds = Math.max(seconds, ...applied.map((a) => (a.atMs - wallT0) / 1000));
     await replica.stop();
     await log.close();
-    return { ...run, all_replicas_commands_per_s: Math.round(cmds.length / allSeconds) };
+    // The setup commands were applied before "ready"; what the children used since is the run's.
+    const childCpuUs = applied.reduce((sum, a) => sum + a.cpuUs, 0) / applied.length;
+    return {
+      ...run, all_replicas_commands_per_s: Math.round(cmds.length / allSeconds),
+      other_replica_cpu_us_per_command: Math.round((childCpuUs / cmds.length) * 10) / 10,
+      // The three members together, from the run's start until the last replica had applied it.
+      members_cpu_us_per_command: Math.round((membersCpuUs / cmds.length) * 10) / 10,
+    };
   } finally {
     for (const c of children) c.stop();
     await cluster.stop();
@@ -168,13 +211,15 @@ async function etcdRun(dir: string, cmds: readonly Command[], concurrency: numbe
 async function replicaMain(endpoint: string, dir: string): Promise<void> {
   const log = await EtcdLog.open({ hosts: [endpoint], prefix, writerId: `bench-replica-${process.pid}` });
   const replica = await openReplica(log, dir);
+  const cpu0 = process.cpuUsage();
   process.stdout.write('ready\n');
   const lines = createInterface({ input: process.stdin });
   for await (const line of lines) {
     const position = Number(line);
     const deadline = Date.now() + childStepMs;
-    while (replica.appliedPosition < position && Date.now() < deadline) await new Promise((r) => setImmediate(r));
-    process.stdout.write(`${Date.now()}\n`);
+    // Polled every millisecond, not every turn of the loop, so waiting does not burn the CPU it measures.
+    while (replica.appliedPosition < position && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
+    process.stdout.write(`${Date.now()} ${cpuUsedUs(cpu0)}\n`);
   }
   await replica.stop();
   await log.close();

@@ -391,6 +391,33 @@ test('Journal: segments roll at segmentBytesMax and dropBefore deletes only whol
   assert.equal(await reopened.append([payload(11)]), 11);
 });
 
+test('Journal: a tail follows the end from memory and reads what memory no longer holds from the file: the same bytes, in order, either way', { timeout: testTimeoutMs }, async (t) => {
+  const directory = await freshDirectory(t);
+  // Memory holds the newest three records of 16 + 20 bytes, no more.
+  const journal = await openJournal(t, directory, { tailCacheBytesMax: 3 * (headerBytes + 20) });
+  const payload = (n: number): Uint8Array => bytes(`record number ${String(n).padStart(6, '0')}`);
+  for (let n = 1; n <= 10; n++) await journal.append([payload(n)]);
+  const seen = collector();
+  const tail = journal.tail(1, seen.handle);
+  await seen.until(10);
+  await journal.append([payload(11), payload(12)]);
+  await seen.until(12);
+  await tail.stop();
+  assert.deepEqual(seen.records.map((r) => [r.position, text(r)]), Array.from({ length: 12 }, (_, i) => [i + 1, text({ position: i + 1, payload: payload(i + 1) })]));
+  // The file holds what the tail was given.
+  assert.deepEqual((await journal.read(1, 100)).map(text), seen.records.map(text));
+});
+
+test('Journal: a tail from a position dropped with its segment fails as position_dropped, though memory still holds the record', { timeout: testTimeoutMs }, async (t) => {
+  const directory = await freshDirectory(t);
+  const journal = await openJournal(t, directory, { segmentBytesMax: 350, recordBytesMax: 100 });
+  await journal.append([1, 2, 3, 4, 5, 6, 7].map((n) => new Uint8Array(100).fill(n)));
+  await journal.dropBefore(7);
+  assert.deepEqual(journal.bounds(), { first: 7, last: 7 });
+  const tail = journal.tail(6, () => undefined);
+  await assert.rejects(tail.ended, { code: 'position_dropped' });
+});
+
 test('Journal: a record larger than recordBytesMax is rejected and takes no position', { timeout: testTimeoutMs }, async (t) => {
   const directory = await freshDirectory(t);
   const journal = await openJournal(t, directory, { recordBytesMax: 64 });

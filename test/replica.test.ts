@@ -243,6 +243,61 @@ test('Codec: a record is byte for byte the JSON of its envelope and submissions 
   assert.deepEqual(decodeBatch(bytes), batch);
 });
 
+test('Codec: characters beyond ASCII (two, three and four UTF-8 bytes, and an escaped lone surrogate) encode as JSON.stringify of the whole record', () => {
+  const batch = {
+    ts: 1_700_000_000_000, origin: 'hôte/1/€', cloud: 'aws',
+    items: [
+      { rid: 1, deadline: 5, cmds: [{ type: 'PlaceOrder', clOrdId: 'é€😀', note: 'lone \ud800 surrogate' } as never] },
+      { rid: 2, deadline: 6, cmds: [{ type: 'CreateUser' as const }] },
+    ],
+  };
+  const bytes = encodeBatch(batch);
+  assert.deepEqual(bytes, new TextEncoder().encode(JSON.stringify({ v: 4, ts: batch.ts, origin: batch.origin, cloud: batch.cloud, items: batch.items })));
+  assert.deepEqual(decodeBatch(bytes), batch);
+});
+
+test('Submitter: requests past their deadline are answered outcome unknown; those still queued then are never written', { timeout: 30_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'everbook-replica-'));
+  try {
+    const n = await node(dir);
+    const journal = n.journal;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => { release = resolve; });
+    const written: number[][] = [];
+    // Holds every append until released, and keeps which request ids each record carried.
+    const held: CommandLog = {
+      append: async (payloads) => {
+        written.push(payloads.flatMap((p) => decodeBatch(p).items.map((item) => item.rid)));
+        await released;
+        return journal.append(payloads);
+      },
+      tail: (from, onRecord) => journal.tail(from, onRecord),
+      read: (from, maxRecords) => journal.read(from, maxRecords),
+      bounds: () => journal.bounds(),
+      dropBefore: (position) => journal.dropBefore(position),
+      close: () => journal.close(),
+    };
+    // One record in the log's hands at a time: the first request's record is held, the next two wait in the queue.
+    const submitter = new Submitter(held, n.replica, { inFlightMax: 10, applyTimeoutMs: 100, commandTtlMs: 60_000, now: Date.now, cloud: 'local', recordsInFlightMax: 1 });
+    const first = submitter.submit([{ type: 'CreateUser' }]);
+    await new Promise((resolve) => setImmediate(resolve));
+    const queued = [submitter.submit([{ type: 'CreateUser' }]), submitter.submit([{ type: 'CreateUser' }])];
+    for (const answer of [first, ...queued]) await refusedWith(answer, 'timeout', /not applied in time, outcome unknown/);
+    assert.equal(submitter.inFlight, 0);
+    assert.deepEqual(written, [[1]]);
+
+    release();
+    const after = await submitter.submit([{ type: 'CreateUser' }]);
+    assert.equal(after.length, 1);
+    assert.deepEqual(written, [[1], [4]], 'the requests that expired in the queue were never written');
+    // The first request's record did land: its outcome was unknown, not failed.
+    assert.equal(n.replica.engine.nextUserId, 3);
+    await n.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('Submitter: one error table for both logs: refusals before writing are busy or unavailable, anything else outcome unknown', () => {
   const cases: [LogError, SubmitError['code']][] = [
     [new LogError('busy'), 'busy'], [new LogError('append_too_large'), 'busy'], [new LogError('record_too_large'), 'busy'],

@@ -4,7 +4,10 @@
 // load; each append resolves only after the fsync that covers its records. A write that fails
 // for lack of space is undone (cut back to the durable size, fsynced) and rejected as no_space,
 // and the next append tries again; a failed fsync leaves the page cache untrustworthy, so the
-// journal refuses every later append until it is reopened (a restart).
+// journal refuses every later append until it is reopened (a restart). A tail that follows the
+// end takes the records this process just made durable from memory (the bytes it wrote, kept for
+// a bounded number of bytes) instead of reading them back from the file; anything older, and every
+// read() and replay after a restart, comes from the file, checked record by record.
 
 import assert from 'node:assert/strict';
 import { mkdir, open, rm, unlink, type FileHandle } from 'node:fs/promises';
@@ -31,6 +34,11 @@ export interface FileJournalOptions {
   readonly readBytesMax?: number;
   /** Records a tail reads from disk per step before handing them to its handler. */
   readonly tailBatchRecordsMax?: number;
+  /**
+   * Bytes of the newest durable records kept in memory for tails that follow the end (they are
+   * delivered from there rather than read back from the segment file).
+   */
+  readonly tailCacheBytesMax?: number;
 }
 
 export const fileJournalDefaults = {
@@ -40,6 +48,7 @@ export const fileJournalDefaults = {
   queuedRecordsMax: 100_000,
   readBytesMax: 16 * mebibyte,
   tailBatchRecordsMax: 1024,
+  tailCacheBytesMax: 16 * mebibyte,
 } as const satisfies Required<FileJournalOptions>;
 
 type Limits = { readonly [Key in keyof FileJournalOptions]-?: number };
@@ -118,6 +127,15 @@ export class FileJournal implements CommandLog {
   #probing = false;
   #closeRequested = false;
   #closed: Promise<void> | null = null;
+
+  /**
+   * The newest durable records, oldest first from #recentHead, contiguous positions: each payload
+   * a view of the frame this journal wrote and fsynced (never handed to the writer's caller), so
+   * a tail at the end sees exactly the bytes the file holds. At most tailCacheBytesMax of frames.
+   */
+  #recent: (LogRecord | undefined)[] = [];
+  #recentHead = 0;
+  #recentBytes = 0;
 
   /** Each running tail, with the promise that settles when it ends. */
   readonly #tails = new Map<ActiveTail, Promise<void>>();
@@ -244,7 +262,7 @@ export class FileJournal implements CommandLog {
       assert.equal(run.firstPosition, segment.lastPosition + 1, 'runs continue their segment');
 
       try {
-        await writeFully(handle, Buffer.concat(run.frames));
+        await writeFully(handle, run.frames);
       } catch (error: unknown) {
         if (isNoSpace(error)) throw new NoSpaceSignal(error as Error);
         throw error;
@@ -257,10 +275,45 @@ export class FileJournal implements CommandLog {
       for (const [index, frame] of run.frames.entries()) {
         noteRecord(segment, run.firstPosition + index, offsetBytes, frame.length);
         offsetBytes += frame.length;
+        this.#remember(run.firstPosition + index, frame);
       }
       this.#durableLast = segment.lastPosition;
       this.#wakeTails();
     }
+  }
+
+  /** Keeps a durable record's frame for tails at the end, dropping the oldest past the byte bound. */
+  #remember(position: number, frame: Buffer): void {
+    const newest = this.#recent.at(-1);
+    if (this.#recentHead < this.#recent.length && newest!.position + 1 !== position) this.#forgetRecent();
+    this.#recent.push({ position, payload: frame.subarray(recordHeaderBytes) });
+    this.#recentBytes += frame.length;
+    while (this.#recentBytes > this.#limits.tailCacheBytesMax && this.#recentHead < this.#recent.length) {
+      this.#recentBytes -= recordHeaderBytes + this.#recent[this.#recentHead]!.payload.byteLength;
+      this.#recent[this.#recentHead++] = undefined;
+    }
+    if (this.#recentHead >= 1024 && this.#recentHead * 2 >= this.#recent.length) {
+      this.#recent.splice(0, this.#recentHead);
+      this.#recentHead = 0;
+    }
+  }
+
+  #forgetRecent(): void {
+    this.#recent = [];
+    this.#recentHead = 0;
+    this.#recentBytes = 0;
+  }
+
+  /**
+   * Up to maxRecords durable records from `from` on, if memory still holds `from` (and the
+   * segments still store it); null to read them from the file.
+   */
+  #recentFrom(from: number, maxRecords: number): LogRecord[] | null {
+    const oldest = this.#recent[this.#recentHead];
+    if (oldest === undefined || from < oldest.position || from < this.bounds().first) return null;
+    const start = this.#recentHead + (from - oldest.position);
+    if (start >= this.#recent.length) return null;
+    return this.#recent.slice(start, Math.min(this.#recent.length, start + maxRecords)) as LogRecord[];
   }
 
   /** Splits a group at segment boundaries: a segment is rolled before it would pass segmentBytesMax. */
@@ -383,7 +436,7 @@ export class FileJournal implements CommandLog {
     try {
       const handle = await open(file, 'w');
       try {
-        await writeFully(handle, Buffer.alloc(spaceProbeBytes));
+        await writeFully(handle, [Buffer.alloc(spaceProbeBytes)]);
         await handle.sync();
       } finally {
         await handle.close();
@@ -507,7 +560,9 @@ export class FileJournal implements CommandLog {
         tail.wake = null;
         continue;
       }
-      for (const record of await this.read(position, this.#limits.tailBatchRecordsMax)) {
+      const batchRecordsMax = this.#limits.tailBatchRecordsMax;
+      const records = this.#recentFrom(position, batchRecordsMax) ?? await this.read(position, batchRecordsMax);
+      for (const record of records) {
         if (ending()) return;
         await onRecord(record);
         position = record.position + 1;
@@ -600,12 +655,20 @@ function resolveLimits(options: FileJournalOptions): Limits {
   return limits;
 }
 
-async function writeFully(handle: FileHandle, data: Buffer): Promise<void> {
-  let writtenBytes = 0;
-  while (writtenBytes < data.length) {
+/** Writes the buffers in order, gathered (no copy into one buffer), however short each write falls. */
+async function writeFully(handle: FileHandle, data: readonly Buffer[]): Promise<void> {
+  let buffers = data;
+  while (buffers.length > 0) {
     // The file is open for appending, so the kernel places each write at the end.
-    const { bytesWritten } = await handle.write(data, writtenBytes, data.length - writtenBytes);
-    writtenBytes += bytesWritten;
+    const { bytesWritten } = await handle.writev(buffers);
+    let left = bytesWritten;
+    let done = 0;
+    while (done < buffers.length && left >= buffers[done]!.length) {
+      left -= buffers[done]!.length;
+      done += 1;
+    }
+    buffers = buffers.slice(done);
+    if (left > 0) buffers = [buffers[0]!.subarray(left), ...buffers.slice(1)];
   }
 }
 

@@ -92,6 +92,12 @@ export interface AppliedBatch {
   readonly outcome: SubmissionOutcome;
 }
 
+/** Told how a submission this node wrote ended: applied at a position, or never here (the replica stopped). */
+export interface ApplyWaiter {
+  applied(position: number, outcome: SubmissionOutcome): void;
+  stopped(error: SubmitError): void;
+}
+
 /** Everything a record changes: the engine, the API keys and the log guard. */
 export interface ReplicatedState {
   readonly engine: Engine;
@@ -179,7 +185,8 @@ export class Replica {
   installedPeerSnapshot: number | undefined;
 
   private tailHandle: TailHandle | undefined;
-  private readonly waiters = new Map<string, { resolve: (applied: AppliedBatch) => void; reject: (error: SubmitError) => void }>();
+  /** Who waits for which submission: by origin, then request id (no key string per submission). */
+  private readonly waiters = new Map<string, Map<number, ApplyWaiter>>();
   private readonly events: Event[] = [];
   private snapshotting: Promise<void> | undefined;
   /**
@@ -328,12 +335,24 @@ export class Replica {
   }
 
   /** Registers interest in the outcome of the submission (origin, rid) before it is appended. */
+  register(origin: string, rid: number, waiter: ApplyWaiter): void {
+    let byRid = this.waiters.get(origin);
+    if (byRid === undefined) {
+      byRid = new Map();
+      this.waiters.set(origin, byRid);
+    }
+    byRid.set(rid, waiter);
+  }
+
+  /** The outcome of the submission (origin, rid), as a promise; register before it is appended. */
   expect(origin: string, rid: number): Promise<AppliedBatch> {
-    return new Promise((resolve, reject) => { this.waiters.set(`${origin}/${rid}`, { resolve, reject }); });
+    return new Promise((resolve, reject) => {
+      this.register(origin, rid, { applied: (position, outcome) => { resolve({ position, outcome }); }, stopped: reject });
+    });
   }
 
   forget(origin: string, rid: number): void {
-    this.waiters.delete(`${origin}/${rid}`);
+    this.waiters.get(origin)?.delete(rid);
   }
 
   private applyRecord(record: LogRecord): void {
@@ -348,9 +367,9 @@ export class Replica {
       const events = this.events;
       const seqBefore = this.engine.seq;
       const outcomes = applyBatch(this.replicated, batch, events);
-      const applied = batch.items.map((item, i) => [`${batch.origin}/${item.rid}`, outcomes[i]!] as const);
+      const items = batch.items;
       let commands = 0;
-      for (const item of batch.items) commands += item.cmds.length;
+      for (const item of items) commands += item.cmds.length;
       this.appliedPosition = record.position;
       this.projections.apply(events);
       if (this.mirror !== undefined) this.mirrorBalances(events, record.position);
@@ -359,11 +378,16 @@ export class Replica {
       // Every consumer has read the record's events: the engine may rewrite their objects.
       events.length = 0;
       this.engine.releaseEvents();
-      for (const [key, outcome] of applied) {
-        const waiter = this.waiters.get(key);
-        if (waiter !== undefined) {
-          this.waiters.delete(key);
-          waiter.resolve({ position: record.position, outcome });
+      // Only the node that wrote a record has anyone waiting for it.
+      const waiting = this.waiters.get(batch.origin);
+      if (waiting !== undefined && waiting.size > 0) {
+        for (let i = 0; i < items.length; i++) {
+          const rid = items[i]!.rid;
+          const waiter = waiting.get(rid);
+          if (waiter !== undefined) {
+            waiting.delete(rid);
+            waiter.applied(record.position, outcomes[i]!);
+          }
         }
       }
       const every = this.options.checkpointEveryCommands;
@@ -483,9 +507,10 @@ export class Replica {
    * "outcome unknown" (OKX 50004), never a failure: the client must check before it retries.
    */
   private answerWaiters(why: string): void {
-    const waiting = [...this.waiters.values()];
+    const waiting: ApplyWaiter[] = [];
+    for (const byRid of this.waiters.values()) waiting.push(...byRid.values());
     this.waiters.clear();
-    for (const waiter of waiting) waiter.reject(new SubmitError('timeout', `${why}; outcome unknown`));
+    for (const waiter of waiting) waiter.stopped(new SubmitError('timeout', `${why}; outcome unknown`));
   }
 
   async stop(): Promise<void> {

@@ -20,7 +20,7 @@ import { SubmitError, type LogCommand } from './port.js';
 import { LogError, type CommandLog } from '../log/index.js';
 import { encodeRecord, encodeSubmission, RECORD_BYTES_MAX, RECORD_COMMANDS_MAX, recordEnvelopeBytes, type Submission } from './codec.js';
 import type { GuardRefusal, SignedBy } from './guard.js';
-import type { Replica } from './replica.js';
+import type { ApplyWaiter, Replica, SubmissionOutcome } from './replica.js';
 
 export interface SubmitterOptions {
   /** Submissions queued, appended or waiting to be applied, at most. */
@@ -54,14 +54,82 @@ export interface SubmitterOptions {
  */
 export const RECORDS_IN_FLIGHT_MAX = 8;
 
-interface Queued {
-  readonly item: Submission;
-  /** The submission's JSON, as the record carries it, and its size in bytes (with a separating comma). */
-  readonly json: string;
-  readonly bytes: number;
-  readonly appended: (error: SubmitError | undefined) => void;
-  /** Its request was already answered "outcome unknown" (deadline passed): it is not written. */
-  abandoned: boolean;
+/** Answered requests at the front of the waiting list are dropped once this many, and half of it. */
+const WAITING_DEAD_PREFIX_MIN = 1_024;
+
+/**
+ * One request from submit() to its answer. It is queued, then written (appended), then applied;
+ * it is answered once both the append and the apply are done, or at once when the append fails
+ * or its deadline passes. The replica calls it when its record applies (ApplyWaiter), so a
+ * request costs one promise and this object: no timer, closure or race of its own.
+ */
+class Pending implements ApplyWaiter {
+  /** Settled: answered, and no longer counted in flight. */
+  settled = false;
+  /** Its deadline passed before it was taken into a record: it is never written. */
+  abandoned = false;
+  private appendDone = false;
+  private outcome: SubmissionOutcome | undefined;
+  private replicaError: SubmitError | undefined;
+
+  constructor(
+    private readonly submitter: Submitter,
+    readonly rid: number,
+    readonly commands: number,
+    /** The submission's JSON, as the record carries it, and its size in bytes (with a separating comma). */
+    readonly json: string,
+    readonly bytes: number,
+    /** performance.now() by which it is answered, "outcome unknown" at the latest. */
+    readonly answerAtMs: number,
+    private readonly resolve: (results: Result[]) => void,
+    private readonly reject: (error: SubmitError) => void,
+  ) {}
+
+  /** Its record's append ended: with the error that answers it, or undefined once durable. */
+  appended(error: SubmitError | undefined): void {
+    if (this.settled) return;
+    if (error !== undefined) {
+      this.fail(error);
+      return;
+    }
+    this.appendDone = true;
+    if (this.outcome !== undefined) this.answer(this.outcome);
+    else if (this.replicaError !== undefined) this.fail(this.replicaError);
+  }
+
+  applied(_position: number, outcome: SubmissionOutcome): void {
+    if (this.settled) return;
+    // Answered only once the append has returned as well, as a log that lost records is found
+    // there (the replica then fails, and this request is answered "outcome unknown").
+    if (this.appendDone) this.answer(outcome);
+    else this.outcome = outcome;
+  }
+
+  stopped(error: SubmitError): void {
+    if (this.settled) return;
+    if (this.appendDone) this.fail(error);
+    else this.replicaError = error;
+  }
+
+  /** The deadline passed: if it is still queued it is never written, so it can never apply. */
+  expire(): void {
+    this.abandoned = true;
+    this.fail(new SubmitError('timeout', 'not applied in time, outcome unknown'));
+  }
+
+  private answer(outcome: SubmissionOutcome): void {
+    if ('refused' in outcome) {
+      this.fail(guardRefusal(outcome.refused));
+      return;
+    }
+    this.submitter.settle(this);
+    this.resolve(outcome);
+  }
+
+  private fail(error: SubmitError): void {
+    this.submitter.settle(this);
+    this.reject(error);
+  }
 }
 
 /**
@@ -101,7 +169,16 @@ function guardRefusal(refused: GuardRefusal): SubmitError {
 export class Submitter {
   readonly origin = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
   private rid = 0;
-  private readonly queue: Queued[] = [];
+  /** Requests not yet taken into a record, in arrival order. */
+  private readonly queue: Pending[] = [];
+  /**
+   * Requests not yet answered, in arrival order, so by deadline (each waits the same bound); the
+   * front up to waitingHead is answered already. One timer watches the oldest deadline.
+   */
+  private readonly waiting: (Pending | undefined)[] = [];
+  private waitingHead = 0;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly answerByMs: number;
   /** Records handed to the log and not yet answered. */
   private recordsInFlight = 0;
   private flushScheduled = false;
@@ -119,11 +196,22 @@ export class Submitter {
   constructor(private readonly log: CommandLog, private readonly replica: Replica, private readonly options: SubmitterOptions) {
     this.itemBytesMax = RECORD_BYTES_MAX - recordEnvelopeBytes(this.origin, options.cloud);
     this.recordsInFlightMax = options.recordsInFlightMax ?? RECORDS_IN_FLIGHT_MAX;
+    this.answerByMs = Math.min(options.applyTimeoutMs, options.commandTtlMs);
     if (!Number.isSafeInteger(this.recordsInFlightMax) || this.recordsInFlightMax < 1) throw new Error('recordsInFlightMax must be a positive integer');
   }
 
   /** Submits commands; `sig` (a signed request's digest and timestamp) makes a replay of the request refused. */
-  async submit(cmds: readonly LogCommand[], sig?: SignedBy): Promise<Result[]> {
+  submit(cmds: readonly LogCommand[], sig?: SignedBy): Promise<Result[]> {
+    // Not an async function (that would be a second promise per request), but it still never
+    // throws: every refusal, and anything encoding throws, is a rejected promise.
+    try {
+      return this.enqueue(cmds, sig);
+    } catch (error: unknown) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  private enqueue(cmds: readonly LogCommand[], sig: SignedBy | undefined): Promise<Result[]> {
     if (this.replica.state !== 'serving') throw new SubmitError('unavailable', `replica is ${this.replica.state}`);
     if (this.inFlight >= this.options.inFlightMax) throw new SubmitError('busy', 'too many requests in flight');
     if (cmds.length > RECORD_COMMANDS_MAX) throw new SubmitError('busy', `more than ${RECORD_COMMANDS_MAX} commands in one request`);
@@ -134,41 +222,63 @@ export class Submitter {
     // One comma joins it to the submission before it in the record.
     const bytes = Buffer.byteLength(json) + 1;
     if (bytes > this.itemBytesMax) throw new SubmitError('busy', 'request too large for one log record');
-    const applied = this.replica.expect(this.origin, rid);
-    // The replica may reject it (it stopped) while the append is still pending; that rejection is
-    // read below, after the append, so mark it handled now.
-    applied.catch(() => undefined);
-    this.inFlight += 1;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      // One bound on the whole wait, append and apply: a request in flight when the log stops
-      // answering (this cloud cut off) is answered "outcome unknown" by its deadline at the
-      // latest, so that its client fails over at once. (Past the deadline the log's time refuses
-      // the submission should its record still land.)
-      const answerByMs = Math.min(this.options.applyTimeoutMs, this.options.commandTtlMs);
-      let queued: Queued | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          // If it is still queued, it is never written, so it can never apply.
-          if (queued !== undefined) queued.abandoned = true;
-          reject(new SubmitError('timeout', 'not applied in time, outcome unknown'));
-        }, answerByMs);
-      });
-      const appended = new Promise<SubmitError | undefined>((resolve) => {
-        queued = { item, json, bytes, appended: resolve, abandoned: false };
-        this.queue.push(queued);
-        this.scheduleFlush();
-      });
-      const appendError = await Promise.race([appended, timeout]);
-      if (appendError !== undefined) throw appendError;
-      const { outcome } = await Promise.race([applied, timeout]);
-      if ('refused' in outcome) throw guardRefusal(outcome.refused);
-      return outcome;
-    } finally {
-      if (timer !== undefined) clearTimeout(timer);
-      this.replica.forget(this.origin, rid);
-      this.inFlight -= 1;
+    // One bound on the whole wait, append and apply: a request in flight when the log stops
+    // answering (this cloud cut off) is answered "outcome unknown" by its deadline at the
+    // latest, so that its client fails over at once. (Past the deadline the log's time refuses
+    // the submission should its record still land.)
+    const answerAtMs = performance.now() + this.answerByMs;
+    return new Promise<Result[]>((resolve, reject) => {
+      const pending = new Pending(this, rid, cmds.length, json, bytes, answerAtMs, resolve, reject);
+      this.replica.register(this.origin, rid, pending);
+      this.inFlight += 1;
+      this.waiting.push(pending);
+      this.queue.push(pending);
+      this.scheduleFlush();
+      if (this.sweepTimer === undefined) this.armSweep(answerAtMs);
+    });
+  }
+
+  /** A request was answered: it leaves the replica's waiters and the count in flight. */
+  settle(pending: Pending): void {
+    pending.settled = true;
+    this.replica.forget(this.origin, pending.rid);
+    this.inFlight -= 1;
+    // Requests are mostly answered in the order they came, so the oldest is usually this one.
+    const waiting = this.waiting;
+    while (this.waitingHead < waiting.length && waiting[this.waitingHead]!.settled) waiting[this.waitingHead++] = undefined;
+    if (this.waitingHead === waiting.length) {
+      waiting.length = 0;
+      this.waitingHead = 0;
+      if (this.sweepTimer !== undefined) {
+        clearTimeout(this.sweepTimer);
+        this.sweepTimer = undefined;
+      }
+    } else if (this.waitingHead >= WAITING_DEAD_PREFIX_MIN && this.waitingHead * 2 >= waiting.length) {
+      waiting.splice(0, this.waitingHead);
+      this.waitingHead = 0;
     }
+  }
+
+  /** One timer for every request's deadline: it fires when the oldest request's is due. */
+  private armSweep(atMs: number): void {
+    this.sweepTimer = setTimeout(() => {
+      this.sweepTimer = undefined;
+      this.sweep();
+    }, Math.max(1, Math.ceil(atMs - performance.now())));
+  }
+
+  /** Answers "outcome unknown" every request whose deadline has passed, oldest first. */
+  private sweep(): void {
+    const now = performance.now();
+    for (;;) {
+      const oldest = this.waiting[this.waitingHead];
+      if (oldest === undefined) return;
+      if (oldest.answerAtMs > now) break;
+      // Settling it drops it (and every settled request behind it) from the front.
+      if (oldest.settled) this.waitingHead += 1;
+      else oldest.expire();
+    }
+    if (this.sweepTimer === undefined) this.armSweep(this.waiting[this.waitingHead]!.answerAtMs);
   }
 
   /**
@@ -205,17 +315,17 @@ export class Submitter {
   /** Hands records to the log, each as full as the bounds allow, while the window has room. */
   private flush(): void {
     while (this.queue.length > 0 && this.recordsInFlight < this.recordsInFlightMax) {
-      const group: Queued[] = [];
+      const group: Pending[] = [];
       let bytes = 0;
       let commands = 0;
       let taken = 0;
       for (; taken < this.queue.length; taken++) {
         const next = this.queue[taken]!;
-        if (next.abandoned) continue;
-        if (group.length > 0 && (bytes + next.bytes > this.itemBytesMax || commands + next.item.cmds.length > RECORD_COMMANDS_MAX)) break;
+        if (next.abandoned || next.settled) continue;
+        if (group.length > 0 && (bytes + next.bytes > this.itemBytesMax || commands + next.commands > RECORD_COMMANDS_MAX)) break;
         group.push(next);
         bytes += next.bytes;
-        commands += next.item.cmds.length;
+        commands += next.commands;
       }
       // One splice per record: shifting a long queue one by one costs its length each time.
       this.queue.splice(0, taken);
@@ -229,7 +339,7 @@ export class Submitter {
   }
 
   /** Appends one record and tells its submissions how that went; never rejects. */
-  private async appendGroup(group: readonly Queued[]): Promise<void> {
+  private async appendGroup(group: readonly Pending[]): Promise<void> {
     let error: SubmitError | undefined;
     try {
       // Positions only grow, so a new record lands past whatever was applied before it was
@@ -238,7 +348,9 @@ export class Submitter {
       const appliedBefore = this.replica.appliedPosition;
       const header = { ts: this.options.now(), origin: this.origin, cloud: this.options.cloud };
       const sentAtMs = Date.now();
-      const position = await this.log.append([encodeRecord(header, group.map((q) => q.json))]);
+        const jsons = new Array<string>(group.length);
+      for (let i = 0; i < group.length; i++) jsons[i] = group[i]!.json;
+      const position = await this.log.append([encodeRecord(header, jsons)]);
       this.records += 1;
       this.submissions += group.length;
       if (header.ts > this.lastWriteMs) this.lastWriteMs = header.ts;
@@ -253,6 +365,6 @@ export class Submitter {
       error = classifyLogError(e);
       this.options.onLogError?.(e);
     }
-    for (const q of group) q.appended(error);
+    for (const pending of group) pending.appended(error);
   }
 }
