@@ -122,6 +122,24 @@ export function tradeBudget(port: ExchangePort, buckets: TokenBuckets, limits: R
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
+/**
+ * What the gateway's hooks share about one request, kept as request decorations (fields of
+ * fastify's Request, declared once in createGateway) rather than in WeakMaps: no weak entry
+ * per request for the collector to trace.
+ */
+interface RequestState {
+  /** The OKX code the reply carried, for the metrics hook ('' until a reply is sent). */
+  everbookReplyCode: string;
+  /** Runs from the headers until the body has arrived (null when there is none). */
+  everbookBodyTimer: NodeJS.Timeout | null;
+  /** Answered 408 "nothing was done": should the body still complete, the handler must not run. */
+  everbookTimedOut: boolean;
+}
+
+function tracked(request: FastifyRequest): RequestState {
+  return request as unknown as RequestState;
+}
+
 interface Envelope { readonly code: string; readonly msg: string; readonly data: readonly unknown[] }
 
 /** The WebSocket server of each gateway that has one. */
@@ -202,11 +220,8 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
     labelNames: ['method', 'route'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
-  /** The OKX code each reply carried, for the metrics hook. */
-  const replyCodes = new WeakMap<FastifyRequest, string>();
-
   const send = (request: FastifyRequest, reply: FastifyReply, envelope: Envelope, http: number): FastifyReply => {
-    replyCodes.set(request, envelope.code);
+    tracked(request).everbookReplyCode = envelope.code;
     return reply.code(http).type(JSON_TYPE).send(JSON.stringify(envelope));
   };
   const sendError = (request: FastifyRequest, reply: FastifyReply, error: ApiError): FastifyReply =>
@@ -229,28 +244,30 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
     },
   }) as unknown as FastifyInstance;
   app.server.maxConnections = options.maxConnections ?? GatewayDefaults.maxConnections;
+  app.decorateRequest('everbookReplyCode', '');
+  app.decorateRequest('everbookBodyTimer', null);
+  app.decorateRequest('everbookTimedOut', false);
 
   // A body that never completes (trickled, or cut short) must not hold a socket until the
   // handler timeout and then be told 50004: nothing was submitted, so it gets 408 and its socket
   // is closed. The timer runs from the headers until the body has been read.
-  const bodyTimers = new WeakMap<FastifyRequest, NodeJS.Timeout>();
-  /** Requests answered 408: should the body still complete, their handler must not run. */
-  const timedOut = new WeakSet<FastifyRequest>();
   const clearBodyTimer = (request: FastifyRequest): void => {
-    const timer = bodyTimers.get(request);
-    if (timer !== undefined) clearTimeout(timer);
-    bodyTimers.delete(request);
+    const state = tracked(request);
+    if (state.everbookBodyTimer !== null) {
+      clearTimeout(state.everbookBodyTimer);
+      state.everbookBodyTimer = null;
+    }
   };
   app.addHook('onRequest', (request, reply, done) => {
     const headers = request.headers;
     const hasBody = headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
     if (hasBody && !request.raw.complete) {
-      bodyTimers.set(request, setTimeout(() => {
-        bodyTimers.delete(request);
+      tracked(request).everbookBodyTimer = setTimeout(() => {
+        tracked(request).everbookBodyTimer = null;
         if (reply.sent || reply.raw.headersSent) return;
         // Answered on the raw response: fastify is still waiting for the body and must not answer again.
         reply.hijack();
-        timedOut.add(request);
+        tracked(request).everbookTimedOut = true;
         const error = ApiErrors.bodyTimeout;
         countReply(request.method, request.routeOptions.url ?? 'unmatched', error.code);
         const socket = request.raw.socket;
@@ -258,7 +275,7 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
         const text = JSON.stringify({ code: error.code, msg: error.msg, data: [] });
         reply.raw.writeHead(error.http, { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(text), connection: 'close' });
         reply.raw.end(text);
-      }, bodyTimeoutMs));
+      }, bodyTimeoutMs);
     }
     done();
   });
@@ -300,7 +317,8 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
     clearBodyTimer(request);
     const method = request.method;
     const route = request.routeOptions.url ?? 'unmatched';
-    countReply(method, route, replyCodes.get(request) ?? String(reply.statusCode));
+    const code = tracked(request).everbookReplyCode;
+    countReply(method, route, typeof code === 'string' && code !== '' ? code : String(reply.statusCode));
     const key = `${method} ${route}`;
     let labels = latencyLabels.get(key);
     if (labels === undefined) { labels = { method, route }; latencyLabels.set(key, labels); }
@@ -334,7 +352,7 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
     // Time and system status still answer, so clients and operators can see why.
     if (!route.isStateless && port.status().state !== 'serving') return sendError(request, reply, ApiErrors.unavailable);
     // Told 408 "nothing was done": keep it true even if the body completed a moment later.
-    if (timedOut.has(request)) return reply;
+    if (tracked(request).everbookTimedOut) return reply;
     const nowMs = port.now();
     const raw = request.body instanceof RawBody ? request.body.text : '';
     const limit = route.limit;
