@@ -3,8 +3,9 @@
 // for a bounded number of requests, spread over one or more gateways. Reports orders/s and
 // p50/p99 latency from send to acknowledgement.
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createInterface } from 'node:readline';
 
@@ -21,7 +22,7 @@ export interface LoadResult {
 /** Starts a process and resolves once a stdout line matches (collecting lines until `done`). */
 export async function spawnUntil(
   cmd: string[], pattern: RegExp, options: { collect?: (line: string) => void; done?: (line: string) => boolean; env?: NodeJS.ProcessEnv } = {},
-): Promise<{ match: RegExpExecArray; stop: () => Promise<void> }> {
+): Promise<{ match: RegExpExecArray; pid: number; stop: () => Promise<void> }> {
   const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'inherit'], env: options.env ?? process.env });
   const exited = new Promise<void>((resolve) => { child.on('exit', () => { resolve(); }); });
   const match = await new Promise<RegExpExecArray>((resolve, reject) => {
@@ -34,7 +35,7 @@ export async function spawnUntil(
     });
     void exited.then(() => { clearTimeout(timer); reject(new Error('server exited early')); });
   });
-  return { match, stop: async () => { child.kill('SIGTERM'); await exited; } };
+  return { match, pid: child.pid ?? 0, stop: async () => { child.kill('SIGTERM'); await exited; } };
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -51,7 +52,9 @@ export async function drive(urls: readonly URL[], creds: readonly Creds[], reque
   const one = (n: number, connection: number): Promise<void> => new Promise((resolve) => {
     const target = connection % urls.length;
     const url = urls[target]!;
-    const c = creds[n % creds.length]!;
+    // Each trader buys and sells in turn (n = 0, 1 to the first, 2, 3 to the second, ...), so
+    // no one runs out of a currency however many rounds a benchmark drives.
+    const c = creds[Math.floor(n / 2) % creds.length]!;
     const side = n % 2 === 0 ? 'buy' : 'sell';
     const body = JSON.stringify({ instId: 'BTC-USDT', tdMode: 'cash', side, ordType: 'limit', px: '50000', sz: '0.0001', clOrdId: `${clOrdIdPrefix}${n}` });
     const ts = new Date().toISOString();
@@ -91,4 +94,37 @@ export async function drive(urls: readonly URL[], creds: readonly Creds[], reque
 export function traderFrom(line: string): Creds | undefined {
   const t = /dev trader (\d+): apiKey (\S+)\s+secret (\S+)\s+(?:password|passphrase) (\S+)/.exec(line);
   return t === null ? undefined : { apiKey: t[2]!, secretKey: t[3]!, passphrase: t[4]! };
+}
+
+let clockTicksPerS: number | undefined;
+
+/**
+ * CPU time a process has used so far (user + system, all its threads), in ms, from
+ * /proc/PID/stat; undefined where there is no /proc. On a shared machine CPU per request moves
+ * far less than requests per second, which also counts time spent waiting for a core.
+ */
+export function processCpuMs(pid: number): number | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  if (clockTicksPerS === undefined) {
+    try {
+      clockTicksPerS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicksPerS = 100;
+    }
+  }
+  // The command name (field 2) is in parentheses and may hold spaces: count fields after it.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerS;
+}
+
+/** The median of a non-empty list. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }

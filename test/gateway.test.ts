@@ -493,6 +493,8 @@ test('malformed bodies get OKX codes and change nothing', async () => {
     [undefined, '50000', 400],
     ['{"__proto__":{"x":1},"instId":"BTC-USDT"}', '50002', 400],
     ['[{"a":{"constructor":{"prototype":1}}}]', '50002', 400],
+    ['{"instId":"BTC-USDT","x":[1,{"y":[{"prototype":2}]}]}', '50002', 400],
+    ['{"instId":"BTC-USDT","\\u005f_proto__":{"x":1}}', '50002', 400],
     ['null', '51000', 200],
     ['42', '51000', 200],
     ['"x"', '51000', 200],

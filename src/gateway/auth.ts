@@ -6,7 +6,7 @@
 // its passphrase checked against a keyed hash (key-secrets.ts); a verified key is then held to
 // its IP allowlist and its permissions (OKX 50110, 50120).
 
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
 import { ApiErrors, Failure, withParam } from './errors.js';
@@ -93,7 +93,8 @@ export function normalizeIp(ip: string): string {
  */
 export function signedBy(headers: IncomingHttpHeaders): SignedBy {
   return {
-    d: createHash('sha256').update(Buffer.from(header(headers, 'ok-access-sign'), 'base64')).digest().subarray(0, 16).toString('base64url'),
+    // crypto.hash is the one-shot digest: no Hash stream object per request.
+    d: hash('sha256', Buffer.from(header(headers, 'ok-access-sign'), 'base64'), 'buffer').subarray(0, 16).toString('base64url'),
     ts: Date.parse(header(headers, 'ok-access-timestamp')),
   };
 }

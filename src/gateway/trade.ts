@@ -134,9 +134,10 @@ interface Echo { readonly clOrdId: string; readonly tag: string; readonly reqId:
 type Prepared<C> = { readonly cmd: C; readonly echo: Echo } | { readonly error: ApiError; readonly echo: Echo };
 
 function prepareOrder(queries: ExchangeQueries, userId: number, item: unknown): Prepared<PlaceOrder> {
-  const echoed: Echo = { clOrdId: echo(item, 'clOrdId', ID_TEXT), tag: echo(item, 'tag', TAG_TEXT), reqId: '', ordId: '' };
   const o = validate(orderItem, item);
-  if (o instanceof Failure) return { error: o.error, echo: echoed };
+  if (o instanceof Failure) return { error: o.error, echo: { clOrdId: echo(item, 'clOrdId', ID_TEXT), tag: echo(item, 'tag', TAG_TEXT), reqId: '', ordId: '' } };
+  // A valid item's clOrdId and tag have passed the same patterns in the schema: echoed as they are.
+  const echoed: Echo = { clOrdId: o.clOrdId ?? '', tag: o.tag ?? '', reqId: '', ordId: '' };
   const inst = instrument(queries, o.instId);
   if (inst instanceof Failure) return { error: inst.error, echo: echoed };
   if (isTrue(o.reduceOnly)) return { error: ApiErrors.reduceOnly, echo: echoed };
