@@ -41,8 +41,16 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 }
 
-/** Client order ids are `${clOrdIdPrefix}${n}`: several runs against one node need distinct prefixes. */
-export async function drive(urls: readonly URL[], creds: readonly Creds[], requests: number, connections: number, label: string, clOrdIdPrefix = 'b'): Promise<LoadResult> {
+/** Order n's side: alternating, so with two traders one always buys and the other always sells. */
+const alternate = (n: number): 'buy' | 'sell' => (n % 2 === 0 ? 'buy' : 'sell');
+
+/**
+ * Client order ids are `${clOrdIdPrefix}${n}`: several runs against one node need distinct
+ * prefixes. `sideOf` picks order n's side (its trader is creds[n % creds.length]).
+ */
+export async function drive(
+  urls: readonly URL[], creds: readonly Creds[], requests: number, connections: number, label: string, clOrdIdPrefix = 'b', sideOf = alternate,
+): Promise<LoadResult> {
   const agents = urls.map(() => new Agent({ keepAlive: true, maxSockets: connections }));
   const latencies = new Float64Array(requests);
   let next = 0;
@@ -52,7 +60,7 @@ export async function drive(urls: readonly URL[], creds: readonly Creds[], reque
     const target = connection % urls.length;
     const url = urls[target]!;
     const c = creds[n % creds.length]!;
-    const side = n % 2 === 0 ? 'buy' : 'sell';
+    const side = sideOf(n);
     const body = JSON.stringify({ instId: 'BTC-USDT', tdMode: 'cash', side, ordType: 'limit', px: '50000', sz: '0.0001', clOrdId: `${clOrdIdPrefix}${n}` });
     const ts = new Date().toISOString();
     const sign = createHmac('sha256', c.secretKey).update(ts + 'POST' + path + body).digest('base64');
