@@ -169,7 +169,13 @@ const median = (xs: readonly number[]): number => {
 /** One path's rounds: each round's figures and the node's CPU microseconds per order. */
 interface PathRounds { runs: LoadResult[]; cpuUsPerOrder: number[] }
 
-function summary(p: PathRounds): Record<string, number | number[]> {
+interface PathSummary {
+  orders_per_s: number; orders_per_s_runs: number[]; p50_ms: number; p99_ms: number;
+  node_cpu_us_per_order: number; node_cpu_us_per_order_runs: number[]; errors: number;
+}
+
+/** Medians over the rounds (each round's figures kept beside them). */
+function summary(p: PathRounds): PathSummary {
   return {
     orders_per_s: Math.round(median(p.runs.map((r) => r.orders_per_s))), orders_per_s_runs: p.runs.map((r) => r.orders_per_s),
     p50_ms: median(p.runs.map((r) => r.p50_ms)), p99_ms: median(p.runs.map((r) => r.p99_ms)),
@@ -242,10 +248,10 @@ try {
       await round(same.rest, (prefix) => drive(rest, creds, orders, connections, `REST ${String(connections)}x1`, prefix, restSide));
       await round(same.ws, (prefix) => driveWs(privateUrl, creds, orders, connections, 1, `WS ${String(connections)}x1`, prefix));
     }
-    const entry = (p: typeof main): { rest: Record<string, unknown>; ws: Record<string, unknown>; ws_vs_rest_orders: number } => {
+    const entry = (p: typeof main): { rest: PathSummary; ws: PathSummary; ws_vs_rest_orders: number } => {
       const restSummary = summary(p.rest);
       const wsSummary = summary(p.ws);
-      return { rest: restSummary, ws: wsSummary, ws_vs_rest_orders: ratio(wsSummary['orders_per_s'] as number, restSummary['orders_per_s'] as number) };
+      return { rest: restSummary, ws: wsSummary, ws_vs_rest_orders: ratio(wsSummary.orders_per_s, restSummary.orders_per_s) };
     };
     const orderEntry = { in_flight: inFlight, rest_connections: inFlight, ws_connections: connections, ws_window: wsWindow, ...entry(main) };
     const orderEntrySame = { in_flight: connections, rest_connections: connections, ws_connections: connections, ws_window: 1, ...entry(same) };
