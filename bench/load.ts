@@ -42,8 +42,21 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 }
 
-/** Client order ids are `${clOrdIdPrefix}${n}`: several runs against one node need distinct prefixes. */
-export async function drive(urls: readonly URL[], creds: readonly Creds[], requests: number, connections: number, label: string, clOrdIdPrefix = 'b'): Promise<LoadResult> {
+/**
+ * Order n's side when order n goes to trader n % traders: each trader buys in one pass over the
+ * traders and sells in the next, so no trader's funds run out however many rounds a benchmark
+ * drives (with a plain alternation and two traders, one would buy every time and run out of USDT
+ * after about 20,000 orders).
+ */
+export const balancedSide = (n: number, traders: number): 'buy' | 'sell' => (Math.floor(n / traders) % 2 === 0 ? 'buy' : 'sell');
+
+/**
+ * Client order ids are `${clOrdIdPrefix}${n}`: several runs against one node need distinct
+ * prefixes. `sideOf` picks order n's side (its trader is creds[n % creds.length]).
+ */
+export async function drive(
+  urls: readonly URL[], creds: readonly Creds[], requests: number, connections: number, label: string, clOrdIdPrefix = 'b', sideOf = (n: number): 'buy' | 'sell' => balancedSide(n, creds.length),
+): Promise<LoadResult> {
   const agents = urls.map(() => new Agent({ keepAlive: true, maxSockets: connections }));
   const latencies = new Float64Array(requests);
   let next = 0;
@@ -52,10 +65,8 @@ export async function drive(urls: readonly URL[], creds: readonly Creds[], reque
   const one = (n: number, connection: number): Promise<void> => new Promise((resolve) => {
     const target = connection % urls.length;
     const url = urls[target]!;
-    // Each trader buys and sells in turn (n = 0, 1 to the first, 2, 3 to the second, ...), so
-    // no one runs out of a currency however many rounds a benchmark drives.
-    const c = creds[Math.floor(n / 2) % creds.length]!;
-    const side = n % 2 === 0 ? 'buy' : 'sell';
+    const c = creds[n % creds.length]!;
+    const side = sideOf(n);
     const body = JSON.stringify({ instId: 'BTC-USDT', tdMode: 'cash', side, ordType: 'limit', px: '50000', sz: '0.0001', clOrdId: `${clOrdIdPrefix}${n}` });
     const ts = new Date().toISOString();
     const sign = createHmac('sha256', c.secretKey).update(ts + 'POST' + path + body).digest('base64');

@@ -1,16 +1,25 @@
 // npm run bench:ws — WebSocket streams and order entry, on one node (dev exchange, fresh data
 // directory, the file journal with fsync), all in the same run:
-//  1. order entry: signed REST orders (bench/load.ts) vs the same orders as WebSocket `order`
-//     ops on logged-in /ws/v5/private connections, with the same connection count and one
-//     order in flight per connection; after a warm-up, REST runs before and after WS and the
-//     ratio is WS over their mean, so a drift of the (shared) machine does not pick the winner;
-//     orders/s and p50/p99 of each, and the ratio (goal: WS >= 2x);
-//  2. the engine's command rate (the node's applied seq per second) while REST orders flow with
-//     0, 1, 100 and 1,000 subscribers to `books` + `trades` (a separate process,
-//     bench/ws-subscribers.ts), and the updates/s delivered to them (all subscribers together,
-//     and per subscriber); the first subscriber checks every books push (chain and checksum).
+//  1. order entry, REST vs WebSocket, with the same number of orders in flight (IN_FLIGHT) on
+//     both paths: both end in the same submitter, group-committed journal and apply loop and
+//     are bound by the commit's latency, so what differs is how a client keeps orders in
+//     flight. REST: IN_FLIGHT keep-alive connections, one signed order in flight on each (all
+//     HTTP/1.1 allows). WebSocket: WS_CONNECTIONS logged-in /ws/v5/private connections, each
+//     with IN_FLIGHT / WS_CONNECTIONS `order` ops in flight, correlated by OKX's `id` (as a
+//     market maker pipelines; fewer connections, as the gateway allows 100 per IP). Both paths
+//     warm up alternately (JIT, heap, buffers), then ROUNDS alternating rounds (REST, WS, REST,
+//     WS, ...) of ORDERS orders each; the ratio is WS's median orders/s over REST's (goal: >= 2x),
+//     with p50/p99 and the node's CPU per order (from /proc; steadier than orders/s on a shared
+//     machine). A secondary row keeps the older comparison: WS_CONNECTIONS connections on both
+//     paths, one order in flight on each (same alternation and medians), so nothing is hidden;
+//  2. the engine's command rate (the node's applied seq per second) while REST orders flow
+//     (WS_CONNECTIONS connections) with 0, 1, 100 and 1,000 subscribers to `books` + `trades`
+//     (a separate process, bench/ws-subscribers.ts), and the updates/s delivered to them (all
+//     subscribers together, and per subscriber); the first subscriber checks every books push
+//     (chain and checksum). `--no-fanout` skips this part.
 // Prints one JSON line with the figures and same-run ratios. A measurement, not a pass/fail test.
-// Usage: npm run bench:ws [-- ORDERS [CONNECTIONS]]
+// Usage: npm run bench:ws [-- ORDERS [IN_FLIGHT [WS_CONNECTIONS [ROUNDS]]]] [--no-fanout]
+//        (defaults 10000 128 16 3: 128 in flight; 16 WS connections with 8 each)
 
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
@@ -20,11 +29,24 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { drive, spawnUntil, traderFrom, type Creds, type LoadResult } from './load.js';
+import { drive, spawnUntil, traderFrom, balancedSide, type Creds, type LoadResult } from './load.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const orders = Number(process.argv[2] ?? 10_000);
-const connections = Number(process.argv[3] ?? 32);
+const flags = process.argv.slice(2).filter((a) => a.startsWith('--'));
+const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const orders = Number(positional[0] ?? 10_000);
+/** Orders in flight on each path: REST connections (one each), WS connections times the window. */
+const inFlight = Number(positional[1] ?? 128);
+/** WS connections of the main comparison; also the connection count of the secondary row and of part 2. */
+const connections = Number(positional[2] ?? 16);
+const rounds = Number(positional[3] ?? 3);
+const fanoutOn = !flags.includes('--no-fanout');
+const wsWindow = inFlight / connections;
+if (![orders, inFlight, connections, rounds].every((n) => Number.isSafeInteger(n) && n > 0) || !Number.isSafeInteger(wsWindow)) {
+  throw new Error('ORDERS, IN_FLIGHT, WS_CONNECTIONS and ROUNDS must be positive integers, IN_FLIGHT a multiple of WS_CONNECTIONS');
+}
+/** Warm-up rounds of each path, alternating, not counted. */
+const WARM_UP_ROUNDS = 2;
 /** 0 first: the engine's rate without subscribers, measured next to the rates with them. */
 const SUBSCRIBER_COUNTS = [0, 1, 100, 1_000] as const;
 /** Bound on one WS order's answer, and on a WS phase as a whole. */
@@ -103,29 +125,55 @@ async function wsTrader(url: string, c: Creds): Promise<{ place: (args: Record<s
   };
 }
 
-/** The WS counterpart of bench/load.ts's drive(): the same orders, connections and accounting. */
-async function driveWs(url: string, creds: readonly Creds[], requests: number, conns: number, label: string): Promise<LoadResult> {
+/**
+ * The WS counterpart of bench/load.ts's drive(): the same orders and accounting, on `conns`
+ * connections with `window` orders in flight on each (ids correlate the answers).
+ */
+async function driveWs(url: string, creds: readonly Creds[], requests: number, conns: number, window: number, label: string, clOrdIdPrefix: string): Promise<LoadResult> {
   const traders = await Promise.all(Array.from({ length: conns }, (_, i) => wsTrader(url, creds[i % creds.length]!)));
   const latencies = new Float64Array(requests);
   let next = 0;
   let errors = 0;
   const t0 = process.hrtime.bigint();
-  await Promise.all(traders.map(async (trader) => {
+  await Promise.all(traders.flatMap((trader) => Array.from({ length: window }, async () => {
     while (next < requests) {
       const n = next++;
-      const side = n % 2 === 0 ? 'buy' : 'sell';
+      const side = balancedSide(n, creds.length);
       const s = process.hrtime.bigint();
-      const ok = await trader.place({ instId: 'BTC-USDT', tdMode: 'cash', side, ordType: 'limit', px: '50000', sz: '0.0001', clOrdId: `w${n}` });
+      const ok = await trader.place({ instId: 'BTC-USDT', tdMode: 'cash', side, ordType: 'limit', px: '50000', sz: '0.0001', clOrdId: `${clOrdIdPrefix}${n}` });
       latencies[n] = Number(process.hrtime.bigint() - s) / 1e6;
       if (!ok) errors += 1;
     }
-  }));
+  })));
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   for (const t of traders) t.close();
   const sorted = latencies.slice().sort();
   const r = { label, orders_per_s: Math.round(requests / seconds), p50_ms: Math.round(percentile(sorted, 0.5) * 100) / 100, p99_ms: Math.round(percentile(sorted, 0.99) * 100) / 100, errors };
   console.log(`${label.padEnd(22)} ${String(r.orders_per_s).padStart(7)} orders/s  p50 ${r.p50_ms} ms  p99 ${r.p99_ms} ms  errors ${errors}`);
   return r;
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/** One path's rounds: each round's figures and the node's CPU microseconds per order. */
+interface PathRounds { runs: LoadResult[]; cpuUsPerOrder: number[] }
+
+interface PathSummary {
+  orders_per_s: number; orders_per_s_runs: number[]; p50_ms: number; p99_ms: number;
+  node_cpu_us_per_order: number; node_cpu_us_per_order_runs: number[]; errors: number;
+}
+
+/** Medians over the rounds (each round's figures kept beside them). */
+function summary(p: PathRounds): PathSummary {
+  return {
+    orders_per_s: Math.round(median(p.runs.map((r) => r.orders_per_s))), orders_per_s_runs: p.runs.map((r) => r.orders_per_s),
+    p50_ms: median(p.runs.map((r) => r.p50_ms)), p99_ms: median(p.runs.map((r) => r.p99_ms)),
+    node_cpu_us_per_order: Math.round(median(p.cpuUsPerOrder)), node_cpu_us_per_order_runs: p.cpuUsPerOrder, errors: p.runs.reduce((n, r) => n + r.errors, 0),
+  };
 }
 
 interface SubscriberCounts { messages: number; updates: number; snapshots: number; trades: number; bytes: number; errors: number; closed: number; errorSamples: string[]; checker: { updates: number; checksumsVerified: number; failures: number } }
@@ -165,26 +213,50 @@ try {
     const wsBase = base.replace(/^http/, 'ws');
     const rest = [new URL(base)];
 
-    // 1. Order entry, no subscribers: a warm-up, then REST, WebSocket, REST.
-    await drive(rest, creds, orders, connections, 'warm-up (not counted)', 'u');
-    const restEntry = await withCommandRate(admin, () => drive(rest, creds, orders, connections, 'REST order entry', 'r'));
-    let wsEntry: { result: LoadResult; commands_per_s: number } | undefined;
-    let wsEntryError = '';
-    try {
-      wsEntry = await withCommandRate(admin, () => driveWs(`${wsBase}/ws/v5/private`, creds, orders, connections, 'WS order entry'));
-    } catch (e) {
-      wsEntryError = (e as Error).message;
-      console.log(`WS order entry not measured: ${wsEntryError}`);
+    // 1. Order entry, no subscribers: both paths warm up alternately, then alternating rounds.
+    const privateUrl = `${wsBase}/ws/v5/private`;
+    const restSide = (n: number): 'buy' | 'sell' => balancedSide(n, creds.length);
+    let phase = 0;
+    /** One round of one path; the node's CPU per order from /proc around it. */
+    const round = async (p: PathRounds, run: (prefix: string) => Promise<LoadResult>): Promise<void> => {
+      phase += 1;
+      const cpu0 = await cpuSeconds(admin.pid);
+      const r = await run(`p${String(phase)}x`);
+      const cpu1 = await cpuSeconds(admin.pid);
+      p.runs.push(r);
+      p.cpuUsPerOrder.push(Math.round(((cpu1 - cpu0) * 1e6) / orders));
+    };
+    const warm: PathRounds = { runs: [], cpuUsPerOrder: [] };
+    for (let i = 0; i < WARM_UP_ROUNDS; i++) {
+      await round(warm, (prefix) => drive(rest, creds, orders, inFlight, 'warm-up REST', prefix, restSide));
+      await round(warm, (prefix) => driveWs(privateUrl, creds, orders, connections, wsWindow, 'warm-up WS', prefix));
     }
-    const restAgain = await withCommandRate(admin, () => drive(rest, creds, orders, connections, 'REST order entry again', 'q'));
-    const restMean = Math.round((restEntry.result.orders_per_s + restAgain.result.orders_per_s) / 2);
+    const main = { rest: { runs: [], cpuUsPerOrder: [] } as PathRounds, ws: { runs: [], cpuUsPerOrder: [] } as PathRounds };
+    const same = { rest: { runs: [], cpuUsPerOrder: [] } as PathRounds, ws: { runs: [], cpuUsPerOrder: [] } as PathRounds };
+    for (let i = 0; i < rounds; i++) {
+      await round(main.rest, (prefix) => drive(rest, creds, orders, inFlight, `REST ${String(inFlight)}x1`, prefix, restSide));
+      await round(main.ws, (prefix) => driveWs(privateUrl, creds, orders, connections, wsWindow, `WS ${String(connections)}x${String(wsWindow)}`, prefix));
+    }
+    for (let i = 0; i < rounds; i++) {
+      await round(same.rest, (prefix) => drive(rest, creds, orders, connections, `REST ${String(connections)}x1`, prefix, restSide));
+      await round(same.ws, (prefix) => driveWs(privateUrl, creds, orders, connections, 1, `WS ${String(connections)}x1`, prefix));
+    }
+    const entry = (p: typeof main): { rest: PathSummary; ws: PathSummary; ws_vs_rest_orders: number } => {
+      const restSummary = summary(p.rest);
+      const wsSummary = summary(p.ws);
+      return { rest: restSummary, ws: wsSummary, ws_vs_rest_orders: ratio(wsSummary.orders_per_s, restSummary.orders_per_s) };
+    };
+    const orderEntry = { in_flight: inFlight, rest_connections: inFlight, ws_connections: connections, ws_window: wsWindow, ...entry(main) };
+    const orderEntrySame = { in_flight: connections, rest_connections: connections, ws_connections: connections, ws_window: 1, ...entry(same) };
+    console.log(`order entry, ${String(inFlight)} in flight: WS/REST ${String(orderEntry.ws_vs_rest_orders)}; same ${String(connections)} connections, one in flight each: ${String(orderEntrySame.ws_vs_rest_orders)}`);
 
     // 2. Streams: the engine's rate and the updates delivered, with 1, 100 and 1,000 subscribers.
     const fanout: ({ subscribers: number; orders_per_s: number; commands_per_s: number; commands_vs_none: number } & Record<string, number>)[] = [];
     for (const n of SUBSCRIBER_COUNTS) {
       const subs = n === 0 ? undefined : await subscribers(`${wsBase}/ws/v5/public`, n);
+      if (!fanoutOn) break;
       if (subs === undefined) {
-        const run = await withCommandRate(admin, () => drive(rest, creds, orders, connections, 'REST, no subscribers', 's0x'));
+        const run = await withCommandRate(admin, () => drive(rest, creds, orders, connections, 'REST, no subscribers', 's0x', restSide));
         fanout.push({ subscribers: 0, orders_per_s: run.result.orders_per_s, commands_per_s: run.commands_per_s, commands_vs_none: 1 });
         continue;
       }
@@ -192,7 +264,7 @@ try {
         const before = await subs.counts();
         const cpu0 = [await cpuSeconds(admin.pid), await cpuSeconds(subs.pid)];
         const t0 = process.hrtime.bigint();
-        const run = await withCommandRate(admin, () => drive(rest, creds, orders, connections, `REST, ${n} subscribers`, `s${n}x`));
+        const run = await withCommandRate(admin, () => drive(rest, creds, orders, connections, `REST, ${n} subscribers`, `s${n}x`, restSide));
         const after = await subs.counts();
         const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
         const cpu1 = [await cpuSeconds(admin.pid), await cpuSeconds(subs.pid)];
@@ -212,16 +284,17 @@ try {
       }
     }
 
-    const most = fanout[fanout.length - 1]!;
+    const most = fanout[fanout.length - 1];
     console.log(JSON.stringify({
-      bench: 'ws', orders, connections,
-      rest_orders_per_s: restMean, rest_orders_per_s_runs: [restEntry.result.orders_per_s, restAgain.result.orders_per_s], rest_p50_ms: restEntry.result.p50_ms, rest_p99_ms: restEntry.result.p99_ms, rest_errors: restEntry.result.errors,
-      ws_orders_per_s: wsEntry?.result.orders_per_s ?? null, ws_p50_ms: wsEntry?.result.p50_ms ?? null, ws_p99_ms: wsEntry?.result.p99_ms ?? null, ws_errors: wsEntry?.result.errors ?? null,
-      ...(wsEntryError !== '' && { ws_order_entry_error: wsEntryError }),
-      ws_vs_rest_orders: wsEntry === undefined ? null : ratio(wsEntry.result.orders_per_s, restMean),
-      engine_commands_per_s_no_subscribers: fanout[0]!.commands_per_s,
-      fanout,
-      engine_rate_ratio_1000_subscribers_vs_none: ratio(most.commands_per_s, fanout[0]!.commands_per_s),
+      bench: 'ws', orders, rounds,
+      ws_vs_rest_orders: orderEntry.ws_vs_rest_orders,
+      order_entry: orderEntry,
+      order_entry_same_connections: orderEntrySame,
+      ...(most !== undefined && {
+        engine_commands_per_s_no_subscribers: fanout[0]!.commands_per_s,
+        fanout,
+        engine_rate_ratio_1000_subscribers_vs_none: ratio(most.commands_per_s, fanout[0]!.commands_per_s),
+      }),
     }));
   } finally {
     await node.stop();

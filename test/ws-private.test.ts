@@ -52,6 +52,7 @@ class Peer implements WsConnection {
   closedWith: WsClose | undefined;
   constructor(readonly connId: string) {}
   send(text: string): boolean { this.sent.push(JSON.parse(text) as Row); return true; }
+  sendReply(text: string): boolean { return this.send(text); }
   sendEvent(event: Readonly<Record<string, unknown>>): boolean { this.sent.push({ ...event }); return true; }
   sendError(error: WsError): boolean { return this.sendEvent({ event: 'error', ...error }); }
   close(close: WsClose): void { this.closed = true; this.closedWith = close; }

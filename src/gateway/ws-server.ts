@@ -74,6 +74,13 @@ export interface WsConnection {
    * or has just been closed because the frame would take its unsent bytes past sendBufferMaxBytes.
    */
   send(text: string | Buffer): boolean;
+  /**
+   * send() for an op's reply: the replies a connection gets in one turn of the event loop (a
+   * group commit resolves many pipelined orders at once) leave in one socket write, not one
+   * system call each. The socket is corked at the first and uncorked once that turn's
+   * callbacks and promise reactions have run (process.nextTick), so no reply waits for I/O.
+   */
+  sendReply(text: string): boolean;
   /** Sends `{...event, connId}` (acks and login replies). */
   sendEvent(event: Readonly<Record<string, unknown>>): boolean;
   /** Sends `{"event":"error","code","msg","connId"}`. */
@@ -254,6 +261,8 @@ class Connection implements WsConnection {
   /** Resolves once the socket has closed. */
   readonly gone: Promise<void>;
   markGone!: () => void;
+  /** The socket is corked by sendReply until the end of the current turn. */
+  private corked = false;
 
   constructor(
     readonly connId: string,
@@ -261,6 +270,8 @@ class Connection implements WsConnection {
     readonly ip: string,
     private readonly ws: WebSocket,
     private readonly server: Server,
+    /** The upgraded socket under `ws` (the one handed to handleUpgrade), corked by sendReply. */
+    private readonly socket: Duplex,
   ) {
     this.lastActivityMs = Date.now();
     this.gone = new Promise((resolve) => { this.markGone = resolve; });
@@ -278,6 +289,15 @@ class Connection implements WsConnection {
     this.lastActivityMs = Date.now();
     this.server.notePeak(this.ws.bufferedAmount);
     return true;
+  }
+
+  sendReply(text: string): boolean {
+    if (!this.corked && !this.closed) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => { this.corked = false; this.socket.uncork(); });
+    }
+    return this.send(text);
   }
 
   sendEvent(event: Readonly<Record<string, unknown>>): boolean {
@@ -388,7 +408,7 @@ class Server implements WsServer {
     socket.once('close', () => { if (!accepted) this.releaseIp(ip); });
     this.wss.handleUpgrade(request, socket, head, (ws) => {
       accepted = true;
-      this.accept(ws, path as WsPath, ip);
+      this.accept(ws, socket, path as WsPath, ip);
     });
   }
 
@@ -398,8 +418,8 @@ class Server implements WsServer {
     else this.perIp.set(ip, n);
   }
 
-  private accept(ws: WebSocket, path: WsPath, ip: string): void {
-    const conn = new Connection(randomBytes(4).toString('hex'), path, ip, ws, this);
+  private accept(ws: WebSocket, socket: Duplex, path: WsPath, ip: string): void {
+    const conn = new Connection(randomBytes(4).toString('hex'), path, ip, ws, this, socket);
     this.connections.add(conn);
     ws.on('message', (data: RawData, isBinary: boolean) => { this.onMessage(conn, data, isBinary); });
     ws.on('error', (e: Error) => { this.log?.debug({ err: e.message, connId: conn.connId }, 'websocket error'); });
@@ -432,7 +452,8 @@ class Server implements WsServer {
     if (conn.closed) return;
     const now = Date.now();
     conn.lastActivityMs = now;
-    const text = isBinary ? '' : (Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)).toString('utf8');
+    // A text frame arrives as a Buffer (the default binaryType), decoded without a copy.
+    const text = isBinary ? '' : (Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)).toString('utf8');
     let message: unknown;
     if (text !== 'ping') {
       try {

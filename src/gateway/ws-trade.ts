@@ -114,7 +114,7 @@ export function orderOpDefs(port: ExchangePort, takeTrade: TradeBudget): OpDef[]
     op, paths: [WsPaths.private], unmetered: true,
     handle: async (conn, message) => {
       const text = await runOrderOp({ port, login: conn.login, takeTrade }, { id: message['id'], op, args: message['args'], inMs: port.now() });
-      conn.send(text);
+      conn.sendReply(text);
     },
   }));
 }
