@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import type { Command } from '../src/core/index.js';
+import { waitFor } from '../src/cluster/launcher.js';
 import { createGateway, PushIntervalsMs } from '../src/gateway/index.js';
 import { loadConfig } from '../src/server/config.js';
 import { StreamHub, StreamLimits, type StreamHubOptions } from '../src/streams/index.js';
@@ -141,10 +142,51 @@ test('Books: with an interval of 50 ms, consecutive updates of an instrument are
       const gapMs = Number(updates[i]!['ts']) - Number(updates[i - 1]!['ts']);
       assert.ok(gapMs >= intervalMs - 1, `updates ${String(i - 1)} and ${String(i)} ${String(gapMs)} ms apart`);
     }
-    // Quiet: the last pending change is pushed once its interval has passed, and equals REST.
-    await s.client.until(() => { feed(); return s.hub.stats().booksPending === 0 && s.hub.mirror(instId)?.seqId === s.book.seqId; }, 'the last change pushed');
+    // Quiet: the last pending change is pushed once its interval has passed (or found to have
+    // changed nothing: no push), and the client's book equals REST.
+    await waitFor('the last change pushed', () => { feed(); return Promise.resolve(s.hub.stats().booksPending === 0 && s.hub.mirror(instId)?.seqId === s.book.seqId); }, 10_000);
     assert.deepEqual({ asks: s.book.side('asks'), bids: s.book.side('bids') }, await s.restBook());
   } finally {
     await s.close();
+  }
+});
+
+test('Trades: with an interval of 200 ms, 60 trades reach a subscriber complete and in order, in no more pushes than intervals elapsed', { timeout: 60_000 }, async () => {
+  const intervalMs = 200;
+  const { port, alice, bob } = venue();
+  const hub = new StreamHub({ queries: port.queries, appliedSeq: () => port.engine.seq });
+  port.onApplied = (events) => { hub.onApplied(events, port.engine.seq); };
+  const app = createGateway(port, { rateLimits: false, streams: { hub, intervals: { trades: intervalMs } } });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  assert.ok(typeof address === 'object' && address !== null);
+  const client = await WsClient.open(`ws://127.0.0.1:${String(address.port)}/ws/v5/public`);
+  try {
+    client.send({ op: 'subscribe', args: [{ channel: 'trades', instId }] });
+    await client.take(event('subscribe'), 'ack');
+    const started = performance.now();
+    const trades = 60;
+    for (let i = 0; i < trades; i++) {
+      port.applyNow([limit(alice, 'buy', 2_990_000, 10), limit(bob, 'sell', 2_990_000, 10)]);
+      await afterDrain();
+    }
+    const pushes: Row[][] = [];
+    await client.until(() => {
+      for (let m = client.inbox.findIndex(push('trades', instId)); m !== -1; m = client.inbox.findIndex(push('trades', instId))) {
+        pushes.push((client.inbox.splice(m, 1)[0] as Row)['data'] as Row[]);
+      }
+      return pushes.flat().length >= trades;
+    }, 'every trade pushed');
+    const elapsedMs = performance.now() - started;
+    const ids = pushes.flat().map((t) => Number(t['tradeId']));
+    assert.equal(ids.length, trades);
+    assert.deepEqual(ids, [...ids].sort((a, b) => a - b), 'tradeIds rise');
+    // The first trade goes at once; after it, at most one push per interval elapsed.
+    assert.ok(pushes.length <= 2 + Math.floor(elapsedMs / intervalMs), `${String(pushes.length)} pushes in ${elapsedMs.toFixed(0)} ms`);
+    assert.ok(pushes.length < trades, 'trades gathered into fewer pushes');
+  } finally {
+    client.ws.terminate();
+    await app.close();
+    hub.close();
   }
 });
