@@ -57,10 +57,10 @@ test('Cadences: the defaults are OKX\'s (books, books5 and tickers at most every
   assert.equal(PushIntervalsMs.books5, 100);
   assert.equal(PushIntervalsMs.tickers, 100);
   assert.equal(PushIntervalsMs['bbo-tbt'], 10);
-  const config = loadConfig([]);
+  const config = loadConfig([], {});
   assert.equal(config.wsBooksIntervalMs, 100);
   assert.equal(config.wsTradesIntervalMs, PushIntervalsMs.trades);
-  assert.equal(loadConfig(['--ws-books-interval-ms', '0']).wsBooksIntervalMs, 0);
+  assert.equal(loadConfig(['--ws-books-interval-ms', '0'], {}).wsBooksIntervalMs, 0);
   assert.throws(() => new StreamHub({ queries: venue().port.queries, appliedSeq: () => 0, booksIntervalMs: -1 }), /booksIntervalMs/);
 });
 
