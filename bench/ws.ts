@@ -13,9 +13,10 @@
 //     machine). A secondary row keeps the older comparison: WS_CONNECTIONS connections on both
 //     paths, one order in flight on each (same alternation and medians), so nothing is hidden;
 //  2. the engine's command rate (the node's applied seq per second) while REST orders flow
-//     (WS_CONNECTIONS connections) with 0, 1, 100 and 1,000 subscribers to `books` + `trades`
-//     (a separate process, bench/ws-subscribers.ts), and the updates/s delivered to them (all
-//     subscribers together, and per subscriber); the first subscriber checks every books push
+//     (WS_CONNECTIONS connections) with 0, 1, 100 and 1,000 subscribers to `books` + `trades` (a separate process,
+//     bench/ws-subscribers.ts), and the updates/s delivered to them (all subscribers together,
+//     and per subscriber), and the node's CPU per applied command (/proc; steadier than the rate
+//     on a shared machine) with its ratio to none; the first subscriber checks every books push
 //     (chain and checksum). `--no-fanout` skips this part.
 // Prints one JSON line with the figures and same-run ratios. A measurement, not a pass/fail test.
 // Usage: npm run bench:ws [-- ORDERS [IN_FLIGHT [WS_CONNECTIONS [ROUNDS]]]] [--no-fanout]
@@ -68,6 +69,8 @@ async function cpuSeconds(pid: number | undefined): Promise<number> {
 }
 
 const ratio = (a: number, b: number): number => Math.round((a / b) * 100) / 100;
+/** Microseconds of CPU per command, from CPU seconds over a number of commands. */
+const cpuUsPerCommand = (cpuSeconds: number, commands: number): number => (commands > 0 ? Math.round((cpuSeconds * 1e6) / commands) : 0);
 
 async function appliedSeq(admin: AdminFile): Promise<number> {
   const r = await fetch(`${admin.url}/admin/v1/status`, { headers: { authorization: `Bearer ${admin.token}` }, signal: AbortSignal.timeout(5_000) });
@@ -256,8 +259,12 @@ try {
       const subs = n === 0 ? undefined : await subscribers(`${wsBase}/ws/v5/public`, n);
       if (!fanoutOn) break;
       if (subs === undefined) {
+        const cpu0 = await cpuSeconds(admin.pid);
+        const t0 = process.hrtime.bigint();
         const run = await withCommandRate(admin, () => drive(rest, creds, orders, connections, 'REST, no subscribers', 's0x', restSide));
-        fanout.push({ subscribers: 0, orders_per_s: run.result.orders_per_s, commands_per_s: run.commands_per_s, commands_vs_none: 1 });
+        const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+        const usPerCommand = cpuUsPerCommand(await cpuSeconds(admin.pid) - cpu0, run.commands_per_s * seconds);
+        fanout.push({ subscribers: 0, orders_per_s: run.result.orders_per_s, commands_per_s: run.commands_per_s, commands_vs_none: 1, node_cpu_us_per_command: usPerCommand, node_cpu_per_command_vs_none: 1 });
         continue;
       }
       try {
@@ -269,12 +276,15 @@ try {
         const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
         const cpu1 = [await cpuSeconds(admin.pid), await cpuSeconds(subs.pid)];
         const updates = after.updates - before.updates;
+        const usPerCommand = cpuUsPerCommand(cpu1[0]! - cpu0[0]!, run.commands_per_s * seconds);
         const row = {
           subscribers: n, orders_per_s: run.result.orders_per_s, commands_per_s: run.commands_per_s, commands_vs_none: ratio(run.commands_per_s, fanout[0]!.commands_per_s),
           updates_per_s_delivered: Math.round(updates / seconds), updates_per_s_per_subscriber: Math.round(updates / n / seconds),
           messages_per_s_delivered: Math.round((after.messages - before.messages) / seconds), mb_per_s_delivered: Math.round((after.bytes - before.bytes) / seconds / 1e4) / 100,
           // Of the machine's cores, how much the node and the subscriber process each used.
           node_cpu_cores: Math.round(((cpu1[0]! - cpu0[0]!) / seconds) * 100) / 100, subscribers_cpu_cores: Math.round(((cpu1[1]! - cpu0[1]!) / seconds) * 100) / 100,
+          // The node's CPU per applied command: steadier than the rate on a shared machine.
+          node_cpu_us_per_command: usPerCommand, node_cpu_per_command_vs_none: ratio(usPerCommand, fanout[0]!['node_cpu_us_per_command']!),
           checked_updates: after.checker.updates, checker_failures: after.checker.failures, subscriber_errors: after.errors, closed: after.closed,
         };
         console.log(`${String(n).padStart(5)} subscribers: ${row.updates_per_s_delivered} updates/s delivered (${row.updates_per_s_per_subscriber} each), engine ${row.commands_per_s} commands/s, node ${row.node_cpu_cores} cores, subscribers ${row.subscribers_cpu_cores} cores, checker ${row.checked_updates} updates, ${row.checker_failures} failures`);

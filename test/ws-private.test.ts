@@ -60,7 +60,7 @@ class Peer implements WsConnection {
 
 /** A hub drain of these events, as the hub hands it to its consumers. */
 function drainOf(events: readonly Event[], overflowed = false): Drain {
-  return { seq: 0, position: 0, events, overflowed, touched: new Set(), books: [], ts: T0 };
+  return { seq: 0, position: 0, events, overflowed, touched: new Set(), allTouched: false, books: [], ts: T0 };
 }
 
 // ------------------------------------------------------------------ login

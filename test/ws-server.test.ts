@@ -226,7 +226,8 @@ test('WebSocket: when the node stops serving, connections are closed 4012 and ne
 
 test('Slow consumer: a client that stops reading is closed (4010) at sendBufferMaxBytes, while another subscriber gets every update and every command applies', async () => {
   const bound = 64 * 1024;
-  const h = await harness({ sendBufferMaxBytes: bound, closeGraceMs: 60_000 });
+  // A books pass per drain (no interval), so that every round is an update the slow reader leaves unread.
+  const h = await harness({ sendBufferMaxBytes: bound, closeGraceMs: 60_000 }, { booksIntervalMs: 0 });
   try {
     const instId = 'BTC-USDT';
     const slow = await h.open();

@@ -20,7 +20,7 @@ import { defaultRateLimits, failedAuthLimitDefault, TokenBuckets, type RateLimit
 import type { Outcome, RequestContext, RouteDef } from './request.js';
 import { tradeRoutes } from './trade.js';
 import type { StreamHub } from '../streams/index.js';
-import { publicChannels } from './ws-public.js';
+import { publicChannels, type PushIntervals } from './ws-public.js';
 import { attachWebSockets, subscriptionOps, type WsOptions, type WsServer } from './ws-server.js';
 import { loginOp, privateChannelDefs, type FailedAuthBudget } from './ws-private.js';
 import { orderOpDefs, type TradeBudget } from './ws-trade.js';
@@ -66,7 +66,7 @@ export interface GatewayOptions {
   /** Proof-of-reserves reports and proofs (Everbook's own routes; none when absent). */
   readonly por?: ProofSource;
   /** The OKX v5 WebSocket endpoints, fed by this stream hub (none when absent). */
-  readonly streams?: { readonly hub: StreamHub; readonly options?: WsOptions };
+  readonly streams?: { readonly hub: StreamHub; readonly options?: WsOptions; readonly intervals?: PushIntervals };
   /**
    * A user's deposit address of an asset when custody runs (its HD address; undefined for an
    * asset on no chain). Without it, asset/deposit-address answers a deterministic dev address.
@@ -164,7 +164,7 @@ interface SharedAuth {
 function attachStreams(
   app: FastifyInstance, port: ExchangePort, streams: NonNullable<GatewayOptions['streams']>, registry: Registry, logger: Logger | false, auth: SharedAuth,
 ): WsServer {
-  const market = publicChannels(port, streams.hub);
+  const market = publicChannels(port, streams.hub, streams.intervals);
   const personal = privateChannelDefs(port, streams.hub);
   app.addHook('onClose', (_instance, done) => { market.remove(); personal.remove(); done(); });
   return attachWebSockets(app, {

@@ -2,12 +2,16 @@
 // updates chained by seqId/prevSeqId, size "0" deleting a level, with OKX's CRC32 checksum over
 // the top 25 levels), `books5` and `bbo-tbt` (the top 5 and the top level, whole each time),
 // `trades` and `tickers` on /ws/v5/public, and the candle channels (`candle1m` ... `candle1D`)
-// on /ws/v5/business. One consumer of the stream hub feeds them all: each drain is formatted
-// once per instrument and channel (with REST's formatting, market.ts) and the same text is sent
-// to every subscriber, so the cost of a drain grows with the changes, not with the audience.
+// on /ws/v5/business. One consumer of the stream hub feeds them all: each push is formatted
+// once per instrument and channel (with REST's formatting, market.ts) and the same bytes are sent
+// to every subscriber, so the cost of a push grows with the changes, not with the audience.
+// Pushes follow OKX's cadences, not the command rate: `books` at most every 100 ms (the hub's
+// books pass), `books5` and `tickers` at most every 100 ms, `bbo-tbt` every 10 ms, each when
+// changed; `trades` as they happen, gathered per drain (PushIntervalsMs, docs/API.md). A drain
+// marks the topics its instruments touched; a topic pushes once its interval has passed since
+// its last push, reading the state then, and a timer pushes the ones still waiting when theirs has.
 
 import { crc32 } from 'node:zlib';
-import type { Event } from '../core/index.js';
 import { CandleBarsMs, type CandleBar } from '../projections/index.js';
 import type { ExchangePort } from '../replica/index.js';
 import type { BookLevel, BookMirror, BookUpdate, Drain, HubConsumer, StreamHub } from '../streams/index.js';
@@ -23,6 +27,23 @@ const BOOKS5_LEVELS = 5;
 const BBO_LEVELS = 1;
 /** Candles a candle channel re-reads per drain: the current bar, and the one it may just have closed. */
 const CANDLES_PER_PUSH = 2;
+
+/**
+ * Least ms between two pushes of one topic (channel and instrument), as OKX pushes them: `books5`
+ * and `tickers` at most every 100 ms and `bbo-tbt` every 10 ms when changed; `trades` as they
+ * happen (0: every drain, one push carrying the trades applied since the last). `books` follows
+ * the hub's books pass (StreamLimits.booksIntervalMs, `--ws-books-interval-ms`).
+ */
+export const PushIntervalsMs = {
+  books5: 100,
+  'bbo-tbt': 10,
+  tickers: 100,
+  trades: 10,
+} as const;
+export type PushIntervals = { readonly [K in keyof typeof PushIntervalsMs]?: number };
+type Paced = keyof typeof PushIntervalsMs;
+/** Trade rows one topic may hold between its pushes; past it its subscribers resynchronise (4011 overflow). */
+const PENDING_TRADES_MAX = 100_000;
 
 /**
  * OKX's book checksum: the top 25 bids and asks interleaved (bid1 px, bid1 sz, ask1 px, ask1 sz,
@@ -59,8 +80,24 @@ class PublicStreams implements HubConsumer {
   private readonly lastPushed = new Map<string, string>();
   /** Candle rows last pushed per candle topic, by bar start. */
   private readonly lastCandles = new Map<string, Map<number, string>>();
+  /** Paced topics with something to push (a touched instrument, or trades waiting). */
+  private readonly dirty = new Set<string>();
+  /** When each paced topic last pushed (monotonic ms). */
+  private readonly lastPushMs = new Map<string, number>();
+  /** Trade rows waiting for their topic's next push, by topic. */
+  private readonly pendingTrades = new Map<string, Record<string, string>[]>();
+  /** Subscribed topics that read the drain's events (trades and candles). */
+  private eventTopics = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAtMs = Infinity;
+  private readonly intervals: Readonly<Record<Paced, number>>;
 
-  constructor(private readonly port: ExchangePort, private readonly hub: StreamHub) {}
+  constructor(private readonly port: ExchangePort, private readonly hub: StreamHub, intervals: PushIntervals, private readonly clockMs: () => number) {
+    this.intervals = { ...PushIntervalsMs, ...intervals };
+    for (const [channel, ms] of Object.entries(this.intervals)) {
+      if (!(Number.isSafeInteger(ms) && ms >= 0)) throw new RangeError(`the ${channel} push interval must be a whole number of ms, 0 or more`);
+    }
+  }
 
   private inst(instId: string): Instrument {
     const inst = this.port.queries.instrument(instId);
@@ -75,6 +112,8 @@ class PublicStreams implements HubConsumer {
       this.topics.set(key, topic);
     }
     topic.add(conn);
+    const readsEvents = key.startsWith('trades:') || key.startsWith('candle');
+    if (topic.size === 1 && readsEvents) this.eventTopics += 1;
     return () => {
       const t = this.topics.get(key);
       if (t === undefined) return;
@@ -83,6 +122,10 @@ class PublicStreams implements HubConsumer {
         this.topics.delete(key);
         this.lastPushed.delete(key);
         this.lastCandles.delete(key);
+        this.dirty.delete(key);
+        this.lastPushMs.delete(key);
+        this.pendingTrades.delete(key);
+        if (readsEvents) this.eventTopics -= 1;
         if (key.startsWith('books:')) this.snapshots.delete(key.slice('books:'.length));
       }
     };
@@ -132,21 +175,27 @@ class PublicStreams implements HubConsumer {
     });
   }
 
-  /** books5 / bbo-tbt: the top levels whole, pushed when they differ from the last push. */
-  private pushTop(channel: 'books5' | 'bbo-tbt', mirror: BookMirror, force: WsConnection | undefined): void {
-    const key = `${channel}:${mirror.instId}`;
+  /**
+   * books5 / bbo-tbt: the top levels whole, read now (seqId: the engine's sequence number now),
+   * pushed when they differ from the last push; `force` sends them to a new subscriber only.
+   */
+  private pushTop(channel: 'books5' | 'bbo-tbt', instId: string, force: WsConnection | undefined): void {
+    const key = `${channel}:${instId}`;
     if (!this.topics.has(key)) return;
-    const inst = this.inst(mirror.instId);
+    const inst = this.inst(instId);
     const depth = channel === 'books5' ? BOOKS5_LEVELS : BBO_LEVELS;
-    const asks = this.rows(inst, mirror.asks, depth);
-    const bids = this.rows(inst, mirror.bids, depth);
+    const seqId = this.hub.seq();
+    const book = this.port.queries.book(instId, depth);
+    if (book === undefined) return;
+    const asks = this.rows(inst, book.asks, depth);
+    const bids = this.rows(inst, book.bids, depth);
     const same = JSON.stringify([asks, bids]);
     const text = JSON.stringify({
-      arg: { channel, instId: mirror.instId },
-      data: [{ asks, bids, instId: mirror.instId, ts: String(mirror.ts), seqId: mirror.seqId }],
+      arg: { channel, instId },
+      data: [{ asks, bids, instId, ts: String(this.port.now()), seqId }],
     });
     if (force !== undefined) {
-      // The topic's first subscriber: what it was sent is what the next drain compares with.
+      // The topic's first subscriber: what it was sent is what the next push compares with.
       if (!this.lastPushed.has(key)) this.lastPushed.set(key, same);
       force.send(text);
       return;
@@ -207,26 +256,14 @@ class PublicStreams implements HubConsumer {
     return this.topics.size > 0;
   }
 
+  wantsEvents(): boolean {
+    return this.eventTopics > 0;
+  }
+
   onDrain(drain: Drain): void {
     for (const update of drain.books) {
       const key = `books:${update.instId}`;
       if (this.topics.has(key)) this.broadcast(key, this.booksUpdate(update));
-      this.pushTop('books5', update.mirror, undefined);
-      this.pushTop('bbo-tbt', update.mirror, undefined);
-    }
-    const trades = new Map<string, Extract<Event, { type: 'TradeExecuted' }>[]>();
-    let amended = false;
-    for (const e of drain.events) {
-      if (e.type === 'TradeExecuted') {
-        let list = trades.get(e.instId);
-        if (list === undefined) {
-          list = [];
-          trades.set(e.instId, list);
-        }
-        list.push(e);
-      } else if (e.type === 'OrderAmended') {
-        amended = true;
-      }
     }
     if (drain.overflowed) {
       // Trades were dropped: a trades subscriber would silently miss some. It must resubscribe.
@@ -234,22 +271,87 @@ class PublicStreams implements HubConsumer {
         if (key.startsWith('trades:')) for (const conn of [...topic]) conn.close(WsCloses.overflow);
       }
     }
-    for (const [instId, list] of trades) {
-      const key = `trades:${instId}`;
+    const traded = new Set<string>();
+    for (const e of drain.events) {
+      if (e.type !== 'TradeExecuted') continue;
+      traded.add(e.instId);
+      const key = `trades:${e.instId}`;
       if (!this.topics.has(key)) continue;
-      const inst = this.inst(instId);
-      this.broadcast(key, JSON.stringify({ arg: { channel: 'trades', instId }, data: list.map((t) => tradeRow(inst, t)) }));
+      let list = this.pendingTrades.get(key);
+      if (list === undefined) {
+        list = [];
+        this.pendingTrades.set(key, list);
+      }
+      if (list.length >= PENDING_TRADES_MAX) {
+        // The timer that pushes them has been starved this long: resynchronise, never hold more.
+        for (const conn of [...this.topics.get(key)!]) conn.close(WsCloses.overflow);
+        continue;
+      }
+      list.push(tradeRow(this.inst(e.instId), e));
+      this.dirty.add(key);
     }
-    // Tickers and candles are read from the projections, so a lost event costs nothing: every
+    // Books5, bbo-tbt and tickers are read when pushed, so a lost event costs nothing: every
     // instrument an event named (or, after an amend or an overflow, every one) is looked at again.
-    const everything = amended || drain.overflowed;
-    for (const key of [...this.topics.keys()]) {
+    const everything = drain.allTouched || drain.overflowed;
+    for (const key of this.topics.keys()) {
       const colon = key.indexOf(':');
       const channel = key.slice(0, colon);
       const instId = key.slice(colon + 1);
-      if (channel === 'tickers' && (everything || drain.touched.has(instId))) this.pushTicker(instId, drain.ts);
-      else if (channel.startsWith('candle') && (drain.overflowed || trades.has(instId))) this.pushCandles(channel.slice('candle'.length) as CandleBar, instId, undefined);
+      if (channel === 'books5' || channel === 'bbo-tbt' || channel === 'tickers') {
+        if (everything || drain.touched.has(instId)) this.dirty.add(key);
+      } else if (channel.startsWith('candle') && (drain.overflowed || traded.has(instId))) {
+        this.pushCandles(channel.slice('candle'.length) as CandleBar, instId, undefined);
+      }
     }
+    this.flush();
+  }
+
+  /** Pushes the dirty topics whose interval has passed; a timer comes back for the others. */
+  private flush(): void {
+    if (this.dirty.size === 0) return;
+    const now = this.clockMs();
+    let nextMs = Infinity;
+    for (const key of [...this.dirty]) {
+      const channel = key.slice(0, key.indexOf(':')) as Paced;
+      const dueMs = (this.lastPushMs.get(key) ?? -Infinity) + this.intervals[channel];
+      if (dueMs > now) {
+        nextMs = Math.min(nextMs, dueMs);
+        continue;
+      }
+      this.dirty.delete(key);
+      this.lastPushMs.set(key, now);
+      this.push(channel, key);
+    }
+    if (nextMs < this.timerAtMs) {
+      if (this.timer !== undefined) clearTimeout(this.timer);
+      this.timerAtMs = nextMs;
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.timerAtMs = Infinity;
+        this.flush();
+      }, Math.max(1, Math.ceil(nextMs - now)));
+      this.timer.unref();
+    }
+  }
+
+  private push(channel: Paced, key: string): void {
+    const instId = key.slice(channel.length + 1);
+    if (channel === 'trades') {
+      const rows = this.pendingTrades.get(key);
+      this.pendingTrades.delete(key);
+      if (rows !== undefined && rows.length > 0) this.broadcast(key, JSON.stringify({ arg: { channel: 'trades', instId }, data: rows }));
+    } else if (channel === 'tickers') {
+      this.pushTicker(instId, this.port.now());
+    } else {
+      this.pushTop(channel, instId, undefined);
+    }
+  }
+
+  /** Stops the push timer (the consumer is removed from the hub). */
+  stop(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAtMs = Infinity;
   }
 
   /** The channel registry entries. */
@@ -266,7 +368,7 @@ class PublicStreams implements HubConsumer {
         if (mirror === undefined) return () => undefined;
         const leave = this.join(parsed.key, conn);
         if (name === 'books') conn.send(this.booksSnapshot(mirror));
-        else this.pushTop(name, mirror, conn);
+        else this.pushTop(name, instId, conn);
         return () => { leave(); hub.unwatchBook(instId); };
       },
     });
@@ -299,9 +401,14 @@ class PublicStreams implements HubConsumer {
   }
 }
 
-/** The public and business channels over a hub: register `channels`; the hub feeds them. */
-export function publicChannels(port: ExchangePort, hub: StreamHub): { channels: ChannelDef[]; remove: () => void } {
-  const streams = new PublicStreams(port, hub);
-  const remove = hub.addConsumer(streams);
-  return { channels: streams.channels(), remove };
+/**
+ * The public and business channels over a hub: register `channels`; the hub feeds them, each
+ * paced topic at most every `intervals` ms (PushIntervalsMs by default) on a monotonic clock.
+ */
+export function publicChannels(
+  port: ExchangePort, hub: StreamHub, intervals: PushIntervals = {}, clockMs: () => number = () => performance.now(),
+): { channels: ChannelDef[]; remove: () => void } {
+  const streams = new PublicStreams(port, hub, intervals, clockMs);
+  const removeConsumer = hub.addConsumer(streams);
+  return { channels: streams.channels(), remove: () => { removeConsumer(); streams.stop(); } };
 }

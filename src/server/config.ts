@@ -2,7 +2,8 @@
 // one table, so `everbook start --help` and docs/OPERATIONS.md say the same thing.
 
 import { parseArgs } from 'node:util';
-import { GatewayDefaults, WsDefaults } from '../gateway/index.js';
+import { GatewayDefaults, PushIntervalsMs, WsDefaults } from '../gateway/index.js';
+import { StreamLimits } from '../streams/index.js';
 
 export interface ServerConfig {
   readonly dataDir: string;
@@ -32,6 +33,8 @@ export interface ServerConfig {
   readonly wsConnectionsMax: number;
   readonly wsConnectionsPerIpMax: number;
   readonly wsSendBufferMaxBytes: number;
+  readonly wsBooksIntervalMs: number;
+  readonly wsTradesIntervalMs: number;
   readonly chainRpc: string;
   readonly localChain: 'auto' | 'true' | 'false';
   readonly localChainBlockTimeS: number;
@@ -80,6 +83,8 @@ export const settings: Record<keyof ServerConfig, Setting> = {
   wsConnectionsMax: { flag: 'ws-connections-max', env: 'EVERBOOK_WS_CONNECTIONS_MAX', kind: 'int', default: String(WsDefaults.connectionsMax), help: 'open WebSocket connections at most (below --max-connections); more are refused at the upgrade (503)' },
   wsConnectionsPerIpMax: { flag: 'ws-connections-per-ip-max', env: 'EVERBOOK_WS_CONNECTIONS_PER_IP_MAX', kind: 'int', default: String(WsDefaults.connectionsPerIpMax), help: 'open WebSocket connections per client IP; more are refused at the upgrade (429)' },
   wsSendBufferMaxBytes: { flag: 'ws-send-buffer-max', env: 'EVERBOOK_WS_SEND_BUFFER_MAX', kind: 'int', default: String(WsDefaults.sendBufferMaxBytes), help: 'unsent bytes a WebSocket client may leave in the node; a client that falls further behind is closed (4010)' },
+  wsBooksIntervalMs: { flag: 'ws-books-interval-ms', env: 'EVERBOOK_WS_BOOKS_INTERVAL_MS', kind: 'int', default: String(StreamLimits.booksIntervalMs), help: 'least ms between two `books` pushes of an instrument (OKX: 100); 0 pushes every change the hub drains (tests)' },
+  wsTradesIntervalMs: { flag: 'ws-trades-interval-ms', env: 'EVERBOOK_WS_TRADES_INTERVAL_MS', kind: 'int', default: String(PushIntervalsMs.trades), help: 'least ms between two `trades` pushes of an instrument, each carrying every trade since the last; 0 pushes every drain' },
   chainRpc: { flag: 'chain-rpc', env: 'EVERBOOK_CHAIN_RPC', kind: 'string', default: '', help: 'custody on a chain: its JSON-RPC URL (a node this operator trusts); empty: no chain unless --local-chain' },
   localChain: { flag: 'local-chain', env: 'EVERBOOK_LOCAL_CHAIN', kind: 'string', default: 'auto', help: 'custody on a local anvil this node starts (loopback): true, false, or auto (on for --dev with the journal and no --chain-rpc)' },
   localChainBlockTimeS: { flag: 'local-chain-block-time', env: 'EVERBOOK_LOCAL_CHAIN_BLOCK_TIME', kind: 'int', default: '1', help: 'seconds between the local chain\'s blocks (0: a block per transaction)' },

@@ -242,7 +242,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     }),
   });
   const hub = new StreamHub({
-    queries: replica.queries, appliedSeq: () => replica.appliedSeq,
+    queries: replica.queries, appliedSeq: () => replica.appliedSeq, booksIntervalMs: config.wsBooksIntervalMs,
     onConsumerError: (e) => { logger.error({ err: (e as Error).message }, 'a stream consumer failed on a drain'); },
   });
   new Gauge({ name: 'everbook_stream_hub_buffered_events', help: 'Events waiting for the stream hub\'s next drain (bounded by hubBufferEventsMax)', registers: [registry], collect() { this.set(hub.stats().bufferedEvents); } });
@@ -326,6 +326,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     streams: {
       hub,
       options: { connectionsMax: config.wsConnectionsMax, connectionsPerIpMax: config.wsConnectionsPerIpMax, sendBufferMaxBytes: config.wsSendBufferMaxBytes },
+      intervals: { trades: config.wsTradesIntervalMs },
     },
     logger: logger.child({ part: 'gateway' }),
     registry,

@@ -1,20 +1,24 @@
 // The stream hub: how applied records leave the replica for WebSocket subscribers without the
 // apply loop ever waiting on a socket or on formatting. The apply loop calls onApplied, which
-// only appends the record's events to a bounded buffer and marks the instruments they touched;
-// a drain scheduled with setImmediate then hands everything gathered since the last drain to
-// the consumers (the gateway's channels) in one call. At the bound the hub drops the buffered
-// events rather than grow or block, and the next drain says so (`overflowed`): a consumer whose
-// subscriptions are fed by events must make those clients resynchronise.
+// only marks the instruments the record's events touched and, if a consumer wants events, appends
+// copies of them to a bounded buffer; a drain scheduled with setImmediate then hands everything
+// gathered since the last drain to the consumers (the gateway's channels) in one call. At the
+// bound the hub drops the buffered events rather than grow or block, and the next drain says so
+// (`overflowed`): a consumer whose subscriptions are fed by events must make those clients
+// resynchronise.
 //
 // Books are pulled, not fed: per watched instrument the hub keeps a MIRROR, the top levels as
-// last broadcast and the seqId they were broadcast at. A drain reads the current top levels
-// through the replica's queries and diffs them against the mirror: changed or new levels with
-// their size and order count, and levels that went away (or left the window) with size 0. The
-// seqId of an update is the engine's sequence number (commands applied) at the moment of the
-// diff, and its prevSeqId the mirror's previous seqId: the book at seqId S is the engine's book
-// after command S, the same on every replica, so the streams of two clouds agree and a client
-// that reconnects anywhere resynchronises from a snapshot. A new subscriber gets the mirror
-// itself as its snapshot, so the updates that follow chain exactly onto it.
+// last broadcast and the seqId they were broadcast at. A books pass reads the current top levels
+// of the books touched since the last pass through the replica's queries and diffs them against
+// the mirrors: changed or new levels with their size and order count, and levels that went away
+// (or left the window) with size 0. Passes run at most every booksIntervalMs (OKX pushes `books`
+// at most every 100 ms), in a drain or, when the interval has not passed yet, in a drain of their
+// own when it has, so the cost of books follows the clock, not the command rate. The seqId of an
+// update is the engine's sequence number (commands applied) at the moment of the diff, and its
+// prevSeqId the mirror's previous seqId: the book at seqId S is the engine's book after command S,
+// the same on every replica, so the streams of two clouds agree and a client that reconnects
+// anywhere resynchronises from a snapshot. A new subscriber gets the mirror itself as its
+// snapshot, so the updates that follow chain exactly onto it.
 
 import type { BookLevelView, Event } from '../core/index.js';
 import type { ExchangeQueries } from '../replica/index.js';
@@ -29,6 +33,12 @@ export const StreamLimits = {
   hubBufferEventsMax: 200_000,
   /** Levels per side a book mirror holds: the depth of OKX's `books` channel. */
   bookDepth: 400,
+  /**
+   * Least time between two books passes (diffs of the touched books against their mirrors), so
+   * between two `books` pushes of an instrument: OKX's 100 ms. 0 diffs in every drain (tests
+   * that need many updates quickly).
+   */
+  booksIntervalMs: 100,
 } as const;
 
 /** A level of a diff: sizeLots 0 (and orders 0) deletes the level. */
@@ -65,7 +75,9 @@ export interface Drain {
   readonly overflowed: boolean;
   /** Instruments named by the events since the last drain (trades, orders, state changes). */
   readonly touched: ReadonlySet<string>;
-  /** Watched books that changed, one update each. */
+  /** An event since the last drain may have moved any book (an amend names no instrument). */
+  readonly allTouched: boolean;
+  /** Watched books that changed, one update each (empty unless a books pass ran in this drain). */
   readonly books: readonly BookUpdate[];
   /** Wall-clock ms of the drain. */
   readonly ts: number;
@@ -78,15 +90,24 @@ export interface HubConsumer {
    * call into the hub returns at once: no event is copied and no drain scheduled.
    */
   active?(): boolean;
+  /**
+   * Whether the consumer reads `events` now (default: whenever active). While no active consumer
+   * does, the apply loop's call only marks the instruments touched and copies no event.
+   */
+  wantsEvents?(): boolean;
 }
 
 export interface StreamHubOptions {
   readonly queries: ExchangeQueries;
   /** The engine's sequence number now (commands applied): the seqId of a book read now. */
   readonly appliedSeq: () => number;
+  /** Wall-clock ms: the time stamped on mirrors and drains. */
   readonly now?: () => number;
+  /** A monotonic ms clock for the books interval (default performance.now); never the wall clock, which tests fix. */
+  readonly clockMs?: () => number;
   readonly bufferEventsMax?: number;
   readonly bookDepth?: number;
+  readonly booksIntervalMs?: number;
   /** A consumer threw (a bug in it): reported here, and the other consumers still run. */
   readonly onConsumerError?: (error: unknown) => void;
 }
@@ -94,6 +115,10 @@ export interface StreamHubOptions {
 /** What the hub has done, for metrics and tests. */
 export interface HubStats {
   readonly drains: number;
+  /** Books passes run (each diffs the books touched since the previous one). */
+  readonly booksPasses: number;
+  /** Watched books touched since the last pass, waiting for the next. */
+  readonly booksPending: number;
   readonly bufferedEvents: number;
   readonly overflows: number;
   readonly droppedEvents: number;
@@ -138,61 +163,87 @@ export class StreamHub {
   private readonly queries: ExchangeQueries;
   private readonly appliedSeq: () => number;
   private readonly now: () => number;
+  private readonly clockMs: () => number;
   private readonly bufferEventsMax: number;
   private readonly depth: number;
+  private readonly booksIntervalMs: number;
   private readonly consumers = new Set<HubConsumer>();
   private readonly books = new Map<string, Watched>();
   private buffer: Event[] = [];
   private touched = new Set<string>();
-  /** An event named no instrument but may have moved a book (an amend): diff every watched book. */
-  private allBooksTouched = false;
+  /** An event named no instrument but may have moved a book (an amend): look at every book. */
+  private allTouched = false;
+  /** Watched books touched since the last books pass (every one when booksAll). */
+  private booksPending = new Set<string>();
+  private booksAll = false;
+  /** When the last books pass ran (the hub's clock); the next runs booksIntervalMs after it at the earliest. */
+  private lastBooksPassMs = -Infinity;
+  private booksTimer: NodeJS.Timeout | undefined;
   private overflowed = false;
   private position = 0;
   private scheduled: NodeJS.Immediate | undefined;
   private closed = false;
-  private counts = { drains: 0, overflows: 0, droppedEvents: 0 };
+  private counts = { drains: 0, booksPasses: 0, overflows: 0, droppedEvents: 0 };
 
   constructor(private readonly options: StreamHubOptions) {
     this.queries = options.queries;
     this.appliedSeq = options.appliedSeq;
     this.now = options.now ?? Date.now;
+    this.clockMs = options.clockMs ?? (() => performance.now());
     this.bufferEventsMax = options.bufferEventsMax ?? StreamLimits.hubBufferEventsMax;
     this.depth = options.bookDepth ?? StreamLimits.bookDepth;
+    this.booksIntervalMs = options.booksIntervalMs ?? StreamLimits.booksIntervalMs;
     if (!(this.bufferEventsMax > 0 && this.depth > 0)) throw new RangeError('stream hub bounds must be positive');
+    if (!(Number.isSafeInteger(this.booksIntervalMs) && this.booksIntervalMs >= 0)) throw new RangeError('booksIntervalMs must be a whole number of ms, 0 or more');
   }
 
   /**
    * Called by the apply loop after each record, with the record's events (the array is reused
    * by the replica and the event objects recycled by the engine: the hub keeps shallow copies of
-   * the events, never the array or the objects). Does no
-   * I/O and no formatting: O(events) appends, then a drain is scheduled.
+   * the events, never the array or the objects, and only while a consumer wants events). Does no
+   * I/O and no formatting: O(events) marks and appends, then a drain is scheduled.
    */
   onApplied(events: readonly Event[], position: number): void {
     if (this.closed || !this.anyActive()) return;
     this.position = position;
     for (const e of events) {
-      if ('instId' in e) this.touched.add(e.instId);
-      else if (e.type === 'OrderAmended') this.allBooksTouched = true;
+      if ('instId' in e) {
+        this.touched.add(e.instId);
+        if (this.books.has(e.instId)) this.booksPending.add(e.instId);
+      } else if (e.type === 'OrderAmended') {
+        this.allTouched = true;
+        this.booksAll = true;
+      }
     }
-    if (!this.overflowed) {
+    if (!this.overflowed && this.anyWantsEvents()) {
       if (this.buffer.length + events.length > this.bufferEventsMax) {
-        this.overflowed = true;
-        this.counts.overflows += 1;
-        this.counts.droppedEvents += this.buffer.length + events.length;
-        this.buffer = [];
+        this.markOverflow(this.buffer.length + events.length);
       } else {
         // The engine recycles its event objects once the record's consumers return (its
         // events are valid during onApplied only): the hub keeps copies (the recycled kinds are flat).
         for (const e of events) this.buffer.push({ ...e });
       }
-    } else {
+    } else if (this.overflowed) {
       this.counts.droppedEvents += events.length;
     }
     this.schedule();
   }
 
+  private markOverflow(dropped: number): void {
+    this.overflowed = true;
+    this.booksAll = true;
+    this.counts.overflows += 1;
+    this.counts.droppedEvents += dropped;
+    this.buffer = [];
+  }
+
   private anyActive(): boolean {
     for (const consumer of this.consumers) if (consumer.active?.() ?? true) return true;
+    return false;
+  }
+
+  private anyWantsEvents(): boolean {
+    for (const consumer of this.consumers) if ((consumer.active?.() ?? true) && (consumer.wantsEvents?.() ?? true)) return true;
     return false;
   }
 
@@ -235,35 +286,43 @@ export class StreamHub {
     if (watched.watchers === 0) this.books.delete(instId);
   }
 
+  /** The engine's sequence number now: the seqId of a book read now. */
+  seq(): number {
+    return this.appliedSeq();
+  }
+
   /** The mirror of a watched book (undefined if nobody watches it). */
   mirror(instId: string): BookMirror | undefined {
     return this.books.get(instId)?.mirror;
   }
 
   stats(): HubStats {
-    return { ...this.counts, bufferedEvents: this.buffer.length, watchedBooks: this.books.size };
+    const booksPending = this.booksAll ? this.books.size : [...this.booksPending].filter((instId) => this.books.has(instId)).length;
+    return { ...this.counts, bufferedEvents: this.buffer.length, watchedBooks: this.books.size, booksPending };
   }
 
-  /** Runs a drain now (tests, and the scheduled drain). */
+  /**
+   * Runs a drain now (tests, the scheduled drain and the books timer): the events and touched
+   * instruments since the last drain, and the books pass if one is due.
+   */
   drain(): void {
     if (this.closed) return;
+    if (this.scheduled !== undefined) {
+      clearImmediate(this.scheduled);
+      this.scheduled = undefined;
+    }
     const events = this.buffer;
     const overflowed = this.overflowed;
     const touched = this.touched;
-    const allBooks = this.allBooksTouched;
+    const allTouched = this.allTouched;
     this.buffer = [];
     this.overflowed = false;
     this.touched = new Set();
-    this.allBooksTouched = false;
+    this.allTouched = false;
     this.counts.drains += 1;
     const ts = this.now();
-    const books: BookUpdate[] = [];
-    for (const [instId, watched] of this.books) {
-      if (!allBooks && !touched.has(instId) && !overflowed) continue;
-      const update = this.diffBook(instId, watched, ts);
-      if (update !== undefined) books.push(update);
-    }
-    const drain: Drain = { seq: this.appliedSeq(), position: this.position, events, overflowed, touched, books, ts };
+    const books = this.booksPassIfDue(ts);
+    const drain: Drain = { seq: this.appliedSeq(), position: this.position, events, overflowed, touched, allTouched, books, ts };
     for (const consumer of this.consumers) {
       try {
         consumer.onDrain(drain);
@@ -271,6 +330,40 @@ export class StreamHub {
         this.options.onConsumerError?.(e);
       }
     }
+  }
+
+  /**
+   * The books pass, if a book is pending and booksIntervalMs has passed since the last pass;
+   * otherwise (a book pending) a timer drains again when it has. A timer firing early finds the
+   * pass not due and waits again, so passes are never closer than the interval on the hub's monotonic clock.
+   */
+  private booksPassIfDue(ts: number): BookUpdate[] {
+    if (!this.booksAll && this.booksPending.size === 0) return [];
+    const clock = this.clockMs();
+    const waitMs = this.lastBooksPassMs + this.booksIntervalMs - clock;
+    if (waitMs > 0) {
+      if (this.booksTimer === undefined) {
+        this.booksTimer = setTimeout(() => {
+          this.booksTimer = undefined;
+          this.drain();
+        }, Math.ceil(waitMs));
+        this.booksTimer.unref();
+      }
+      return [];
+    }
+    const all = this.booksAll;
+    const pending = this.booksPending;
+    this.booksAll = false;
+    this.booksPending = new Set();
+    this.lastBooksPassMs = clock;
+    this.counts.booksPasses += 1;
+    const books: BookUpdate[] = [];
+    for (const [instId, watched] of this.books) {
+      if (!all && !pending.has(instId)) continue;
+      const update = this.diffBook(instId, watched, ts);
+      if (update !== undefined) books.push(update);
+    }
+    return books;
   }
 
   private diffBook(instId: string, watched: Watched, ts: number): BookUpdate | undefined {
@@ -293,6 +386,8 @@ export class StreamHub {
     this.closed = true;
     if (this.scheduled !== undefined) clearImmediate(this.scheduled);
     this.scheduled = undefined;
+    if (this.booksTimer !== undefined) clearTimeout(this.booksTimer);
+    this.booksTimer = undefined;
     this.buffer = [];
     this.consumers.clear();
   }

@@ -1,0 +1,192 @@
+// The public channels' cadences, as OKX pushes them: `books` at most every 100 ms, whatever the
+// command rate. A burst of commands inside one interval reaches a subscriber as ONE update, whose
+// seqId chains onto the previous push, whose checksum matches the client's own book and whose
+// book equals REST; consecutive updates are never closer than the interval. The gateway serves
+// an in-memory exchange whose applied records feed a real stream hub; the burst test drives the
+// hub's monotonic clock by hand, so that "inside one interval" does not depend on the machine.
+
+import assert from 'node:assert/strict';
+import test from 'node:test';
+import type { Command } from '../src/core/index.js';
+import { waitFor } from '../src/cluster/launcher.js';
+import { createGateway, PushIntervalsMs } from '../src/gateway/index.js';
+import { loadConfig } from '../src/server/config.js';
+import { StreamHub, StreamLimits, type StreamHubOptions } from '../src/streams/index.js';
+import { venue, type Trader } from './support/memory-port.js';
+import { event, push, WsClient } from './support/ws-client.js';
+import { CheckedBook } from './support/ws-book.js';
+
+type Row = Record<string, unknown>;
+
+const instId = 'BTC-USDT';
+const afterDrain = (): Promise<void> => new Promise((resolve) => { setImmediate(resolve); });
+
+function limit(who: Trader, side: 'buy' | 'sell', priceTicks: number, sizeLots: number): Command {
+  return { type: 'PlaceOrder', userId: who.userId, instId, side, orderType: 'limit', priceTicks, sizeLots };
+}
+
+/** A gateway over an in-memory venue with a hub of these options, and one `books` subscriber. */
+async function booksSubscriber(hubOptions: Partial<StreamHubOptions>) {
+  const { port, alice, bob } = venue();
+  const hub = new StreamHub({ queries: port.queries, appliedSeq: () => port.engine.seq, ...hubOptions });
+  port.onApplied = (events) => { hub.onApplied(events, port.engine.seq); };
+  const app = createGateway(port, { rateLimits: false, streams: { hub } });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  assert.ok(typeof address === 'object' && address !== null);
+  const client = await WsClient.open(`ws://127.0.0.1:${String(address.port)}/ws/v5/public`);
+  client.send({ op: 'subscribe', args: [{ channel: 'books', instId }] });
+  await client.take(event('subscribe'), 'ack');
+  const book = new CheckedBook(instId);
+  book.apply(await client.take(push('books', instId), 'snapshot'));
+  const restBook = async (): Promise<unknown> => {
+    const reply = await app.inject({ method: 'GET', url: `/api/v5/market/books?instId=${instId}&sz=400` });
+    const { asks, bids } = (JSON.parse(reply.body) as { data: Row[] }).data[0]!;
+    return { asks, bids };
+  };
+  const close = async (): Promise<void> => {
+    client.ws.terminate();
+    await app.close();
+    hub.close();
+  };
+  return { port, alice, bob, hub, client, book, restBook, close };
+}
+
+test('Cadences: the defaults are OKX\'s (books, books5 and tickers at most every 100 ms, bbo-tbt every 10 ms), and the node flag defaults to the books one', () => {
+  assert.equal(StreamLimits.booksIntervalMs, 100);
+  assert.equal(PushIntervalsMs.books5, 100);
+  assert.equal(PushIntervalsMs.tickers, 100);
+  assert.equal(PushIntervalsMs['bbo-tbt'], 10);
+  const config = loadConfig([], {});
+  assert.equal(config.wsBooksIntervalMs, 100);
+  assert.equal(config.wsTradesIntervalMs, PushIntervalsMs.trades);
+  assert.equal(loadConfig(['--ws-books-interval-ms', '0'], {}).wsBooksIntervalMs, 0);
+  assert.throws(() => new StreamHub({ queries: venue().port.queries, appliedSeq: () => 0, booksIntervalMs: -1 }), /booksIntervalMs/);
+});
+
+test('Books: 200 commands inside one 100 ms interval reach the subscriber as one update that chains, checks and equals REST', async () => {
+  let clockMs = 0;
+  const s = await booksSubscriber({ clockMs: () => clockMs });
+  try {
+    // The first change after a quiet spell is pushed at once, and starts an interval.
+    s.port.applyNow([limit(s.alice, 'buy', 2_990_000, 10)]);
+    s.book.apply(await s.client.take(push('books', instId), 'the first update'));
+    const passesBefore = s.hub.stats().booksPasses;
+    const seqIdBefore = s.book.seqId;
+
+    // 200 commands, each drained on its own, all at 50 ms into the interval: levels come, grow,
+    // are taken by crossing sells and go.
+    const bids: number[] = [];
+    for (let i = 0; i < 120; i++) {
+      const sell = i % 3 === 2;
+      const [r] = s.port.applyNow([sell ? limit(s.bob, 'sell', 2_990_000 - 50, 10) : limit(s.alice, 'buy', 2_990_000 - (i % 40), 20 + i)]);
+      assert.ok(r?.ok === true && r.orderId !== undefined, JSON.stringify(r));
+      if (!sell) bids.push(r.orderId);
+      clockMs = 50;
+      await afterDrain();
+    }
+    // Then every bid is cancelled (those the sells filled are refused: a command all the same).
+    for (const orderId of bids) {
+      s.port.applyNow([{ type: 'CancelOrder', userId: s.alice.userId, instId, orderId }]);
+      await afterDrain();
+    }
+    assert.equal(s.hub.stats().booksPasses, passesBefore, 'no books pass inside the interval');
+    assert.equal(s.client.inbox.filter(push('books', instId)).length, 0, 'nothing pushed inside the interval');
+
+    // The interval ends: one pass, one update from the previous push's seqId to the engine's now.
+    clockMs = 100;
+    const update = await s.client.take(push('books', instId), 'the burst\'s update');
+    s.book.apply(update);
+    const data = (update['data'] as Row[])[0]!;
+    assert.equal(data['prevSeqId'], seqIdBefore);
+    assert.equal(data['seqId'], s.port.engine.seq);
+    assert.equal(s.hub.stats().booksPasses, passesBefore + 1);
+    assert.deepEqual({ asks: s.book.side('asks'), bids: s.book.side('bids') }, await s.restBook());
+    assert.equal(s.client.inbox.filter(push('books', instId)).length, 0, 'one update for the whole burst');
+  } finally {
+    await s.close();
+  }
+});
+
+test('Books: with an interval of 50 ms, consecutive updates of an instrument are never closer than 50 ms while commands flow', { timeout: 60_000 }, async () => {
+  const intervalMs = 50;
+  const s = await booksSubscriber({ booksIntervalMs: intervalMs });
+  try {
+    const updates: Row[] = [];
+    const feed = (): void => {
+      for (let m = s.client.inbox.findIndex(push('books', instId)); m !== -1; m = s.client.inbox.findIndex(push('books', instId))) {
+        const message = s.client.inbox.splice(m, 1)[0] as Row;
+        s.book.apply(message);
+        updates.push((message['data'] as Row[])[0]!);
+      }
+    };
+    // A level comes and goes in every drain until ten updates have arrived (a pass that falls
+    // between a level's coming and going pushes it; one after both finds nothing changed).
+    const updatesWanted = 10;
+    const commandsMax = 400_000;
+    let commands = 0;
+    while (updates.length < updatesWanted && commands < commandsMax) {
+      const [r] = s.port.applyNow([limit(s.alice, 'buy', 2_990_000 - (commands % 50), 10)]);
+      assert.ok(r?.ok === true && r.orderId !== undefined);
+      await afterDrain();
+      s.port.applyNow([{ type: 'CancelOrder', userId: s.alice.userId, instId, orderId: r.orderId }]);
+      await afterDrain();
+      commands += 2;
+      feed();
+    }
+    assert.ok(updates.length >= updatesWanted, `${String(updates.length)} updates over ${String(commands)} commands`);
+    assert.ok(commands > updates.length * 2, 'far more commands than updates');
+    // `ts` is the wall-clock ms of each diff; the interval is kept on a monotonic clock, so one
+    // millisecond is allowed for the two clocks' rounding.
+    for (let i = 1; i < updates.length; i++) {
+      const gapMs = Number(updates[i]!['ts']) - Number(updates[i - 1]!['ts']);
+      assert.ok(gapMs >= intervalMs - 1, `updates ${String(i - 1)} and ${String(i)} ${String(gapMs)} ms apart`);
+    }
+    // Quiet: the last pending change is pushed once its interval has passed (or found to have
+    // changed nothing: no push), and the client's book equals REST.
+    await waitFor('the last change pushed', () => { feed(); return Promise.resolve(s.hub.stats().booksPending === 0 && s.hub.mirror(instId)?.seqId === s.book.seqId); }, 10_000);
+    assert.deepEqual({ asks: s.book.side('asks'), bids: s.book.side('bids') }, await s.restBook());
+  } finally {
+    await s.close();
+  }
+});
+
+test('Trades: with an interval of 200 ms, 60 trades reach a subscriber complete and in order, in no more pushes than intervals elapsed', { timeout: 60_000 }, async () => {
+  const intervalMs = 200;
+  const { port, alice, bob } = venue();
+  const hub = new StreamHub({ queries: port.queries, appliedSeq: () => port.engine.seq });
+  port.onApplied = (events) => { hub.onApplied(events, port.engine.seq); };
+  const app = createGateway(port, { rateLimits: false, streams: { hub, intervals: { trades: intervalMs } } });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  assert.ok(typeof address === 'object' && address !== null);
+  const client = await WsClient.open(`ws://127.0.0.1:${String(address.port)}/ws/v5/public`);
+  try {
+    client.send({ op: 'subscribe', args: [{ channel: 'trades', instId }] });
+    await client.take(event('subscribe'), 'ack');
+    const started = performance.now();
+    const trades = 60;
+    for (let i = 0; i < trades; i++) {
+      port.applyNow([limit(alice, 'buy', 2_990_000, 10), limit(bob, 'sell', 2_990_000, 10)]);
+      await afterDrain();
+    }
+    const pushes: Row[][] = [];
+    await client.until(() => {
+      for (let m = client.inbox.findIndex(push('trades', instId)); m !== -1; m = client.inbox.findIndex(push('trades', instId))) {
+        pushes.push((client.inbox.splice(m, 1)[0] as Row)['data'] as Row[]);
+      }
+      return pushes.flat().length >= trades;
+    }, 'every trade pushed');
+    const elapsedMs = performance.now() - started;
+    const ids = pushes.flat().map((t) => Number(t['tradeId']));
+    assert.equal(ids.length, trades);
+    assert.deepEqual(ids, [...ids].sort((a, b) => a - b), 'tradeIds rise');
+    // The first trade goes at once; after it, at most one push per interval elapsed.
+    assert.ok(pushes.length <= 2 + Math.floor(elapsedMs / intervalMs), `${String(pushes.length)} pushes in ${elapsedMs.toFixed(0)} ms`);
+    assert.ok(pushes.length < trades, 'trades gathered into fewer pushes');
+  } finally {
+    client.ws.terminate();
+    await app.close();
+    hub.close();
+  }
+});
