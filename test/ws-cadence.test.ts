@@ -10,6 +10,8 @@ import test from 'node:test';
 import type { Command } from '../src/core/index.js';
 import { waitFor } from '../src/cluster/launcher.js';
 import { createGateway, PushIntervalsMs } from '../src/gateway/index.js';
+import type { WsConnection } from '../src/gateway/ws-server.js';
+import { publicChannels } from '../src/gateway/ws-public.js';
 import { loadConfig } from '../src/server/config.js';
 import { StreamHub, StreamLimits, type StreamHubOptions } from '../src/streams/index.js';
 import { venue, type Trader } from './support/memory-port.js';
@@ -187,6 +189,48 @@ test('Trades: with an interval of 200 ms, 60 trades reach a subscriber complete 
   } finally {
     client.ws.terminate();
     await app.close();
+    hub.close();
+  }
+});
+
+test('books5: a subscriber that joins while a push is held back ends on the live book, even when the book returns to what the others last saw', () => {
+  let clockMs = 1_000;
+  const clock = (): number => clockMs;
+  const { port, alice } = venue();
+  const hub = new StreamHub({ queries: port.queries, appliedSeq: () => port.engine.seq, clockMs: clock });
+  port.onApplied = (events) => { hub.onApplied(events, port.engine.seq); };
+  const { channels, remove } = publicChannels(port, hub, {}, clock);
+  const books5 = channels.find((c) => c.name === 'books5')!;
+  /** A connection that keeps what it was sent. */
+  const subscriber = () => {
+    const got: { data: { bids: string[][] }[] }[] = [];
+    const conn = { send: (text: string) => { got.push(JSON.parse(text) as (typeof got)[number]); return true; }, close: () => undefined };
+    const parsed = books5.parseArg({ channel: 'books5', instId }, conn as unknown as WsConnection);
+    assert.ok('key' in parsed);
+    books5.subscribe(conn as unknown as WsConnection, parsed);
+    return { bids: () => got.at(-1)!.data[0]!.bids.map((row) => row[0]) };
+  };
+  const liveBids = (): string[] => port.queries.book(instId, 5)!.bids.map((level) => String(level.priceTicks));
+  try {
+    const a = subscriber();
+    port.applyNow([limit(alice, 'buy', 2_000_000, 10)]);
+    hub.drain();
+    assert.deepEqual(a.bids().length, 1, 'the first change is pushed at once');
+    clockMs += 10;
+    const [placed] = port.applyNow([limit(alice, 'buy', 2_100_000, 10)]);
+    hub.drain();
+    const b = subscriber(); // sent the live book (two bids) while the others' push waits
+    assert.equal(b.bids().length, 2);
+    assert.ok(placed !== undefined && placed.ok);
+    port.applyNow([{ type: 'CancelOrder', userId: alice.userId, instId, orderId: (placed as { orderId: number }).orderId }]);
+    hub.drain();
+    clockMs += 200;
+    hub.drain();
+    assert.equal(b.bids().length, 1, 'the newcomer got the book as it is now');
+    assert.deepEqual(a.bids().length, 1);
+    assert.equal(liveBids().length, 1);
+  } finally {
+    remove();
     hub.close();
   }
 });

@@ -70,7 +70,9 @@ describe('WebSocket public channels against a real everbook process', { timeout:
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'everbook-ws-'));
-    server = await startServer(dir, ['--rate-limits', 'false', '--ws-send-buffer-max', String(SEND_BUFFER_MAX)]);
+    // Books pushed on every drain (0), not at OKX's 100 ms: the slow-consumer test needs many pushes
+    // to fill the unread socket (loopback's kernel buffers take megabytes before the bound counts).
+    server = await startServer(dir, ['--rate-limits', 'false', '--ws-send-buffer-max', String(SEND_BUFFER_MAX), '--ws-books-interval-ms', '0']);
     a = server.traders[0]!;
     b = server.traders[1]!;
   });

@@ -195,14 +195,29 @@ class PublicStreams implements HubConsumer {
       data: [{ asks, bids, instId, ts: String(this.port.now()), seqId }],
     });
     if (force !== undefined) {
-      // The topic's first subscriber: what it was sent is what the next push compares with.
-      if (!this.lastPushed.has(key)) this.lastPushed.set(key, same);
+      this.sentToNewcomer(key, same);
       force.send(text);
       return;
     }
     if (this.lastPushed.get(key) === same) return;
     this.lastPushed.set(key, same);
     this.broadcast(key, text);
+  }
+
+  /**
+   * A new subscriber was sent the live state `same`. The topic's first: that is what the next push
+   * compares with. A later one, while a push is held back by the cadence, may have been sent a
+   * state the others were not; the comparison is then dropped, so the next due push goes to every
+   * subscriber even if the book has returned to what the others last saw (otherwise the newcomer
+   * would keep a state that is no longer the book's).
+   */
+  private sentToNewcomer(key: string, same: string): void {
+    const last = this.lastPushed.get(key);
+    if (last === undefined) {
+      if (this.topics.get(key)?.size === 1) this.lastPushed.set(key, same);
+    } else if (last !== same) {
+      this.lastPushed.delete(key);
+    }
   }
 
   private tickerText(instId: string, nowMs: number): { text: string; same: string } {
@@ -383,7 +398,7 @@ class PublicStreams implements HubConsumer {
       subscribe: (conn, parsed) => {
         const leave = this.join(parsed.key, conn);
         const { text, same } = this.tickerText(parsed.arg['instId']!, Date.now());
-        if (!this.lastPushed.has(parsed.key)) this.lastPushed.set(parsed.key, same);
+        this.sentToNewcomer(parsed.key, same);
         conn.send(text);
         return leave;
       },

@@ -314,6 +314,9 @@ export class Submitter {
 
   /** Hands records to the log, each as full as the bounds allow, while the window has room. */
   private flush(): void {
+    // A request whose deadline passed while it waited (the sweep's timer may run late when the
+    // loop is busy) is answered now and never written.
+    const now = performance.now();
     while (this.queue.length > 0 && this.recordsInFlight < this.recordsInFlightMax) {
       const group: Pending[] = [];
       let bytes = 0;
@@ -322,6 +325,10 @@ export class Submitter {
       for (; taken < this.queue.length; taken++) {
         const next = this.queue[taken]!;
         if (next.abandoned || next.settled) continue;
+        if (next.answerAtMs <= now) {
+          next.expire();
+          continue;
+        }
         if (group.length > 0 && (bytes + next.bytes > this.itemBytesMax || commands + next.commands > RECORD_COMMANDS_MAX)) break;
         group.push(next);
         bytes += next.bytes;
