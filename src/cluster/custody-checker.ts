@@ -9,7 +9,7 @@
 import { createPublicClient, decodeFunctionData, http, parseAbiItem, type Hex } from 'viem';
 import type { ChainTxView, Event, SetChain, SetChainAsset } from '../core/index.js';
 import type { CommandLog } from '../log/index.js';
-import { replicaStateHash } from '../replica/index.js';
+import { Retention, replicaStateHash } from '../replica/index.js';
 import { replayLog } from './checker.js';
 import type { DrillAck } from './drill-client.js';
 
@@ -313,13 +313,22 @@ export async function checkCustody(input: CustodyCheckInput): Promise<CustodyRep
     if (t.settledHash !== '' && m !== undefined && m.hash !== t.settledHash) problems.push(`hot-wallet nonce ${nonce} settled as ${t.settledHash}, the chain mined ${m.hash}`);
   }
 
-  // 6. The users' history (OKX withdrawal-history) says what the ledger says.
+  // 6. The users' history (OKX withdrawal-history) says what the ledger says. A node keeps each
+  // user's newest Retention.transfersPerUserMax withdrawals, so an older one may have left it.
+  const newerOfUser = new Map<number, number>();
+  const newer = new Map<number, number>();
+  for (const w of [...ledger.withdrawals.values()].sort((a, b) => b.withdrawalId - a.withdrawalId)) {
+    const seen = newerOfUser.get(w.userId) ?? 0;
+    newer.set(w.withdrawalId, seen);
+    newerOfUser.set(w.userId, seen + 1);
+  }
   for (const w of ledger.withdrawals.values()) {
     if (w.nonces.length === 0) continue;
     const h = await input.history(w.userId, w.withdrawalId);
     const want = w.state === 'completed' ? '2' : w.state === 'failed' ? '-1' : undefined;
-    if (h === undefined) problems.push(`withdrawal ${w.withdrawalId} is not in user ${w.userId}'s withdrawal history`);
-    else if (want !== undefined && h.state !== want) problems.push(`withdrawal ${w.withdrawalId}: history state ${h.state}, ledger ${w.state}`);
+    if (h === undefined) {
+      if (newer.get(w.withdrawalId)! < Retention.transfersPerUserMax) problems.push(`withdrawal ${w.withdrawalId} is not in user ${w.userId}'s withdrawal history`);
+    } else if (want !== undefined && h.state !== want) problems.push(`withdrawal ${w.withdrawalId}: history state ${h.state}, ledger ${w.state}`);
     else if (w.state === 'completed' && h.txId.toLowerCase() !== w.txId) problems.push(`withdrawal ${w.withdrawalId}: history txId ${h.txId}, ledger ${w.txId}`);
   }
 

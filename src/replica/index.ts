@@ -6,6 +6,8 @@ export {
   type LogCommand, type NodeStatus, type Permission, type RevokeApiKey, type SubmitErrorCode,
 } from './port.js';
 export { LiveQueries, type ExchangeQueries, type HistoryQueries, type OpenWithdrawalView } from './queries.js';
+/** How much history the queries keep (the projections' retention bounds), for checkers that read it. */
+export { Retention } from '../projections/index.js';
 export {
   Replica, applyBatch, applySubmission, emptyState, replicaHash, replicaStateHash,
   type Checkpoint as ReplicaCheckpoint, type LiabilitiesRequest, type ReplicaOptions, type ReplicaState, type ReplicatedState, type SubmissionOutcome,
