@@ -64,10 +64,8 @@ const WAITING_DEAD_PREFIX_MIN = 1_024;
  * request costs one promise and this object: no timer, closure or race of its own.
  */
 class Pending implements ApplyWaiter {
-  /** Settled: answered, and no longer counted in flight. */
+  /** Settled: answered, and no longer counted in flight; one still queued then is never written. */
   settled = false;
-  /** Its deadline passed before it was taken into a record: it is never written. */
-  abandoned = false;
   private appendDone = false;
   private outcome: SubmissionOutcome | undefined;
   private replicaError: SubmitError | undefined;
@@ -113,7 +111,6 @@ class Pending implements ApplyWaiter {
 
   /** The deadline passed: if it is still queued it is never written, so it can never apply. */
   expire(): void {
-    this.abandoned = true;
     this.fail(new SubmitError('timeout', 'not applied in time, outcome unknown'));
   }
 
@@ -324,7 +321,7 @@ export class Submitter {
       let taken = 0;
       for (; taken < this.queue.length; taken++) {
         const next = this.queue[taken]!;
-        if (next.abandoned || next.settled) continue;
+        if (next.settled) continue;
         if (next.answerAtMs <= now) {
           next.expire();
           continue;
@@ -355,7 +352,7 @@ export class Submitter {
       const appliedBefore = this.replica.appliedPosition;
       const header = { ts: this.options.now(), origin: this.origin, cloud: this.options.cloud };
       const sentAtMs = Date.now();
-        const jsons = new Array<string>(group.length);
+      const jsons = new Array<string>(group.length);
       for (let i = 0; i < group.length; i++) jsons[i] = group[i]!.json;
       const position = await this.log.append([encodeRecord(header, jsons)]);
       this.records += 1;
