@@ -17,9 +17,12 @@
 //     bench/ws-subscribers.ts), and the updates/s delivered to them (all subscribers together,
 //     and per subscriber), and the node's CPU per applied command (/proc; steadier than the rate
 //     on a shared machine) with its ratio to none; the first subscriber checks every books push
-//     (chain and checksum). `--no-fanout` skips this part.
+//     (chain and checksum). The node holds its public sockets in its fan-out process (its
+//     default, ws-fanout.ts), whose CPU is reported apart; `--in-process` runs the node with
+//     `--ws-fanout-process false` (the node writes every push itself), for comparison.
+//     `--no-fanout` skips this part.
 // Prints one JSON line with the figures and same-run ratios. A measurement, not a pass/fail test.
-// Usage: npm run bench:ws [-- ORDERS [IN_FLIGHT [WS_CONNECTIONS [ROUNDS]]]] [--no-fanout]
+// Usage: npm run bench:ws [-- ORDERS [IN_FLIGHT [WS_CONNECTIONS [ROUNDS]]]] [--no-fanout] [--in-process]
 //        (defaults 10000 128 16 3: 128 in flight; 16 WS connections with 8 each)
 
 import { spawn } from 'node:child_process';
@@ -42,6 +45,7 @@ const inFlight = Number(positional[1] ?? 128);
 const connections = Number(positional[2] ?? 16);
 const rounds = Number(positional[3] ?? 3);
 const fanoutOn = !flags.includes('--no-fanout');
+const inProcess = flags.includes('--in-process');
 const wsWindow = inFlight / connections;
 if (![orders, inFlight, connections, rounds].every((n) => Number.isSafeInteger(n) && n > 0) || !Number.isSafeInteger(wsWindow)) {
   throw new Error('ORDERS, IN_FLIGHT, WS_CONNECTIONS and ROUNDS must be positive integers, IN_FLIGHT a multiple of WS_CONNECTIONS');
@@ -66,6 +70,19 @@ async function cpuSeconds(pid: number | undefined): Promise<number> {
   } catch {
     return 0;
   }
+}
+
+/** The node's fan-out child process (its command line names ws-fanout-process), if it runs one. */
+async function fanoutPid(nodePid: number): Promise<number | undefined> {
+  try {
+    const children = (await readFile(`/proc/${nodePid}/task/${nodePid}/children`, 'utf8')).trim().split(/\s+/).filter((p) => p !== '');
+    for (const child of children) {
+      if ((await readFile(`/proc/${child}/cmdline`, 'utf8')).includes('ws-fanout-process')) return Number(child);
+    }
+  } catch {
+    // Not Linux, or the node is gone.
+  }
+  return undefined;
 }
 
 const ratio = (a: number, b: number): number => Math.round((a / b) * 100) / 100;
@@ -206,7 +223,7 @@ const dataDir = await mkdtemp(join(tmpdir(), 'everbook-bench-ws-'));
 try {
   const creds: Creds[] = [];
   const node = await spawnUntil(
-    [process.execPath, join(here, '..', 'src', 'cli', 'main.js'), 'start', '--data-dir', dataDir, '--port', '0', '--log-level', 'warn', '--dev', 'true', '--local-chain', 'false', '--rate-limits', 'false'],
+    [process.execPath, join(here, '..', 'src', 'cli', 'main.js'), 'start', '--data-dir', dataDir, '--port', '0', '--log-level', 'warn', '--dev', 'true', '--local-chain', 'false', '--rate-limits', 'false', '--ws-fanout-process', String(!inProcess)],
     /OKX v5 REST at (http:\/\/\S+)\/api\/v5/,
     { collect: (line) => { const c = traderFrom(line); if (c !== undefined) creds.push(c); }, done: (line) => line.includes('operator CLI') },
   );
@@ -269,25 +286,27 @@ try {
       }
       try {
         const before = await subs.counts();
-        const cpu0 = [await cpuSeconds(admin.pid), await cpuSeconds(subs.pid)];
+        const fanoutChild = await fanoutPid(admin.pid);
+        const cpu0 = [await cpuSeconds(admin.pid), await cpuSeconds(subs.pid), await cpuSeconds(fanoutChild)];
         const t0 = process.hrtime.bigint();
         const run = await withCommandRate(admin, () => drive(rest, creds, orders, connections, `REST, ${n} subscribers`, `s${n}x`, restSide));
         const after = await subs.counts();
         const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-        const cpu1 = [await cpuSeconds(admin.pid), await cpuSeconds(subs.pid)];
+        const cpu1 = [await cpuSeconds(admin.pid), await cpuSeconds(subs.pid), await cpuSeconds(fanoutChild)];
         const updates = after.updates - before.updates;
         const usPerCommand = cpuUsPerCommand(cpu1[0]! - cpu0[0]!, run.commands_per_s * seconds);
         const row = {
           subscribers: n, orders_per_s: run.result.orders_per_s, commands_per_s: run.commands_per_s, commands_vs_none: ratio(run.commands_per_s, fanout[0]!.commands_per_s),
           updates_per_s_delivered: Math.round(updates / seconds), updates_per_s_per_subscriber: Math.round(updates / n / seconds),
           messages_per_s_delivered: Math.round((after.messages - before.messages) / seconds), mb_per_s_delivered: Math.round((after.bytes - before.bytes) / seconds / 1e4) / 100,
-          // Of the machine's cores, how much the node and the subscriber process each used.
-          node_cpu_cores: Math.round(((cpu1[0]! - cpu0[0]!) / seconds) * 100) / 100, subscribers_cpu_cores: Math.round(((cpu1[1]! - cpu0[1]!) / seconds) * 100) / 100,
+          // Of the machine's cores, how much the node, its fan-out process and the subscriber process each used.
+          node_cpu_cores: Math.round(((cpu1[0]! - cpu0[0]!) / seconds) * 100) / 100, fanout_process_cpu_cores: Math.round(((cpu1[2]! - cpu0[2]!) / seconds) * 100) / 100,
+          subscribers_cpu_cores: Math.round(((cpu1[1]! - cpu0[1]!) / seconds) * 100) / 100,
           // The node's CPU per applied command: steadier than the rate on a shared machine.
           node_cpu_us_per_command: usPerCommand, node_cpu_per_command_vs_none: ratio(usPerCommand, fanout[0]!['node_cpu_us_per_command']!),
           checked_updates: after.checker.updates, checker_failures: after.checker.failures, subscriber_errors: after.errors, closed: after.closed,
         };
-        console.log(`${String(n).padStart(5)} subscribers: ${row.updates_per_s_delivered} updates/s delivered (${row.updates_per_s_per_subscriber} each), engine ${row.commands_per_s} commands/s, node ${row.node_cpu_cores} cores, subscribers ${row.subscribers_cpu_cores} cores, checker ${row.checked_updates} updates, ${row.checker_failures} failures`);
+        console.log(`${String(n).padStart(5)} subscribers: ${row.updates_per_s_delivered} updates/s delivered (${row.updates_per_s_per_subscriber} each), engine ${row.commands_per_s} commands/s, node ${row.node_cpu_cores} cores, fan-out process ${row.fanout_process_cpu_cores} cores, subscribers ${row.subscribers_cpu_cores} cores, checker ${row.checked_updates} updates, ${row.checker_failures} failures`);
         fanout.push(row);
       } finally {
         await subs.stop();
@@ -296,7 +315,7 @@ try {
 
     const most = fanout[fanout.length - 1];
     console.log(JSON.stringify({
-      bench: 'ws', orders, rounds,
+      bench: 'ws', orders, rounds, fanout_process: !inProcess,
       ws_vs_rest_orders: orderEntry.ws_vs_rest_orders,
       order_entry: orderEntry,
       order_entry_same_connections: orderEntrySame,

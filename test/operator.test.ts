@@ -14,6 +14,15 @@ import { loadConfig } from '../src/server/config.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/** Running: neither gone nor a zombie (an exited child that nobody reaped yet). */
+async function running(pid: number): Promise<boolean> {
+  try {
+    return (await readFile(`/proc/${String(pid)}/stat`, 'utf8')).split(') ')[1]?.[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -67,10 +76,20 @@ test('Operator: npm start prints commands that work for its data dir, serves /me
     assert.ok(documented.size >= 4, 'the operations guide names the metrics to watch');
     for (const name of documented) assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), `${name} is documented but not served`);
 
+    // Among the node's children (the dev chain's anvil too): the WebSocket fan-out process.
+    const children = (await readFile(`/proc/${String(nodePid)}/task/${String(nodePid)}/children`, 'utf8')).trim().split(' ').filter((p) => p !== '').map(Number);
+    const fanoutPids: number[] = [];
+    for (const pid of children) if ((await readFile(`/proc/${String(pid)}/cmdline`, 'utf8')).includes('ws-fanout-process')) fanoutPids.push(pid);
+    assert.equal(fanoutPids.length, 1, 'the node runs its fan-out process');
+
     // SIGTERM to npm (what a process supervisor sends) stops the node itself and frees its port.
     launcher.kill('SIGTERM');
     await launcherExited;
     assert.equal(alive(nodePid), false, 'the node outlived its launcher');
+    // The fan-out process exits as its channel to the node closes: wait for that, bounded.
+    const deadline = Date.now() + 10_000;
+    while (await running(fanoutPids[0]!) && Date.now() < deadline) await new Promise((resolve) => { setTimeout(resolve, 20); });
+    assert.equal(await running(fanoutPids[0]!), false, 'the fan-out process outlived the node');
     await assert.rejects(fetch(`${banner.url}/api/v5/public/time`), 'the port is still answering');
   } finally {
     if (launcher.exitCode === null && launcher.signalCode === null) launcher.kill('SIGKILL');

@@ -204,7 +204,7 @@ test('books5: a subscriber that joins while a push is held back ends on the live
   /** A connection that keeps what it was sent. */
   const subscriber = () => {
     const got: { data: { bids: string[][] }[] }[] = [];
-    const conn = { send: (text: string) => { got.push(JSON.parse(text) as (typeof got)[number]); return true; }, close: () => undefined };
+    const conn = { send: (text: string) => { got.push(JSON.parse(text) as (typeof got)[number]); return true; }, close: () => undefined, fanout: undefined, joinTopic: () => undefined, leaveTopic: () => undefined };
     const parsed = books5.parseArg({ channel: 'books5', instId }, conn as unknown as WsConnection);
     assert.ok('key' in parsed);
     books5.subscribe(conn as unknown as WsConnection, parsed);

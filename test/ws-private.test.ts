@@ -56,6 +56,9 @@ class Peer implements WsConnection {
   sendEvent(event: Readonly<Record<string, unknown>>): boolean { this.sent.push({ ...event }); return true; }
   sendError(error: WsError): boolean { return this.sendEvent({ event: 'error', ...error }); }
   close(close: WsClose): void { this.closed = true; this.closedWith = close; }
+  readonly fanout = undefined;
+  joinTopic(): void { /* held here: nothing to tell */ }
+  leaveTopic(): void { /* held here: nothing to tell */ }
 }
 
 /** A hub drain of these events, as the hub hands it to its consumers. */

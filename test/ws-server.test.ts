@@ -3,6 +3,8 @@
 // OKX's error events; acknowledgements and unsubscribe; every named bound (subscriptions per
 // connection, connections per IP and in all, messages per second, idle close, a slow reader's
 // unsent bytes) and what happens at it; the hub's buffer bound; a node that stops serving.
+// Each of these runs twice: with the sockets held by the gateway's own process, and held by a
+// fan-out process (ws-fanout.ts, as `everbook start` runs by default), which must behave the same.
 // Waits end on a message, a close or a condition, each with a deadline; nothing sleeps.
 
 import assert from 'node:assert/strict';
@@ -11,7 +13,7 @@ import type { Socket } from 'node:net';
 import { test } from 'node:test';
 import type { Command } from '../src/core/index.js';
 import {
-  bookChecksum, createGateway, webSocketsOf, WsCloses, wsCloseTableMarkdown, wsErrorTableMarkdown, type WsOptions, type WsServer,
+  bookChecksum, createGateway, FanoutProcess, webSocketsOf, WsCloses, wsCloseTableMarkdown, wsErrorTableMarkdown, type WsOptions, type WsServer,
 } from '../src/gateway/index.js';
 import { diffSide, StreamHub, type BookLevel, type Drain, type StreamHubOptions } from '../src/streams/index.js';
 import { venue, type MemoryPort, type Trader } from './support/memory-port.js';
@@ -26,23 +28,29 @@ interface Harness {
   readonly bob: Trader;
   readonly hub: StreamHub;
   readonly ws: WsServer;
+  readonly fanout: FanoutProcess | undefined;
   readonly base: string;
   open(path?: string): Promise<WsClient>;
   close(): Promise<void>;
 }
 
-async function harness(options: WsOptions = {}, hubOptions: Partial<StreamHubOptions> = {}): Promise<Harness> {
+type MakeHarness = (options?: WsOptions, hubOptions?: Partial<StreamHubOptions>) => Promise<Harness>;
+
+async function harness(
+  withFanout: boolean | FanoutProcess, options: WsOptions = {}, hubOptions: Partial<StreamHubOptions> = {},
+): Promise<Harness> {
   const { port, alice, bob } = venue();
   const hub = new StreamHub({ queries: port.queries, appliedSeq: () => port.engine.seq, ...hubOptions });
   port.onApplied = (events) => { hub.onApplied(events, port.engine.seq); };
-  const app = createGateway(port, { rateLimits: false, streams: { hub, options } });
+  const fanout = withFanout === true ? new FanoutProcess({ logger: false }) : withFanout === false ? undefined : withFanout;
+  const app = createGateway(port, { rateLimits: false, streams: { hub, options, ...(fanout !== undefined && { fanout }) } });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   assert.ok(typeof address === 'object' && address !== null);
   const base = `ws://127.0.0.1:${String(address.port)}`;
   const clients: WsClient[] = [];
   return {
-    port, alice, bob, hub, ws: webSocketsOf(app)!, base,
+    port, alice, bob, hub, ws: webSocketsOf(app)!, fanout, base,
     open: async (path = '/ws/v5/public') => {
       const client = await WsClient.open(base + path);
       clients.push(client);
@@ -51,6 +59,7 @@ async function harness(options: WsOptions = {}, hubOptions: Partial<StreamHubOpt
     close: async () => {
       for (const c of clients) c.ws.terminate();
       await app.close();
+      await fanout?.stop();
       hub.close();
     },
   };
@@ -75,15 +84,33 @@ function afterDrain(): Promise<void> {
   return new Promise((resolve) => { setImmediate(resolve); });
 }
 
+/** Each test of the server's rules, once with each way of holding the sockets. */
+function bothWays(name: string, body: (make: MakeHarness) => Promise<void>): void {
+  test(`${name} (sockets in process)`, () => body((o, h) => harness(false, o, h)));
+  test(`${name} (sockets in the fan-out process)`, () => body((o, h) => harness(true, o, h)));
+}
+
+/** Waits for a condition the server reaches after a message from the fan-out process; rejects after 10 s. */
+async function eventually(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`not within 10 s: ${what}`);
+    await new Promise((resolve) => { setTimeout(resolve, 5); });
+  }
+}
+
 async function subscribed(client: WsClient, args: Row[]): Promise<void> {
   client.send({ op: 'subscribe', args });
   for (let i = 0; i < args.length; i++) await client.take(event('subscribe'), `subscribe ack ${String(i)}`);
 }
 
-test('WebSocket: text ping is answered pong; malformed requests get OKX error events with the connId', async () => {
-  const h = await harness();
+bothWays('WebSocket: text ping is answered pong; malformed requests get OKX error events with the connId', async (make) => {
+  const h = await make();
   try {
     const client = await h.open();
+    // (The fan-out process tells the server the handshake is done beside telling the client.)
+    await eventually(() => h.ws.stats().connections === 1, 'the connection counted');
+    assert.equal(h.ws.stats().inFanout, h.fanout === undefined ? 0 : 1, 'who holds the socket');
     client.send('ping');
     assert.equal(await client.take((m) => m === 'pong', 'pong'), 'pong');
     const error = async (send: string | Row, code: string, msg?: RegExp): Promise<void> => {
@@ -110,8 +137,8 @@ test('WebSocket: text ping is answered pong; malformed requests get OKX error ev
   }
 });
 
-test('WebSocket: subscribe and unsubscribe are acknowledged with the arg; after unsubscribe nothing more is pushed and the hub stops mirroring', async () => {
-  const h = await harness();
+bothWays('WebSocket: subscribe and unsubscribe are acknowledged with the arg; after unsubscribe nothing more is pushed and the hub stops mirroring', async (make) => {
+  const h = await make();
   try {
     const client = await h.open();
     client.send({ op: 'subscribe', args: [{ channel: 'books', instId: 'BTC-USDT' }, { channel: 'trades', instId: 'BTC-USDT' }] });
@@ -137,8 +164,8 @@ test('WebSocket: subscribe and unsubscribe are acknowledged with the arg; after 
   }
 });
 
-test('WebSocket limits: subscriptions per connection (60020), connections per IP (429) and in all (503) are bounded', async () => {
-  const h = await harness({ subscriptionsPerConnectionMax: 2, connectionsPerIpMax: 2, connectionsMax: 3 });
+bothWays('WebSocket limits: subscriptions per connection (60020), connections per IP (429) and in all (503) are bounded', async (make) => {
+  const h = await make({ subscriptionsPerConnectionMax: 2, connectionsPerIpMax: 2, connectionsMax: 3 });
   try {
     const client = await h.open();
     await subscribed(client, [{ channel: 'books', instId: 'BTC-USDT' }, { channel: 'trades', instId: 'BTC-USDT' }]);
@@ -156,7 +183,7 @@ test('WebSocket limits: subscriptions per connection (60020), connections per IP
     await h.close();
   }
   // connectionsMax counts every IP: with a per-IP bound above it, the total refuses first.
-  const all = await harness({ connectionsPerIpMax: 2, connectionsMax: 2 });
+  const all = await make({ connectionsPerIpMax: 2, connectionsMax: 2 });
   try {
     await all.open();
     await all.open();
@@ -166,8 +193,8 @@ test('WebSocket limits: subscriptions per connection (60020), connections per IP
   }
 });
 
-test('WebSocket limits: messages beyond messagesPerSecondMax are answered 60014 and dropped', async () => {
-  const h = await harness({ messagesPerSecondMax: 5 });
+bothWays('WebSocket limits: messages beyond messagesPerSecondMax are answered 60014 and dropped', async (make) => {
+  const h = await make({ messagesPerSecondMax: 5 });
   try {
     const client = await h.open();
     // Three times the bound in one burst: however the one-second windows fall, one overflows.
@@ -180,8 +207,8 @@ test('WebSocket limits: messages beyond messagesPerSecondMax are answered 60014 
   }
 });
 
-test('WebSocket limits: a message over messageBytesMax closes the connection (1009), as the ws library does', async () => {
-  const h = await harness({ messageBytesMax: 1024 });
+bothWays('WebSocket limits: a message over messageBytesMax closes the connection (1009), as the ws library does', async (make) => {
+  const h = await make({ messageBytesMax: 1024 });
   try {
     const client = await h.open();
     client.send(JSON.stringify({ op: 'subscribe', args: [{ channel: 'books', instId: 'x'.repeat(2048) }] }));
@@ -191,8 +218,8 @@ test('WebSocket limits: a message over messageBytesMax closes the connection (10
   }
 });
 
-test('WebSocket idle close: a connection silent both ways is closed with 4004; one that pings stays open', async () => {
-  const h = await harness({ idleTimeoutMs: 2_000, sweepIntervalMs: 50 });
+bothWays('WebSocket idle close: a connection silent both ways is closed with 4004; one that pings stays open', async (make) => {
+  const h = await make({ idleTimeoutMs: 2_000, sweepIntervalMs: 50 });
   try {
     const silent = await h.open();
     const pinger = await h.open();
@@ -202,7 +229,8 @@ test('WebSocket idle close: a connection silent both ways is closed with 4004; o
       assert.equal(closed.code, WsCloses.idle.code);
       assert.match(closed.reason, /^60015 /);
       assert.equal(pinger.isClosed, undefined, 'the pinging connection is open');
-      assert.equal(h.ws.stats().closes['idle'], 1);
+      // (The fan-out process tells the server of its close beside telling the client.)
+      await eventually(() => h.ws.stats().closes['idle'] === 1, 'the idle close counted');
     } finally {
       clearInterval(pinging);
     }
@@ -211,8 +239,8 @@ test('WebSocket idle close: a connection silent both ways is closed with 4004; o
   }
 });
 
-test('WebSocket: when the node stops serving, connections are closed 4012 and new upgrades refused 503', async () => {
-  const h = await harness({ sweepIntervalMs: 50 });
+bothWays('WebSocket: when the node stops serving, connections are closed 4012 and new upgrades refused 503', async (make) => {
+  const h = await make({ sweepIntervalMs: 50 });
   try {
     const client = await h.open();
     h.port.state = 'diverged';
@@ -224,10 +252,10 @@ test('WebSocket: when the node stops serving, connections are closed 4012 and ne
   }
 });
 
-test('Slow consumer: a client that stops reading is closed (4010) at sendBufferMaxBytes, while another subscriber gets every update and every command applies', async () => {
+bothWays('Slow consumer: a client that stops reading is closed (4010) at sendBufferMaxBytes, while another subscriber gets every update and every command applies', async (make) => {
   const bound = 64 * 1024;
   // A books pass per drain (no interval), so that every round is an update the slow reader leaves unread.
-  const h = await harness({ sendBufferMaxBytes: bound, closeGraceMs: 60_000 }, { booksIntervalMs: 0 });
+  const h = await make({ sendBufferMaxBytes: bound, closeGraceMs: 60_000 }, { booksIntervalMs: 0 });
   try {
     const instId = 'BTC-USDT';
     const slow = await h.open();
@@ -282,8 +310,8 @@ test('Slow consumer: a client that stops reading is closed (4010) at sendBufferM
   }
 });
 
-test('Hub overflow: events beyond hubBufferEventsMax are dropped, trades subscribers are closed (4011), books subscribers carry on by diff', async () => {
-  const h = await harness({}, { bufferEventsMax: 10 });
+bothWays('Hub overflow: events beyond hubBufferEventsMax are dropped, trades subscribers are closed (4011), books subscribers carry on by diff', async (make) => {
+  const h = await make({}, { bufferEventsMax: 10 });
   try {
     const instId = 'BTC-USDT';
     const trader = await h.open();
@@ -368,4 +396,65 @@ test('Hub: while no consumer has subscribers, applied records cost the apply loo
   hub.drain();
   assert.deepEqual(drained.flatMap((d) => d.events).flatMap((e) => (e.type === 'TradeExecuted' ? [e.sizeLots] : [])), [60]);
   hub.close();
+});
+
+test('Fan-out process: when it dies its clients are disconnected and forgotten, a new one serves new connections, and /ws/v5/private connections (held in process) carry on', async () => {
+  const h = await harness(new FanoutProcess({ logger: false, restartDelayMs: 10 }), { connectionsPerIpMax: 2 });
+  try {
+    const instId = 'BTC-USDT';
+    const pub = await h.open();
+    await subscribed(pub, [{ channel: 'books', instId }]);
+    await pub.take(push('books', instId), 'snapshot');
+    const priv = await h.open('/ws/v5/private');
+    await eventually(() => h.ws.stats().connections === 2, 'both connections counted');
+    assert.deepEqual([h.ws.stats().connections, h.ws.stats().inFanout], [2, 1]);
+    const fanout = h.fanout!;
+    process.kill(fanout.pid!, 'SIGKILL');
+    assert.equal((await pub.closed).code, 1006, 'the public client lost its socket with the process');
+    await eventually(() => h.ws.stats().connections === 1 && h.ws.stats().subscriptions === 0, 'the server forgot the connection');
+    assert.equal(h.hub.stats().watchedBooks, 0, 'and its books subscription');
+    priv.send('ping');
+    await priv.take((m) => m === 'pong', 'the private connection still answers');
+    // A new public connection: the per-IP count (2) admits it only if the dead one was released.
+    await eventually(() => fanout.available() && fanout.starts === 2, 'a new fan-out process');
+    const again = await h.open();
+    await subscribed(again, [{ channel: 'books', instId }]);
+    await again.take(push('books', instId), 'snapshot from the new process');
+    assert.deepEqual([h.ws.stats().inFanout, fanout.replaced], [1, 1]);
+  } finally {
+    await h.close();
+  }
+});
+
+test('Fan-out process: one that stops reading is replaced once the messages waiting for it pass backlogBytesMax, and its clients are disconnected', async () => {
+  const bound = 256 * 1024;
+  const h = await harness(new FanoutProcess({ logger: false, backlogBytesMax: bound, restartDelayMs: 10 }), {}, { booksIntervalMs: 0 });
+  try {
+    const instId = 'BTC-USDT';
+    const client = await h.open();
+    await subscribed(client, [{ channel: 'books', instId }]);
+    await client.take(push('books', instId), 'snapshot');
+    const fanout = h.fanout!;
+    process.kill(fanout.pid!, 'SIGSTOP');
+    // Twenty levels appear and go, over and over: an update per drain, which the stopped process never reads.
+    const roundsMax = 20_000;
+    let rounds = 0;
+    while (fanout.replaced === 0 && rounds < roundsMax) {
+      const ids = apply(h.port, Array.from({ length: 20 }, (_, i) => limit(h.alice, 'buy', 2_900_000 + i, 10 + (rounds % 7))));
+      await afterDrain();
+      apply(h.port, ids.map((orderId): Command => ({ type: 'CancelOrder', userId: h.alice.userId, instId, orderId })));
+      await afterDrain();
+      rounds++;
+      assert.ok(fanout.backlogBytes <= bound, `the backlog stays within its bound (${String(fanout.backlogBytes)})`);
+    }
+    assert.equal(fanout.replaced, 1, `replaced within ${String(roundsMax)} rounds`);
+    assert.equal((await client.closed).code, 1006);
+    await eventually(() => h.ws.stats().connections === 0, 'the server forgot the connection');
+    await eventually(() => fanout.available() && fanout.starts === 2, 'a new fan-out process');
+    const again = await h.open();
+    await subscribed(again, [{ channel: 'books', instId }]);
+    await again.take(push('books', instId), 'snapshot from the new process');
+  } finally {
+    await h.close();
+  }
 });

@@ -6,6 +6,7 @@ export {
   WsDefaults, WsPaths, subscriptionOps, type ChannelDef, type OpContext, type OpDef, type ParsedArg, type WsConnection, type WsLogin,
   type WsOptions, type WsPath, type WsServer, type WsStats,
 } from './ws-server.js';
+export { FanoutDefaults, FanoutProcess, type FanoutOptions } from './ws-fanout.js';
 export { bookChecksum, CHECKSUM_LEVELS, PushIntervalsMs, type PushIntervals } from './ws-public.js';
 export { defaultRateLimits, type RateLimit, type LimitScope } from './rate-limit.js';
 export {

@@ -21,6 +21,7 @@ import type { Outcome, RequestContext, RouteDef } from './request.js';
 import { tradeRoutes } from './trade.js';
 import type { StreamHub } from '../streams/index.js';
 import { publicChannels, type PushIntervals } from './ws-public.js';
+import type { FanoutProcess } from './ws-fanout.js';
 import { attachWebSockets, subscriptionOps, type WsOptions, type WsServer } from './ws-server.js';
 import { loginOp, privateChannelDefs, type FailedAuthBudget } from './ws-private.js';
 import { orderOpDefs, type TradeBudget } from './ws-trade.js';
@@ -66,7 +67,11 @@ export interface GatewayOptions {
   /** Proof-of-reserves reports and proofs (Everbook's own routes; none when absent). */
   readonly por?: ProofSource;
   /** The OKX v5 WebSocket endpoints, fed by this stream hub (none when absent). */
-  readonly streams?: { readonly hub: StreamHub; readonly options?: WsOptions; readonly intervals?: PushIntervals };
+  /**
+   * The WebSocket endpoints, fed by the hub; with `fanout`, the public and business sockets are
+   * held by that child process (ws-fanout.ts), which the caller starts and stops.
+   */
+  readonly streams?: { readonly hub: StreamHub; readonly options?: WsOptions; readonly intervals?: PushIntervals; readonly fanout?: FanoutProcess };
   /**
    * A user's deposit address of an asset when custody runs (its HD address; undefined for an
    * asset on no chain). Without it, asset/deposit-address answers a deterministic dev address.
@@ -172,6 +177,7 @@ function attachStreams(
     ops: [...subscriptionOps, loginOp(port, auth.windowMs, auth.failedAuth), ...orderOpDefs(port, auth.takeTrade)], registry, logger,
     httpConnectionsMax: app.server.maxConnections,
     ...(streams.options !== undefined && { options: streams.options }),
+    ...(streams.fanout !== undefined && { fanout: streams.fanout }),
   });
 }
 

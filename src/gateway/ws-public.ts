@@ -4,7 +4,9 @@
 // `trades` and `tickers` on /ws/v5/public, and the candle channels (`candle1m` ... `candle1D`)
 // on /ws/v5/business. One consumer of the stream hub feeds them all: each push is formatted
 // once per instrument and channel (with REST's formatting, market.ts) and the same bytes are sent
-// to every subscriber, so the cost of a push grows with the changes, not with the audience.
+// to every subscriber, so the cost of a push grows with the changes, not with the audience: the
+// subscribers whose sockets a fan-out process holds (ws-fanout.ts) get it in one message to that
+// process, which writes it to each of them.
 // Pushes follow OKX's cadences, not the command rate: `books` at most every 100 ms (the hub's
 // books pass), `books5` and `tickers` at most every 100 ms, `bbo-tbt` every 10 ms, each when
 // changed; `trades` as they happen, gathered per drain (PushIntervalsMs, docs/API.md). A drain
@@ -18,7 +20,7 @@ import type { BookLevel, BookMirror, BookUpdate, Drain, HubConsumer, StreamHub }
 import type { Instrument } from './convert.js';
 import { WsCloses, WsErrors, wsError, type WsError } from './errors.js';
 import { bookLevelRow, candleRow, tickerRow, tradeRow } from './market.js';
-import { WsPaths, type ChannelDef, type ParsedArg, type WsConnection } from './ws-server.js';
+import { WsPaths, type ChannelDef, type ParsedArg, type TopicFanout, type WsConnection } from './ws-server.js';
 
 /** Levels per side the books checksum covers (OKX). */
 export const CHECKSUM_LEVELS = 25;
@@ -61,7 +63,36 @@ export function bookChecksum(bids: readonly (readonly string[])[], asks: readonl
   return crc32(parts.join(':')) | 0;
 }
 
-type Topic = Set<WsConnection>;
+/** A topic's subscribers: all of them, and how many each fan-out process holds (it writes to those). */
+class Topic {
+  readonly members = new Set<WsConnection>();
+  readonly fanouts = new Map<TopicFanout, number>();
+  /** Members whose socket this process holds. */
+  readonly local = new Set<WsConnection>();
+
+  add(conn: WsConnection): void {
+    this.members.add(conn);
+    const fanout = conn.fanout;
+    if (fanout === undefined) this.local.add(conn);
+    else this.fanouts.set(fanout, (this.fanouts.get(fanout) ?? 0) + 1);
+  }
+
+  delete(conn: WsConnection): void {
+    if (!this.members.delete(conn)) return;
+    const fanout = conn.fanout;
+    if (fanout === undefined) {
+      this.local.delete(conn);
+      return;
+    }
+    const n = (this.fanouts.get(fanout) ?? 1) - 1;
+    if (n === 0) this.fanouts.delete(fanout);
+    else this.fanouts.set(fanout, n);
+  }
+
+  get size(): number {
+    return this.members.size;
+  }
+}
 
 /** The `{"channel","instId"}` arg of an instrument channel, checked against the instruments. */
 function instrumentArg(port: ExchangePort, channel: string, arg: Readonly<Record<string, unknown>>): ParsedArg | WsError {
@@ -108,13 +139,15 @@ class PublicStreams implements HubConsumer {
   private join(key: string, conn: WsConnection): () => void {
     let topic = this.topics.get(key);
     if (topic === undefined) {
-      topic = new Set();
+      topic = new Topic();
       this.topics.set(key, topic);
     }
     topic.add(conn);
+    conn.joinTopic(key);
     const readsEvents = key.startsWith('trades:') || key.startsWith('candle');
     if (topic.size === 1 && readsEvents) this.eventTopics += 1;
     return () => {
+      conn.leaveTopic(key);
       const t = this.topics.get(key);
       if (t === undefined) return;
       t.delete(conn);
@@ -134,10 +167,12 @@ class PublicStreams implements HubConsumer {
   private broadcast(key: string, text: string): void {
     const topic = this.topics.get(key);
     if (topic === undefined) return;
+    for (const fanout of topic.fanouts.keys()) fanout.publish(key, text);
+    if (topic.local.size === 0) return;
     // Encoded once for every subscriber. A send can close a slow connection, which leaves the
     // set: walk a copy.
-    const frame = topic.size > 1 ? Buffer.from(text) : text;
-    for (const conn of [...topic]) conn.send(frame);
+    const frame = topic.local.size > 1 ? Buffer.from(text) : text;
+    for (const conn of [...topic.local]) conn.send(frame);
   }
 
   private rows(inst: Instrument, levels: readonly BookLevel[], depth: number): string[][] {
@@ -283,7 +318,7 @@ class PublicStreams implements HubConsumer {
     if (drain.overflowed) {
       // Trades were dropped: a trades subscriber would silently miss some. It must resubscribe.
       for (const [key, topic] of this.topics) {
-        if (key.startsWith('trades:')) for (const conn of [...topic]) conn.close(WsCloses.overflow);
+        if (key.startsWith('trades:')) for (const conn of [...topic.members]) conn.close(WsCloses.overflow);
       }
     }
     const traded = new Set<string>();
@@ -299,7 +334,7 @@ class PublicStreams implements HubConsumer {
       }
       if (list.length >= PENDING_TRADES_MAX) {
         // The timer that pushes them has been starved this long: resynchronise, never hold more.
-        for (const conn of [...this.topics.get(key)!]) conn.close(WsCloses.overflow);
+        for (const conn of [...this.topics.get(key)!.members]) conn.close(WsCloses.overflow);
         continue;
       }
       list.push(tradeRow(this.inst(e.instId), e));

@@ -10,9 +10,13 @@
 // so a slow reader costs a bounded amount of memory and never holds up anybody else. A
 // connection with no traffic either way for 30 s is closed as OKX closes it (4004); all are
 // closed when the node stops serving (4012), so clients fail over to another cloud.
+// With a fan-out process (ws-fanout.ts), the public and business sockets are handed to it after
+// the bounds are checked: it writes the frames (a topic's push once for all its members) and
+// enforces the unsent-bytes bound and the idle close, while this server still runs every op.
 
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -21,6 +25,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { authorize, normalizeIp } from './auth.js';
 import { WsCloses, WsErrors, wsError, type WsClose, type WsError } from './errors.js';
 import type { ExchangePort, Permission } from '../replica/index.js';
+import type { FanoutHandler, FanoutProcess } from './ws-fanout.js';
 
 export const WsPaths = { public: '/ws/v5/public', private: '/ws/v5/private', business: '/ws/v5/business' } as const;
 export type WsPath = (typeof WsPaths)[keyof typeof WsPaths];
@@ -60,6 +65,11 @@ export interface WsLogin {
   readonly perms: readonly Permission[];
 }
 
+/** A fan-out process as a channel sees it: one frame for every member of a topic. */
+export interface TopicFanout {
+  publish(key: string, text: string): void;
+}
+
 /** A connection as channels and ops see it. */
 export interface WsConnection {
   readonly connId: string;
@@ -86,6 +96,16 @@ export interface WsConnection {
   /** Sends `{"event":"error","code","msg","connId"}`. */
   sendError(error: WsError): boolean;
   close(close: WsClose): void;
+  /**
+   * The fan-out process that holds this connection's socket, or undefined when this process
+   * holds it. A channel that pushes the same frame to a topic's members tells the connection
+   * which topics it joins and leaves, and publishes each frame once to every fan-out its members
+   * are on (send() would cost one message per member).
+   */
+  readonly fanout: TopicFanout | undefined;
+  /** The connection is a member of the topic `key` (no-op when this process holds it). */
+  joinTopic(key: string): void;
+  leaveTopic(key: string): void;
 }
 
 /** A subscription arg once a channel has checked it. */
@@ -142,6 +162,8 @@ export interface WsServerConfig {
   readonly logger?: Logger | false;
   /** Bounds the server counts against (the HTTP server's open connection limit). */
   readonly httpConnectionsMax?: number;
+  /** Hands the public and business sockets to this fan-out process (none: this process holds them all). */
+  readonly fanout?: FanoutProcess;
 }
 
 /** What the server has done, for tests and metrics. */
@@ -154,6 +176,8 @@ export interface WsStats {
   readonly refused: Readonly<Record<string, number>>;
   /** The most unsent bytes any connection held right after a send. */
   readonly peakBufferedBytes: number;
+  /** Open connections whose sockets the fan-out process holds. */
+  readonly inFanout: number;
 }
 
 export interface WsServer {
@@ -250,6 +274,18 @@ function refuse(socket: Duplex, status: number, text: string, code: string): voi
   socket.end(`HTTP/1.1 ${String(status)} ${text}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${String(Buffer.byteLength(body))}\r\n\r\n${body}`, () => { socket.destroy(); });
 }
 
+/** The socket under a connection this process holds: `ws`, and the upgraded socket it runs on (corked by sendReply). */
+interface LocalSocket {
+  readonly ws: WebSocket;
+  readonly socket: Duplex;
+}
+
+/** A connection whose socket the fan-out process holds: the server's number for it there. */
+interface RemoteSocket {
+  readonly fanout: FanoutProcess;
+  readonly id: string;
+}
+
 class Connection implements WsConnection {
   login: WsLogin | undefined = undefined;
   closed = false;
@@ -268,34 +304,52 @@ class Connection implements WsConnection {
     readonly connId: string,
     readonly path: WsPath,
     readonly ip: string,
-    private readonly ws: WebSocket,
     private readonly server: Server,
-    /** The upgraded socket under `ws` (the one handed to handleUpgrade), corked by sendReply. */
-    private readonly socket: Duplex,
+    private readonly local: LocalSocket | undefined,
+    readonly remote: RemoteSocket | undefined,
   ) {
     this.lastActivityMs = Date.now();
     this.gone = new Promise((resolve) => { this.markGone = resolve; });
   }
 
+  get fanout(): TopicFanout | undefined {
+    return this.remote?.fanout;
+  }
+
+  joinTopic(key: string): void {
+    if (this.remote !== undefined && !this.closed) this.remote.fanout.join(this.remote.id, key);
+  }
+
+  leaveTopic(key: string): void {
+    if (this.remote !== undefined && !this.closed) this.remote.fanout.leave(this.remote.id, key);
+  }
+
   send(text: string | Buffer): boolean {
     if (this.closed) return false;
+    this.lastActivityMs = Date.now();
+    if (this.local === undefined) {
+      // The fan-out process checks the unsent-bytes bound where the socket is.
+      this.remote!.fanout.send(this.remote!.id, typeof text === 'string' ? text : text.toString('utf8'));
+      return true;
+    }
+    const ws = this.local.ws;
     const limit = this.server.limits.sendBufferMaxBytes;
     const bytes = typeof text === 'string' ? Buffer.byteLength(text) : text.length;
-    if (this.ws.bufferedAmount + bytes > limit) {
+    if (ws.bufferedAmount + bytes > limit) {
       this.close(WsCloses.slowConsumer);
       return false;
     }
-    this.ws.send(text, { binary: false });
-    this.lastActivityMs = Date.now();
-    this.server.notePeak(this.ws.bufferedAmount);
+    ws.send(text, { binary: false });
+    this.server.notePeak(ws.bufferedAmount);
     return true;
   }
 
   sendReply(text: string): boolean {
-    if (!this.corked && !this.closed) {
+    if (!this.corked && !this.closed && this.local !== undefined) {
+      const socket = this.local.socket;
       this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => { this.corked = false; this.socket.uncork(); });
+      socket.cork();
+      process.nextTick(() => { this.corked = false; socket.uncork(); });
     }
     return this.send(text);
   }
@@ -312,10 +366,16 @@ class Connection implements WsConnection {
     if (this.closed) return;
     this.closed = true;
     this.server.countClose(close.code);
+    // (A member of topics in the fan-out process leaves them there as its close arrives.)
     this.endSubscriptions();
-    this.ws.close(close.code, close.reason);
+    if (this.local === undefined) {
+      this.remote!.fanout.close(this.remote!.id, close.code, close.reason);
+      return;
+    }
+    const ws = this.local.ws;
+    ws.close(close.code, close.reason);
     // A peer that does not answer the close (it is not reading) is cut after the grace period.
-    setTimeout(() => { this.ws.terminate(); }, this.server.limits.closeGraceMs).unref();
+    setTimeout(() => { ws.terminate(); }, this.server.limits.closeGraceMs).unref();
   }
 
   /** Ends every subscription (once: the map is emptied). */
@@ -339,6 +399,11 @@ class Server implements WsServer {
   private readonly sweep: NodeJS.Timeout;
   private stopping = false;
   private readonly closeCounter: Counter;
+  /** Connections the fan-out process holds, by the server's number for them there. */
+  private readonly remote = new Map<string, Connection>();
+  /** Sockets handed to the fan-out process whose handshake has not finished: their path and IP. */
+  private readonly handedOff = new Map<string, { readonly path: WsPath; readonly ip: string }>();
+  private nextRemoteId = 0;
 
   constructor(app: FastifyInstance, private readonly config: WsServerConfig) {
     this.limits = { ...WsDefaults, ...config.options };
@@ -371,6 +436,10 @@ class Server implements WsServer {
     app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => { this.upgrade(request, socket, head); });
     this.sweep = setInterval(() => { this.sweepConnections(); }, this.limits.sweepIntervalMs);
     this.sweep.unref();
+    config.fanout?.attach({
+      sendBufferMaxBytes: this.limits.sendBufferMaxBytes, idleTimeoutMs: this.limits.idleTimeoutMs, messageBytesMax: this.limits.messageBytesMax,
+      closeGraceMs: this.limits.closeGraceMs, sweepIntervalMs: this.limits.sweepIntervalMs,
+    }, this.fanoutHandler(config.fanout));
     const registry = config.registry;
     this.closeCounter = new Counter({
       name: 'everbook_ws_closes_total', help: 'WebSocket connections the server closed, by reason (WsCloses).',
@@ -383,6 +452,19 @@ class Server implements WsServer {
         name: 'everbook_ws_subscriptions', help: 'Subscriptions held by open WebSocket connections.', registers: [registry],
         collect() { let n = 0; for (const c of connections) n += c.subscriptions.size; this.set(n); },
       });
+      const fanout = config.fanout;
+      if (fanout !== undefined) {
+        const remote = this.remote;
+        new Gauge({ name: 'everbook_ws_fanout_connections', help: 'Open WebSocket connections whose sockets the fan-out process holds.', registers: [registry], collect() { this.set(remote.size); } });
+        new Gauge({
+          name: 'everbook_ws_fanout_backlog_bytes', help: 'Bytes queued for the fan-out process and not yet written to it (bounded by FanoutDefaults.backlogBytesMax).',
+          registers: [registry], collect() { this.set(fanout.backlogBytes); },
+        });
+        new Gauge({
+          name: 'everbook_ws_fanout_replaced', help: 'Times the fan-out process died or fell behind and was replaced (its clients were disconnected).',
+          registers: [registry], collect() { this.set(fanout.replaced); },
+        });
+      }
     }
   }
 
@@ -404,12 +486,73 @@ class Server implements WsServer {
     if ((this.perIp.get(ip) ?? 0) >= this.limits.connectionsPerIpMax) { refuseWith(429, 'Too Many Requests', '50011'); return; }
     // Counted before the handshake completes, so a burst of upgrades cannot pass the bounds.
     this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
+    const fanout = this.config.fanout;
+    // (Only a real socket can be passed to another process: an upgrade always comes on one.)
+    if (fanout?.available() === true && path !== WsPaths.private && socket instanceof Socket) {
+      // The fan-out process completes the handshake (onOpen) or reports the socket gone (onGone).
+      const id = String(this.nextRemoteId++);
+      this.handedOff.set(id, { path: path as WsPath, ip });
+      fanout.handOff(id, request.url ?? path, request.headers, head, socket);
+      return;
+    }
     let accepted = false;
     socket.once('close', () => { if (!accepted) this.releaseIp(ip); });
     this.wss.handleUpgrade(request, socket, head, (ws) => {
       accepted = true;
       this.accept(ws, socket, path as WsPath, ip);
     });
+  }
+
+  /** How the server follows the connections the fan-out process holds. */
+  private fanoutHandler(fanout: FanoutProcess): FanoutHandler {
+    const gone = (id: string): void => {
+      const pending = this.handedOff.get(id);
+      if (pending !== undefined) {
+        this.handedOff.delete(id);
+        this.releaseIp(pending.ip);
+        return;
+      }
+      const conn = this.remote.get(id);
+      if (conn === undefined) return;
+      this.remote.delete(id);
+      this.forget(conn);
+    };
+    return {
+      onOpen: (id) => {
+        const pending = this.handedOff.get(id);
+        if (pending === undefined) return;
+        this.handedOff.delete(id);
+        const conn = new Connection(randomBytes(4).toString('hex'), pending.path, pending.ip, this, undefined, { fanout, id });
+        this.remote.set(id, conn);
+        this.connections.add(conn);
+        if (this.stopping) conn.close(WsCloses.shutdown);
+      },
+      onMessage: (id, text) => {
+        const conn = this.remote.get(id);
+        if (conn !== undefined) this.onText(conn, text);
+      },
+      onClosing: (id, code) => {
+        const conn = this.remote.get(id);
+        if (conn === undefined || conn.closed) return;
+        conn.closed = true;
+        this.countClose(code);
+        conn.endSubscriptions();
+      },
+      onGone: gone,
+      onPeak: (bytes) => { this.notePeak(bytes); },
+      onLost: () => {
+        for (const id of [...this.handedOff.keys(), ...this.remote.keys()]) gone(id);
+      },
+    };
+  }
+
+  /** A connection's socket has closed: it leaves every count. */
+  private forget(conn: Connection): void {
+    conn.closed = true;
+    conn.endSubscriptions();
+    this.connections.delete(conn);
+    this.releaseIp(conn.ip);
+    conn.markGone();
   }
 
   private releaseIp(ip: string): void {
@@ -419,17 +562,14 @@ class Server implements WsServer {
   }
 
   private accept(ws: WebSocket, socket: Duplex, path: WsPath, ip: string): void {
-    const conn = new Connection(randomBytes(4).toString('hex'), path, ip, ws, this, socket);
+    const conn = new Connection(randomBytes(4).toString('hex'), path, ip, this, { ws, socket }, undefined);
     this.connections.add(conn);
-    ws.on('message', (data: RawData, isBinary: boolean) => { this.onMessage(conn, data, isBinary); });
-    ws.on('error', (e: Error) => { this.log?.debug({ err: e.message, connId: conn.connId }, 'websocket error'); });
-    ws.once('close', () => {
-      conn.closed = true;
-      conn.endSubscriptions();
-      this.connections.delete(conn);
-      this.releaseIp(ip);
-      conn.markGone();
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      // A text frame arrives as a Buffer (the default binaryType), decoded without a copy.
+      if (!conn.closed) this.onText(conn, isBinary ? '' : (Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)).toString('utf8'));
     });
+    ws.on('error', (e: Error) => { this.log?.debug({ err: e.message, connId: conn.connId }, 'websocket error'); });
+    ws.once('close', () => { this.forget(conn); });
     if (this.stopping) conn.close(WsCloses.shutdown);
   }
 
@@ -448,12 +588,10 @@ class Server implements WsServer {
     return true;
   }
 
-  private onMessage(conn: Connection, data: RawData, isBinary: boolean): void {
+  private onText(conn: Connection, text: string): void {
     if (conn.closed) return;
     const now = Date.now();
     conn.lastActivityMs = now;
-    // A text frame arrives as a Buffer (the default binaryType), decoded without a copy.
-    const text = isBinary ? '' : (Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)).toString('utf8');
     let message: unknown;
     if (text !== 'ping') {
       try {
@@ -499,7 +637,8 @@ class Server implements WsServer {
     for (const conn of [...this.connections]) {
       if (conn.closed) continue;
       if (!serving) conn.close(WsCloses.notServing);
-      else if (now - conn.lastActivityMs > this.limits.idleTimeoutMs) conn.close(WsCloses.idle);
+      // The fan-out process sees the pushes it writes, so it closes its idle connections itself.
+      else if (conn.remote === undefined && now - conn.lastActivityMs > this.limits.idleTimeoutMs) conn.close(WsCloses.idle);
       else if (conn.login !== undefined) {
         const key = port.keys.get(conn.login.apiKey);
         if (key === undefined || authorize(key, conn.ip, 'read_only') !== undefined) conn.close(WsCloses.keyRevoked);
@@ -520,7 +659,10 @@ class Server implements WsServer {
   stats(): WsStats {
     let subscriptions = 0;
     for (const c of this.connections) subscriptions += c.subscriptions.size;
-    return { connections: this.connections.size, subscriptions, closes: { ...this.closes }, refused: { ...this.refused }, peakBufferedBytes: this.peak };
+    return {
+      connections: this.connections.size, subscriptions, closes: { ...this.closes }, refused: { ...this.refused }, peakBufferedBytes: this.peak,
+      inFanout: this.remote.size,
+    };
   }
 
   async close(): Promise<void> {
@@ -528,8 +670,17 @@ class Server implements WsServer {
     clearInterval(this.sweep);
     const open = [...this.connections];
     for (const conn of open) conn.close(WsCloses.shutdown);
-    // Each is gone within closeGraceMs: a peer that does not answer the close is cut then.
-    await Promise.all(open.map((conn) => conn.gone));
+    // Each is gone within closeGraceMs: a peer that does not answer the close is cut then. The
+    // fan-out process cuts its own; one that does not report within a second more (it hangs)
+    // has its connections forgotten here, and whoever stops it takes their sockets with it.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, this.limits.closeGraceMs + 1_000); });
+    await Promise.race([Promise.all(open.map((conn) => conn.gone)), late]);
+    clearTimeout(timer);
+    for (const [id, conn] of [...this.remote]) {
+      this.remote.delete(id);
+      this.forget(conn);
+    }
     this.wss.close();
   }
 }

@@ -34,6 +34,7 @@ export interface ServerConfig {
   readonly wsConnectionsPerIpMax: number;
   readonly wsSendBufferMaxBytes: number;
   readonly wsBooksIntervalMs: number;
+  readonly wsFanoutProcess: boolean;
   readonly wsTradesIntervalMs: number;
   readonly chainRpc: string;
   readonly localChain: 'auto' | 'true' | 'false';
@@ -84,6 +85,7 @@ export const settings: Record<keyof ServerConfig, Setting> = {
   wsConnectionsPerIpMax: { flag: 'ws-connections-per-ip-max', env: 'EVERBOOK_WS_CONNECTIONS_PER_IP_MAX', kind: 'int', default: String(WsDefaults.connectionsPerIpMax), help: 'open WebSocket connections per client IP; more are refused at the upgrade (429)' },
   wsSendBufferMaxBytes: { flag: 'ws-send-buffer-max', env: 'EVERBOOK_WS_SEND_BUFFER_MAX', kind: 'int', default: String(WsDefaults.sendBufferMaxBytes), help: 'unsent bytes a WebSocket client may leave in the node; a client that falls further behind is closed (4010)' },
   wsBooksIntervalMs: { flag: 'ws-books-interval-ms', env: 'EVERBOOK_WS_BOOKS_INTERVAL_MS', kind: 'int', default: String(StreamLimits.booksIntervalMs), help: 'least ms between two `books` pushes of an instrument (OKX: 100); 0 pushes every change the hub drains (tests)' },
+  wsFanoutProcess: { flag: 'ws-fanout-process', env: 'EVERBOOK_WS_FANOUT_PROCESS', kind: 'bool', default: 'true', help: 'hold the public and business WebSocket sockets in a child process that writes the pushes (off: the node writes them on the thread that applies the log)' },
   wsTradesIntervalMs: { flag: 'ws-trades-interval-ms', env: 'EVERBOOK_WS_TRADES_INTERVAL_MS', kind: 'int', default: String(PushIntervalsMs.trades), help: 'least ms between two `trades` pushes of an instrument, each carrying every trade since the last; 0 pushes every drain' },
   chainRpc: { flag: 'chain-rpc', env: 'EVERBOOK_CHAIN_RPC', kind: 'string', default: '', help: 'custody on a chain: its JSON-RPC URL (a node this operator trusts); empty: no chain unless --local-chain' },
   localChain: { flag: 'local-chain', env: 'EVERBOOK_LOCAL_CHAIN', kind: 'string', default: 'auto', help: 'custody on a local anvil this node starts (loopback): true, false, or auto (on for --dev with the journal and no --chain-rpc)' },

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { Coordinator } from '../cluster/coordinator.js';
-import { createGateway, KeyDerivation, type ProofSource } from '../gateway/index.js';
+import { createGateway, FanoutProcess, KeyDerivation, type ProofSource } from '../gateway/index.js';
 import { LiabilitiesReports } from '../por/index.js';
 import { ReservesWriter } from './reserves.js';
 import type { ExchangePort } from '../replica/index.js';
@@ -322,9 +322,13 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
   }
 
   // 8. The gateway (OKX v5 REST, and WebSocket from the hub), the operator routes and the internal routes, then listen.
+  //    The public and business WebSocket sockets are held by a child process that writes the
+  //    pushes, so a large audience costs the apply thread one message per push (ws-fanout.ts).
+  const fanout = config.wsFanoutProcess ? new FanoutProcess({ logger: logger.child({ part: 'ws-fanout' }) }) : undefined;
   const app = createGateway(port, {
     streams: {
       hub,
+      ...(fanout !== undefined && { fanout }),
       options: { connectionsMax: config.wsConnectionsMax, connectionsPerIpMax: config.wsConnectionsPerIpMax, sendBufferMaxBytes: config.wsSendBufferMaxBytes },
       intervals: { trades: config.wsTradesIntervalMs },
     },
@@ -379,6 +383,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
       clearInterval(spaceProbe);
       clearInterval(heartbeats);
       await app.close();
+      await fanout?.stop();
       reservesWriter?.close();
       await custody?.close();
       hub.close();
