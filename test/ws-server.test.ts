@@ -458,3 +458,23 @@ test('Fan-out process: one that stops reading is replaced once the messages wait
     await h.close();
   }
 });
+
+test('WebSocket behind a trusted proxy: the client IP comes from X-Forwarded-For, as on REST (per-IP bound)', async () => {
+  const { port } = venue();
+  const hub = new StreamHub({ queries: port.queries, appliedSeq: () => port.engine.seq });
+  const app = createGateway(port, { rateLimits: false, trustProxy: true, streams: { hub, options: { connectionsPerIpMax: 1 } } });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  assert.ok(typeof address === 'object' && address !== null);
+  const url = `ws://127.0.0.1:${String(address.port)}/ws/v5/public`;
+  const clients: WsClient[] = [];
+  try {
+    clients.push(await WsClient.open(url, 10_000, { 'x-forwarded-for': '203.0.113.7, 10.0.0.1' }));
+    clients.push(await WsClient.open(url, 10_000, { 'x-forwarded-for': '198.51.100.9' }));
+    await assert.rejects(WsClient.open(url, 10_000, { 'x-forwarded-for': '203.0.113.7' }), /HTTP 429/, 'the first client again, through another hop');
+  } finally {
+    for (const c of clients) c.ws.terminate();
+    await app.close();
+    hub.close();
+  }
+});

@@ -160,6 +160,8 @@ interface SharedAuth {
   readonly takeTrade: TradeBudget;
   readonly failedAuth: FailedAuthBudget | undefined;
   readonly windowMs: number;
+  /** Whether the client IP comes from X-Forwarded-For (GatewayOptions.trustProxy). */
+  readonly trustProxy: boolean;
 }
 
 /**
@@ -178,6 +180,7 @@ function attachStreams(
     httpConnectionsMax: app.server.maxConnections,
     ...(streams.options !== undefined && { options: streams.options }),
     ...(streams.fanout !== undefined && { fanout: streams.fanout }),
+    trustProxy: auth.trustProxy,
   });
 }
 
@@ -409,7 +412,7 @@ export function createGateway(port: ExchangePort, options: GatewayOptions = {}):
       available: (ip, nowMs) => buckets.available(`authfail:ip:${ip}`, 1, failedAuthLimit, nowMs),
       charge: (ip, nowMs) => { buckets.take([{ key: `authfail:ip:${ip}`, cost: 1 }], failedAuthLimit, nowMs); },
     };
-    webSockets.set(app, attachStreams(app, port, options.streams, registry, options.logger ?? false, { takeTrade, failedAuth, windowMs }));
+    webSockets.set(app, attachStreams(app, port, options.streams, registry, options.logger ?? false, { takeTrade, failedAuth, windowMs, trustProxy: options.trustProxy ?? false }));
   }
   return app;
 }

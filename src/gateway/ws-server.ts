@@ -162,6 +162,12 @@ export interface WsServerConfig {
   readonly logger?: Logger | false;
   /** Bounds the server counts against (the HTTP server's open connection limit). */
   readonly httpConnectionsMax?: number;
+  /**
+   * Take the client IP from X-Forwarded-For (its first address), as the REST side does with the
+   * gateway's trustProxy: behind a proxy, the per-IP bound and the keys' IP allowlists then see
+   * the client, not the proxy.
+   */
+  readonly trustProxy?: boolean;
   /** Hands the public and business sockets to this fan-out process (none: this process holds them all). */
   readonly fanout?: FanoutProcess;
 }
@@ -481,7 +487,9 @@ class Server implements WsServer {
     };
     if (!wsPaths.has(path)) { refuseWith(404, 'Not Found', '404'); return; }
     if (this.stopping || this.config.port.status().state !== 'serving') { refuseWith(503, 'Service Unavailable', '50001'); return; }
-    const ip = normalizeIp(request.socket.remoteAddress ?? '');
+    const xff = this.config.trustProxy === true ? request.headers['x-forwarded-for'] : undefined;
+    const forwarded = (Array.isArray(xff) ? xff[0] : xff)?.split(',')[0]?.trim();
+    const ip = normalizeIp(forwarded !== undefined && forwarded !== '' ? forwarded : request.socket.remoteAddress ?? '');
     if (this.connections.size >= this.limits.connectionsMax) { refuseWith(503, 'Service Unavailable', '50001'); return; }
     if ((this.perIp.get(ip) ?? 0) >= this.limits.connectionsPerIpMax) { refuseWith(429, 'Too Many Requests', '50011'); return; }
     // Counted before the handshake completes, so a burst of upgrades cannot pass the bounds.

@@ -38,9 +38,9 @@ export class WsClient {
     ws.on('error', () => undefined);
   }
 
-  static open(url: string, timeoutMs = 10_000): Promise<WsClient> {
+  static open(url: string, timeoutMs = 10_000, headers: Readonly<Record<string, string>> = {}): Promise<WsClient> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { handshakeTimeout: timeoutMs });
+      const ws = new WebSocket(url, { handshakeTimeout: timeoutMs, headers });
       const client = new WsClient(ws);
       ws.once('open', () => { resolve(client); });
       ws.once('unexpected-response', (_req, res) => { reject(new Error(`upgrade refused: HTTP ${String(res.statusCode)}`)); ws.terminate(); });
