@@ -478,3 +478,63 @@ test('WebSocket behind a trusted proxy: the client IP comes from X-Forwarded-For
     hub.close();
   }
 });
+
+/** Resolves with what `work` resolves, or rejects after `ms`: for steps that must not hang. */
+async function within<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`${what}: not within ${String(ms)} ms`)); }, ms); });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+test('Fan-out process: the gateway still closes after the child was replaced and took no connection since (Node does not wait on the dead child for sockets it held)', async () => {
+  const h = await harness(new FanoutProcess({ logger: false, restartDelayMs: 10 }));
+  let closed = false;
+  try {
+    const pub = await h.open();
+    await subscribed(pub, [{ channel: 'trades', instId: 'BTC-USDT' }]);
+    const fanout = h.fanout!;
+    process.kill(fanout.pid!, 'SIGKILL');
+    await pub.closed;
+    await eventually(() => fanout.available() && fanout.starts === 2, 'a new fan-out process');
+    assert.equal(h.ws.stats().closes['fanoutLost'], 1, 'the dropped client counted');
+    await within(15_000, 'the gateway\'s close', h.close());
+    closed = true;
+  } finally {
+    if (!closed) await h.close();
+  }
+});
+
+test('Fan-out process: a child that answers no hand-off within handOffTimeoutMs is replaced; the client\'s upgrade fails and the next one is served', async () => {
+  const h = await harness(new FanoutProcess({ logger: false, restartDelayMs: 10, handOffTimeoutMs: 300 }), { sweepIntervalMs: 50, closeGraceMs: 500 });
+  try {
+    const fanout = h.fanout!;
+    process.kill(fanout.pid!, 'SIGSTOP');
+    await assert.rejects(WsClient.open(`${h.base}/ws/v5/public`, 10_000), 'no handshake from a stopped child');
+    await eventually(() => fanout.replaced === 1 && fanout.available(), 'the stuck child replaced');
+    assert.deepEqual([h.ws.stats().connections], [0]);
+    const again = await h.open();
+    await subscribed(again, [{ channel: 'books', instId: 'BTC-USDT' }]);
+    await again.take(push('books', 'BTC-USDT'), 'snapshot from the new process');
+  } finally {
+    await h.close();
+  }
+});
+
+test('Fan-out process: the gateway closes within its grace period even when the child is stuck with connections', async () => {
+  const h = await harness(new FanoutProcess({ logger: false }), { closeGraceMs: 500 });
+  let closed = false;
+  try {
+    const pub = await h.open();
+    await subscribed(pub, [{ channel: 'trades', instId: 'BTC-USDT' }]);
+    process.kill(h.fanout!.pid!, 'SIGSTOP');
+    await within(15_000, 'the gateway\'s close', h.close());
+    closed = true;
+    assert.equal(h.fanout!.pid, undefined, 'the stuck child was stopped');
+  } finally {
+    if (!closed) await h.close();
+  }
+});

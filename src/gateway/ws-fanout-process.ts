@@ -23,6 +23,9 @@ interface Held {
   lastActivityMs: number;
   corked: boolean;
   closing: boolean;
+  /** Client messages in the current one-second window (messagesPerSecondMax). */
+  windowStartMs: number;
+  windowMessages: number;
 }
 
 const held = new Map<string, Held>();
@@ -92,14 +95,24 @@ function accept(message: Extract<ToFanout, { t: 'conn' }>, socket: Socket | unde
   let accepted = false;
   socket.once('close', () => { if (!accepted) tell({ t: 'gone', id: message.id }); });
   // What ws reads of the request: the method, the URL and the headers (the node parsed them).
-  const request = { method: 'GET', url: message.url, headers: message.headers, socket } as unknown as IncomingMessage;
+  const request = { method: message.method, url: message.url, headers: message.headers, socket } as unknown as IncomingMessage;
   wss.handleUpgrade(request, socket, Buffer.from(message.head), (ws) => {
     accepted = true;
-    const conn: Held = { id: message.id, ws, socket, topics: new Set(), lastActivityMs: Date.now(), corked: false, closing: false };
+    const conn: Held = {
+      id: message.id, ws, socket, topics: new Set(), lastActivityMs: Date.now(), corked: false, closing: false, windowStartMs: 0, windowMessages: 0,
+    };
     held.set(conn.id, conn);
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (conn.closing) return;
-      conn.lastActivityMs = Date.now();
+      const now = Date.now();
+      conn.lastActivityMs = now;
+      // The node meters messages and answers 60014; past its bound (plus the one that makes it
+      // answer) a flood is dropped here rather than queued for the node.
+      if (now - conn.windowStartMs >= 1_000) {
+        conn.windowStartMs = now;
+        conn.windowMessages = 0;
+      }
+      if (++conn.windowMessages > limits!.messagesPerSecondMax) return;
       const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
       tell({ t: 'msg', id: conn.id, text: isBinary ? '' : bytes.toString('utf8') });
     });
@@ -168,5 +181,10 @@ function sweepIdle(): void {
 }
 
 process.on('message', onMessage);
+// A terminal's Ctrl-C and a service manager's stop signal the node's whole process group: this
+// process ignores them and goes when the node has closed its connections and its channel, so
+// its clients get the node's close codes (1001, 4012), not a dropped socket.
+process.on('SIGINT', () => undefined);
+process.on('SIGTERM', () => undefined);
 // The node went (or closed the channel): the sockets go with this process.
 process.on('disconnect', () => { process.exit(0); });

@@ -21,6 +21,12 @@ export interface FanoutLimits {
   readonly sendBufferMaxBytes: number;
   readonly idleTimeoutMs: number;
   readonly messageBytesMax: number;
+  /**
+   * Client messages forwarded per connection and second: one past the server's own bound, so
+   * the server still answers 60014, while a flood is dropped in the child instead of queued for
+   * the node without end.
+   */
+  readonly messagesPerSecondMax: number;
   readonly closeGraceMs: number;
   readonly sweepIntervalMs: number;
 }
@@ -28,7 +34,7 @@ export interface FanoutLimits {
 /** Node -> child. `id` is the server's own connection number, not the connId clients see. */
 export type ToFanout =
   | { readonly t: 'init'; readonly limits: FanoutLimits }
-  | { readonly t: 'conn'; readonly id: string; readonly url: string; readonly headers: IncomingHttpHeaders; readonly head: Uint8Array }
+  | { readonly t: 'conn'; readonly id: string; readonly method: string; readonly url: string; readonly headers: IncomingHttpHeaders; readonly head: Uint8Array }
   | { readonly t: 'send'; readonly id: string; readonly text: string }
   | { readonly t: 'join'; readonly id: string; readonly key: string }
   | { readonly t: 'leave'; readonly id: string; readonly key: string }
@@ -56,7 +62,17 @@ export const FanoutDefaults = {
   backlogBytesMax: 64 * 1024 * 1024,
   /** Least time between two starts of the child after it died or was stopped. */
   restartDelayMs: 1_000,
+  /**
+   * A socket handed to the child must be answered (handshake done, or gone) within this long;
+   * a child that answers none is stuck, and is replaced like one that fell behind.
+   */
+  handOffTimeoutMs: 10_000,
+  /** A stopping child that has not exited this long after its channel closed is killed. */
+  stopKillAfterMs: 2_000,
 } as const;
+
+/** What a message without text counts for in the backlog (a hand-off's headers are counted as their size). */
+const MESSAGE_OVERHEAD_BYTES = 64;
 
 /** What the WebSocket server hears from the child. */
 export interface FanoutHandler {
@@ -72,6 +88,7 @@ export interface FanoutHandler {
 export interface FanoutOptions {
   readonly backlogBytesMax?: number;
   readonly restartDelayMs?: number;
+  readonly handOffTimeoutMs?: number;
   readonly logger?: Logger | false;
 }
 
@@ -82,9 +99,12 @@ export class FanoutProcess {
   private limits: FanoutLimits | undefined;
   private backlogBytesNow = 0;
   private stopped = false;
+  /** The child was killed for falling behind or being stuck, and has not exited yet. */
+  private replacing = false;
   private restartTimer: NodeJS.Timeout | undefined;
   private readonly backlogBytesMax: number;
   private readonly restartDelayMs: number;
+  readonly handOffTimeoutMs: number;
   /** Times the child was started, and replaced after it died or fell behind (metrics, tests). */
   starts = 0;
   replaced = 0;
@@ -92,6 +112,7 @@ export class FanoutProcess {
   constructor(private readonly options: FanoutOptions = {}) {
     this.backlogBytesMax = options.backlogBytesMax ?? FanoutDefaults.backlogBytesMax;
     this.restartDelayMs = options.restartDelayMs ?? FanoutDefaults.restartDelayMs;
+    this.handOffTimeoutMs = options.handOffTimeoutMs ?? FanoutDefaults.handOffTimeoutMs;
   }
 
   private get log(): Logger | undefined {
@@ -111,9 +132,22 @@ export class FanoutProcess {
     return this.backlogBytesNow;
   }
 
-  /** Whether a child is running to take connections now. */
+  /** Whether a child is running and keeping up, to take connections now. */
   available(): boolean {
-    return this.child !== undefined && this.child.connected;
+    return this.child !== undefined && this.child.connected && !this.replacing
+      && this.backlogBytesNow + MESSAGE_OVERHEAD_BYTES * 256 <= this.backlogBytesMax;
+  }
+
+  /**
+   * Kills a child that fell behind or stopped answering (logged once); its exit disconnects its
+   * clients and starts another.
+   */
+  replace(why: string): void {
+    const child = this.child;
+    if (child === undefined || this.replacing || this.stopped) return;
+    this.replacing = true;
+    this.log?.error({ backlogBytes: this.backlogBytesNow }, `websocket fan-out process ${why}: replacing it`);
+    child.kill('SIGKILL');
   }
 
   /** The process id of the child, while one runs. */
@@ -127,6 +161,7 @@ export class FanoutProcess {
       serialization: 'advanced', execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     this.child = child;
+    this.replacing = false;
     this.backlogBytesNow = 0;
     this.starts += 1;
     child.on('message', (message: FromFanout) => { this.onMessage(message); });
@@ -134,6 +169,7 @@ export class FanoutProcess {
     child.once('exit', (code, signal) => {
       if (this.child !== child) return;
       this.child = undefined;
+      this.backlogBytesNow = 0;
       this.handler?.onLost();
       if (this.stopped) return;
       this.replaced += 1;
@@ -141,7 +177,7 @@ export class FanoutProcess {
       this.restartTimer = setTimeout(() => { this.restartTimer = undefined; this.spawn(); }, this.restartDelayMs);
       this.restartTimer.unref();
     });
-    this.post({ t: 'init', limits: this.limits! });
+    this.post({ t: 'init', limits: this.limits! }, MESSAGE_OVERHEAD_BYTES);
   }
 
   private onMessage(message: FromFanout): void {
@@ -160,54 +196,76 @@ export class FanoutProcess {
     }
   }
 
-  /** Queues a message for the child; past backlogBytesMax the child is replaced. */
-  private post(message: ToFanout, socket?: Socket): void {
+  /**
+   * Queues a message for the child: false if there is none to take it, or if it would take the
+   * backlog past backlogBytesMax (then the child is replaced: it fell behind).
+   */
+  private post(message: ToFanout, bytes: number, socket?: Socket): boolean {
     const child = this.child;
-    if (child === undefined || !child.connected) return;
-    const bytes = 'text' in message ? message.text.length : 64;
+    if (child === undefined || !child.connected || this.replacing) return false;
     if (this.backlogBytesNow + bytes > this.backlogBytesMax) {
-      this.log?.error({ backlogBytes: this.backlogBytesNow }, 'websocket fan-out process fell behind its backlog bound: replacing it');
-      child.kill('SIGKILL');
-      return;
+      this.replace('fell behind its backlog bound');
+      return false;
     }
     this.backlogBytesNow += bytes;
     const written = (): void => { if (this.child === child) this.backlogBytesNow -= bytes; };
+    // keepOpen: this process closes its own copy of a socket once the child has answered for it
+    // (release), so that a hand-off the child never took still has an owner that closes it.
     if (socket === undefined) child.send(message, written);
-    else child.send(message, socket, {}, written);
+    else child.send(message, socket, { keepOpen: true }, written);
+    return true;
   }
 
-  /** Hands an upgrade's socket to the child, which completes the handshake (onOpen) or says onGone. */
-  handOff(id: string, url: string, headers: IncomingHttpHeaders, head: Buffer, socket: Socket): void {
-    // Until the child acknowledges the descriptor, this process keeps its own copy open, still
-    // reading for the HTTP parser: the client's first frame, sent as soon as the child's
+  /**
+   * Hands an upgrade's socket to the child, which completes the handshake (onOpen) or says
+   * onGone. The caller checks available() first, keeps the socket and calls release() once the
+   * child has answered or is lost. False: the child went meanwhile, and the socket was closed.
+   */
+  handOff(id: string, method: string, url: string, headers: IncomingHttpHeaders, head: Buffer, socket: Socket): boolean {
+    if (!this.available()) return false;
+    // Node would count a socket sent with its server as held by a "worker" and make the HTTP
+    // server's close wait for the child to report it closed, which a replaced child never does:
+    // this server lets go of the socket itself instead (release), as for any closed connection.
+    (socket as unknown as { server: unknown }).server = null;
+    // Until the child has taken the descriptor and this process closes its copy, that copy is
+    // still reading for the HTTP parser: the client's first frame, sent as soon as the child's
     // handshake reaches it, could be read (and dropped) here. Stop reading first. (Node's
     // documented way is a server with pauseOnConnect, which an HTTP server cannot be.)
     (socket as unknown as { _handle?: { readStop?: () => number } })._handle?.readStop?.();
-    this.post({ t: 'conn', id, url, headers, head }, socket);
+    const headerBytes = Object.entries(headers).reduce((n, [k, v]) => n + k.length + String(v).length, MESSAGE_OVERHEAD_BYTES);
+    if (this.post({ t: 'conn', id, method, url, headers, head }, headerBytes + head.length, socket)) return true;
+    // The child went (or fell behind) since available() said yes: the client's upgrade fails.
+    socket.destroy();
+    return false;
+  }
+
+  /** Closes this process's copy of a handed-off socket (the child's stays open; the connection too). */
+  static release(socket: Socket): void {
+    socket.destroy();
   }
 
   send(id: string, text: string): void {
-    this.post({ t: 'send', id, text });
+    this.post({ t: 'send', id, text }, text.length + MESSAGE_OVERHEAD_BYTES);
   }
 
   join(id: string, key: string): void {
-    this.post({ t: 'join', id, key });
+    this.post({ t: 'join', id, key }, MESSAGE_OVERHEAD_BYTES);
   }
 
   leave(id: string, key: string): void {
-    this.post({ t: 'leave', id, key });
+    this.post({ t: 'leave', id, key }, MESSAGE_OVERHEAD_BYTES);
   }
 
   /** One frame for every connection that joined `key`. */
   publish(key: string, text: string): void {
-    this.post({ t: 'pub', key, text });
+    this.post({ t: 'pub', key, text }, text.length + MESSAGE_OVERHEAD_BYTES);
   }
 
   close(id: string, code: number, reason: string): void {
-    this.post({ t: 'close', id, code, reason });
+    this.post({ t: 'close', id, code, reason }, MESSAGE_OVERHEAD_BYTES);
   }
 
-  /** Stops the child (its sockets close with it); no other is started. */
+  /** Stops the child (its sockets close with it); no other is started. The WebSocket server calls it when it closes; again is harmless. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.restartTimer !== undefined) clearTimeout(this.restartTimer);
@@ -215,7 +273,7 @@ export class FanoutProcess {
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => { child.once('exit', () => { resolve(); }); });
     if (child.connected) child.disconnect();
-    const killer = setTimeout(() => { child.kill('SIGKILL'); }, 2_000);
+    const killer = setTimeout(() => { child.kill('SIGKILL'); }, FanoutDefaults.stopKillAfterMs);
     await exited;
     clearTimeout(killer);
   }

@@ -25,7 +25,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { authorize, normalizeIp } from './auth.js';
 import { WsCloses, WsErrors, wsError, type WsClose, type WsError } from './errors.js';
 import type { ExchangePort, Permission } from '../replica/index.js';
-import type { FanoutHandler, FanoutProcess } from './ws-fanout.js';
+import { FanoutProcess, type FanoutHandler } from './ws-fanout.js';
 
 export const WsPaths = { public: '/ws/v5/public', private: '/ws/v5/private', business: '/ws/v5/business' } as const;
 export type WsPath = (typeof WsPaths)[keyof typeof WsPaths];
@@ -33,7 +33,10 @@ const wsPaths: ReadonlySet<string> = new Set(Object.values(WsPaths));
 
 /** The WebSocket bounds; docs/API.md lists them. */
 export const WsDefaults = {
-  /** Open WebSocket connections at most (below the HTTP server's maxConnections, which counts them too). */
+  /**
+   * Open WebSocket connections at most (below the HTTP server's maxConnections, which counts the
+   * ones this process holds; those held by the fan-out process leave its count once handed over).
+   */
   connectionsMax: 5_000,
   /** Open WebSocket connections per client IP. */
   connectionsPerIpMax: 100,
@@ -82,6 +85,8 @@ export interface WsConnection {
    * Queues a text frame: a string, or its UTF-8 bytes when the same message goes to many
    * connections (encoded once, not once per connection). False when the connection is closed,
    * or has just been closed because the frame would take its unsent bytes past sendBufferMaxBytes.
+   * (For a connection the fan-out process holds, that process applies the bound and reports the
+   * close: send is false only once the connection is known closed.)
    */
   send(text: string | Buffer): boolean;
   /**
@@ -407,8 +412,12 @@ class Server implements WsServer {
   private readonly closeCounter: Counter;
   /** Connections the fan-out process holds, by the server's number for them there. */
   private readonly remote = new Map<string, Connection>();
-  /** Sockets handed to the fan-out process whose handshake has not finished: their path and IP. */
-  private readonly handedOff = new Map<string, { readonly path: WsPath; readonly ip: string }>();
+  /**
+   * Sockets handed to the fan-out process whose handshake has not finished: their path, IP, this
+   * process's copy of the socket (closed once the child answers) and when they were handed off.
+   */
+  private readonly handedOff = new Map<string, { readonly path: WsPath; readonly ip: string; readonly socket: Socket; readonly atMs: number }>();
+  private readonly fanoutReplaced: Counter | undefined;
   private nextRemoteId = 0;
 
   constructor(app: FastifyInstance, private readonly config: WsServerConfig) {
@@ -444,7 +453,7 @@ class Server implements WsServer {
     this.sweep.unref();
     config.fanout?.attach({
       sendBufferMaxBytes: this.limits.sendBufferMaxBytes, idleTimeoutMs: this.limits.idleTimeoutMs, messageBytesMax: this.limits.messageBytesMax,
-      closeGraceMs: this.limits.closeGraceMs, sweepIntervalMs: this.limits.sweepIntervalMs,
+      messagesPerSecondMax: this.limits.messagesPerSecondMax + 1, closeGraceMs: this.limits.closeGraceMs, sweepIntervalMs: this.limits.sweepIntervalMs,
     }, this.fanoutHandler(config.fanout));
     const registry = config.registry;
     this.closeCounter = new Counter({
@@ -466,9 +475,9 @@ class Server implements WsServer {
           name: 'everbook_ws_fanout_backlog_bytes', help: 'Bytes queued for the fan-out process and not yet written to it (bounded by FanoutDefaults.backlogBytesMax).',
           registers: [registry], collect() { this.set(fanout.backlogBytes); },
         });
-        new Gauge({
-          name: 'everbook_ws_fanout_replaced', help: 'Times the fan-out process died or fell behind and was replaced (its clients were disconnected).',
-          registers: [registry], collect() { this.set(fanout.replaced); },
+        this.fanoutReplaced = new Counter({
+          name: 'everbook_ws_fanout_replaced_total', help: 'Times the fan-out process died, fell behind or stopped answering and was replaced (its clients were disconnected).',
+          registers: [registry],
         });
       }
     }
@@ -490,7 +499,8 @@ class Server implements WsServer {
     const xff = this.config.trustProxy === true ? request.headers['x-forwarded-for'] : undefined;
     const forwarded = (Array.isArray(xff) ? xff[0] : xff)?.split(',')[0]?.trim();
     const ip = normalizeIp(forwarded !== undefined && forwarded !== '' ? forwarded : request.socket.remoteAddress ?? '');
-    if (this.connections.size >= this.limits.connectionsMax) { refuseWith(503, 'Service Unavailable', '50001'); return; }
+    // (Sockets being handed to the fan-out process count: their handshake is under way.)
+    if (this.connections.size + this.handedOff.size >= this.limits.connectionsMax) { refuseWith(503, 'Service Unavailable', '50001'); return; }
     if ((this.perIp.get(ip) ?? 0) >= this.limits.connectionsPerIpMax) { refuseWith(429, 'Too Many Requests', '50011'); return; }
     // Counted before the handshake completes, so a burst of upgrades cannot pass the bounds.
     this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
@@ -499,8 +509,11 @@ class Server implements WsServer {
     if (fanout?.available() === true && path !== WsPaths.private && socket instanceof Socket) {
       // The fan-out process completes the handshake (onOpen) or reports the socket gone (onGone).
       const id = String(this.nextRemoteId++);
-      this.handedOff.set(id, { path: path as WsPath, ip });
-      fanout.handOff(id, request.url ?? path, request.headers, head, socket);
+      if (fanout.handOff(id, request.method ?? 'GET', request.url ?? path, request.headers, head, socket)) {
+        this.handedOff.set(id, { path: path as WsPath, ip, socket, atMs: Date.now() });
+      } else {
+        this.releaseIp(ip);
+      }
       return;
     }
     let accepted = false;
@@ -517,6 +530,7 @@ class Server implements WsServer {
       const pending = this.handedOff.get(id);
       if (pending !== undefined) {
         this.handedOff.delete(id);
+        FanoutProcess.release(pending.socket);
         this.releaseIp(pending.ip);
         return;
       }
@@ -530,6 +544,7 @@ class Server implements WsServer {
         const pending = this.handedOff.get(id);
         if (pending === undefined) return;
         this.handedOff.delete(id);
+        FanoutProcess.release(pending.socket);
         const conn = new Connection(randomBytes(4).toString('hex'), pending.path, pending.ip, this, undefined, { fanout, id });
         this.remote.set(id, conn);
         this.connections.add(conn);
@@ -549,6 +564,9 @@ class Server implements WsServer {
       onGone: gone,
       onPeak: (bytes) => { this.notePeak(bytes); },
       onLost: () => {
+        if (!this.stopping) this.fanoutReplaced?.inc();
+        // Their clients saw the sockets drop (1006): counted as closed by the server.
+        for (let i = 0; i < this.remote.size; i++) this.countCloseName('fanoutLost');
         for (const id of [...this.handedOff.keys(), ...this.remote.keys()]) gone(id);
       },
     };
@@ -640,6 +658,16 @@ class Server implements WsServer {
    */
   private sweepConnections(): void {
     const now = Date.now();
+    // A fan-out process that has not answered a hand-off in handOffTimeoutMs is stuck.
+    const fanout = this.config.fanout;
+    if (fanout !== undefined) {
+      for (const pending of this.handedOff.values()) {
+        if (now - pending.atMs > fanout.handOffTimeoutMs) {
+          fanout.replace(`did not answer a hand-off within ${String(fanout.handOffTimeoutMs)} ms`);
+          break;
+        }
+      }
+    }
     const port = this.config.port;
     const serving = port.status().state === 'serving';
     for (const conn of [...this.connections]) {
@@ -655,7 +683,10 @@ class Server implements WsServer {
   }
 
   countClose(code: number): void {
-    const name = closeNames.get(code) ?? String(code);
+    this.countCloseName(closeNames.get(code) ?? String(code));
+  }
+
+  private countCloseName(name: string): void {
     this.closes[name] = (this.closes[name] ?? 0) + 1;
     this.closeCounter.inc({ reason: name });
   }
@@ -690,6 +721,9 @@ class Server implements WsServer {
       this.forget(conn);
     }
     this.wss.close();
+    // The HTTP server's close waits for every socket it handed to the fan-out process to close
+    // there (Node tracks them): stop that process now, so a stuck one cannot hold up the stop.
+    await this.config.fanout?.stop();
   }
 }
 

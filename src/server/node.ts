@@ -382,8 +382,7 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
     closing ??= (async () => {
       clearInterval(spaceProbe);
       clearInterval(heartbeats);
-      await app.close();
-      await fanout?.stop();
+      await app.close(); // (closes the WebSocket server, which stops the fan-out process)
       reservesWriter?.close();
       await custody?.close();
       hub.close();
