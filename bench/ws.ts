@@ -20,6 +20,9 @@
 //     (chain and checksum). The node holds its public sockets in its fan-out process (its
 //     default, ws-fanout.ts), whose CPU is reported apart; `--in-process` runs the node with
 //     `--ws-fanout-process false` (the node writes every push itself), for comparison.
+//     A last phase is the control: no subscribers, but processes that burn as much CPU as the
+//     fan-out process and the subscribers used in the 1,000-subscriber phase, so that what the
+//     machine's cores alone cost the engine's rate shows beside what the subscribers cost it.
 //     `--no-fanout` skips this part.
 // Prints one JSON line with the figures and same-run ratios. A measurement, not a pass/fail test.
 // Usage: npm run bench:ws [-- ORDERS [IN_FLIGHT [WS_CONNECTIONS [ROUNDS]]]] [--no-fanout] [--in-process]
@@ -83,6 +86,23 @@ async function fanoutPid(nodePid: number): Promise<number | undefined> {
     // Not Linux, or the node is gone.
   }
   return undefined;
+}
+
+/**
+ * Processes that burn `cores` of CPU between them (each at most one core, busy for its share of
+ * every 10 ms slice), standing in for the subscribers' and the fan-out process's CPU.
+ */
+function burners(cores: number): { pids: number[]; stop: () => Promise<void> } {
+  const count = Math.max(1, Math.ceil(cores));
+  const duty = Math.min(1, cores / count);
+  const script = `const d=${String(duty)};(function t(){const e=Date.now()+10*d;while(Date.now()<e){}setTimeout(t,10*(1-d));})();`;
+  const children = Array.from({ length: count }, () => spawn(process.execPath, ['-e', script], { stdio: 'ignore' }));
+  return {
+    pids: children.map((c) => c.pid!),
+    stop: async () => {
+      await Promise.all(children.map((c) => new Promise<void>((resolve) => { c.once('exit', () => { resolve(); }); c.kill('SIGKILL'); })));
+    },
+  };
 }
 
 const ratio = (a: number, b: number): number => Math.round((a / b) * 100) / 100;
@@ -313,7 +333,31 @@ try {
       }
     }
 
+    // 3. The control: no subscribers, the machine as busy as the fan-out process and the
+    //    subscribers made it in the last phase.
     const most = fanout[fanout.length - 1];
+    let control: Record<string, number> | undefined;
+    if (most !== undefined && most.subscribers > 0) {
+      const cores = (most['fanout_process_cpu_cores'] ?? 0) + (most['subscribers_cpu_cores'] ?? 0);
+      const burn = burners(cores);
+      try {
+        const cpu0 = [await cpuSeconds(admin.pid), ...await Promise.all(burn.pids.map((pid) => cpuSeconds(pid)))];
+        const t0 = process.hrtime.bigint();
+        const run = await withCommandRate(admin, () => drive(rest, creds, orders, connections, `REST, no subscribers, ${cores.toFixed(2)} cores burnt`, 'ctlx', restSide));
+        const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+        const cpu1 = [await cpuSeconds(admin.pid), ...await Promise.all(burn.pids.map((pid) => cpuSeconds(pid)))];
+        const burnt = cpu1.slice(1).reduce((a, b, i) => a + b - cpu0[i + 1]!, 0);
+        const usPerCommand = cpuUsPerCommand(cpu1[0]! - cpu0[0]!, run.commands_per_s * seconds);
+        control = {
+          burn_cores_asked: Math.round(cores * 100) / 100, burn_cores_used: Math.round((burnt / seconds) * 100) / 100,
+          commands_per_s: run.commands_per_s, commands_vs_none: ratio(run.commands_per_s, fanout[0]!.commands_per_s),
+          node_cpu_us_per_command: usPerCommand, node_cpu_per_command_vs_none: ratio(usPerCommand, fanout[0]!['node_cpu_us_per_command']!),
+        };
+        console.log(`control: no subscribers, ${String(control['burn_cores_used'])} cores burnt: engine ${String(run.commands_per_s)} commands/s (${String(control['commands_vs_none'])}x none; ${String(most.subscribers)} subscribers: ${String(most.commands_vs_none)}x)`);
+      } finally {
+        await burn.stop();
+      }
+    }
     console.log(JSON.stringify({
       bench: 'ws', orders, rounds, fanout_process: !inProcess,
       ws_vs_rest_orders: orderEntry.ws_vs_rest_orders,
@@ -324,6 +368,7 @@ try {
         fanout,
         engine_rate_ratio_1000_subscribers_vs_none: ratio(most.commands_per_s, fanout[0]!.commands_per_s),
       }),
+      ...(control !== undefined && { control_same_cpu_burnt_no_subscribers: control }),
     }));
   } finally {
     await node.stop();
