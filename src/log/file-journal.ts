@@ -1,18 +1,15 @@
 // The embedded command log: append-only segment files in one directory, written by a single
-// process. Appends that arrive while a write is in flight wait in a bounded queue and go out
-// together in the next write (group commit), so one flush to the disk covers many appends under
-// load; segments are opened with O_SYNC, so a write returns only once it is on the device (as a
-// write followed by fsync would), and each append resolves only after the write that carries it.
-// A write that fails for lack of space is undone (cut back to the durable size, fsynced) and
-// rejected as no_space, and the next append tries again; any other write error (an I/O error of
-// the flush included) leaves the page cache untrustworthy, so the journal refuses every later
-// append until it is reopened (a restart). A tail that follows the end takes the records this
-// process just made durable from memory (the bytes it wrote, kept for a bounded number of bytes)
-// instead of reading them back from the file; anything older, and every read() and replay after
-// a restart, comes from the file, checked record by record.
+// process. Appends that arrive while a write+fsync is in flight wait in a bounded queue and go
+// out together in the next write+fsync (group commit), so one fsync covers many appends under
+// load; each append resolves only after the fsync that covers its records. A write that fails
+// for lack of space is undone (cut back to the durable size, fsynced) and rejected as no_space,
+// and the next append tries again; a failed fsync leaves the page cache untrustworthy, so the
+// journal refuses every later append until it is reopened (a restart). A tail that follows the
+// end takes the records this process just made durable from memory (the bytes it wrote, kept for
+// a bounded number of bytes) instead of reading them back from the file; anything older, and every
+// read() and replay after a restart, comes from the file, checked record by record.
 
 import assert from 'node:assert/strict';
-import { constants } from 'node:fs';
 import { mkdir, open, rm, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { CommandLog, LogBounds, LogRecord, RecordHandler, TailHandle } from './command-log.js';
@@ -23,16 +20,6 @@ import { recoverSegments, type RecoveryReport } from './recovery.js';
 import { emptySegment, noteRecord, sparseIndexStrideRecords, type Segment } from './segment.js';
 
 const mebibyte = 1024 * 1024;
-
-/**
- * Segments are written with O_SYNC: a write returns only once its data and the file's metadata
- * are on the device, as if each write were followed by fsync(2). A group is thus made durable
- * in one system call and one trip to the thread pool instead of a write and then an fsync
- * (docs/PERFORMANCE.md, "REST").
- */
-const segmentAppendFlags = constants.O_WRONLY | constants.O_APPEND | constants.O_SYNC;
-/** The same for a new segment, which must not exist yet: if it does, positions were reused. */
-const segmentCreateFlags = segmentAppendFlags | constants.O_CREAT | constants.O_EXCL;
 
 export interface FileJournalOptions {
   /** A segment is rolled when the next record would take it past this size. */
@@ -89,10 +76,7 @@ export interface FileJournalStats {
   readonly recordsDurable: number;
   /** Write+fsync rounds; each carries every append queued when it started. */
   readonly groupsWritten: number;
-  /**
-   * Synchronous (O_SYNC) writes of segment files, each as good as a write and an fsync; a group
-   * that spans a segment roll takes one per segment.
-   */
+  /** fsyncs of segment files; a group that spans a segment roll takes one per segment. */
   readonly fsyncs: number;
   readonly directoryFsyncs: number;
 }
@@ -186,7 +170,7 @@ export class FileJournal implements CommandLog {
     try {
       const { segments, report } = await recoverSegments(directory, limits.recordBytesMax);
       const active = segments.at(-1);
-      const activeHandle = active === undefined ? null : await open(join(directory, active.fileName), segmentAppendFlags);
+      const activeHandle = active === undefined ? null : await open(join(directory, active.fileName), 'a');
       return new FileJournal(directory, limits, lock, segments, activeHandle, report);
     } catch (error: unknown) {
       await lock.release();
@@ -237,47 +221,30 @@ export class FileJournal implements CommandLog {
     return null;
   }
 
-  /**
-   * Writes queued appends group by group until the queue is empty; never rejects. Once a group is
-   * durable, the next group's write is handed to the disk before the tails are woken and the
-   * group's appends resolved: the disk then works on the next group while this thread applies and
-   * answers the last one, instead of the two taking turns.
-   */
+  /** Writes queued appends group by group until the queue is empty; never rejects. */
   async #flushLoop(): Promise<void> {
     // Yield once, so that appends made in the same tick as the first go out with it.
     await Promise.resolve();
     try {
-      let group = this.#takePending();
-      let writing = this.#writeGroup(group);
-      for (;;) {
+      while (this.#pending.length > 0) {
+        const group = this.#pending;
+        this.#pending = [];
         try {
-          await writing;
+          await this.#writeGroup(group);
         } catch (error: unknown) {
-          // Runs of the group written before the failure are durable: their records are delivered.
-          this.#wakeTails();
           if (error instanceof NoSpaceSignal) await this.#undoNoSpace(error.error, group);
           else this.#fail(error, group);
           return;
         }
         this.#noSpace = null;
-        const durable = group;
-        const more = this.#pending.length > 0;
-        if (more) {
-          group = this.#takePending();
-          writing = this.#writeGroup(group);
-        }
-        // Only now may readers and tails see the durable group (#writeGroup moved the end).
-        this.#wakeTails();
-        for (const append of durable) {
+        for (const append of group) {
           this.#queuedBytes -= append.frameBytes;
           this.#queuedRecords -= append.frames.length;
           append.resolve(append.firstPosition);
         }
-        this.#stats.appendsDurable += durable.length;
-        this.#stats.recordsDurable += durable.reduce((sum, append) => sum + append.frames.length, 0);
+        this.#stats.appendsDurable += group.length;
+        this.#stats.recordsDurable += group.reduce((sum, append) => sum + append.frames.length, 0);
         this.#stats.groupsWritten += 1;
-        // Checked in the same tick as the queue, so an append arriving later starts a new loop.
-        if (!more) return;
       }
     } finally {
       // Cleared in the same tick as the empty-queue check, so an append arriving later starts a
@@ -286,34 +253,21 @@ export class FileJournal implements CommandLog {
     }
   }
 
-  #takePending(): PendingAppend[] {
-    const group = this.#pending;
-    this.#pending = [];
-    return group;
-  }
-
-  /**
-   * Writes a group, run by run, and moves the durable end past each run once it is on the disk.
-   * The tails are woken here only between runs (a group that rolls a segment); after the last
-   * run, #flushLoop wakes them once it has handed the next group to the disk.
-   */
   async #writeGroup(group: readonly PendingAppend[]): Promise<void> {
-    const runs = this.#planRuns(group);
-    for (const [runIndex, run] of runs.entries()) {
+    for (const run of this.#planRuns(group)) {
       if (run.startsSegment) await this.#startSegment(run.firstPosition);
       const segment = this.#segments.at(-1);
       const handle = this.#activeHandle;
       assert(segment !== undefined && handle !== null, 'a run is written to an open segment');
       assert.equal(run.firstPosition, segment.lastPosition + 1, 'runs continue their segment');
 
-      // O_SYNC: when the write returns, the run is on the device (segmentAppendFlags). Any
-      // error but lack of space, an I/O error of the implied fsync included, fails the journal.
       try {
         await writeFully(handle, run.frames);
       } catch (error: unknown) {
         if (isNoSpace(error)) throw new NoSpaceSignal(error as Error);
         throw error;
       }
+      await handle.sync();
       this.#stats.fsyncs += 1;
 
       // Only now are these records durable, so only now may readers and tails see them.
@@ -324,7 +278,7 @@ export class FileJournal implements CommandLog {
         this.#remember(run.firstPosition + index, frame);
       }
       this.#durableLast = segment.lastPosition;
-      if (runIndex < runs.length - 1) this.#wakeTails();
+      this.#wakeTails();
     }
   }
 
@@ -389,9 +343,9 @@ export class FileJournal implements CommandLog {
 
   async #startSegment(firstPosition: number): Promise<void> {
     const segment = emptySegment(firstPosition);
-    // O_EXCL: a segment with this name must not exist yet; if it does, positions were reused.
+    // 'ax': a segment with this name must not exist yet; if it does, positions were reused.
     // Out of space (or inodes) here, nothing was created.
-    const handle = await open(join(this.#directory, segment.fileName), segmentCreateFlags).catch((error: unknown) => {
+    const handle = await open(join(this.#directory, segment.fileName), 'ax').catch((error: unknown) => {
       if (isNoSpace(error)) throw new NoSpaceSignal(error as Error);
       throw error;
     });
