@@ -8,7 +8,9 @@
 // from /proc over its own rounds), which waiting for a core does not inflate.
 // Usage: npm run bench:api [-- REQUESTS_PER_ROUND [CONNECTIONS [ROUNDS]]]
 // EVERBOOK_BENCH_NODE_ARGS adds node options to the Everbook processes (e.g. --cpu-prof);
-// EVERBOOK_BENCH_BASELINE=path/to/other/dist/src/cli/main.js adds a second build to the rounds.
+// EVERBOOK_BENCH_BASELINE=path/to/other/dist/src/cli/main.js adds a second build to the rounds,
+// started with EVERBOOK_BENCH_BASELINE_NODE_ARGS when set (so one build can also be compared with
+// itself under other node options), else with EVERBOOK_BENCH_NODE_ARGS.
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -22,16 +24,26 @@ const connections = Number(process.argv[3] ?? 32);
 const rounds = Number(process.argv[4] ?? 3);
 const warmupRequests = Math.min(requests, 2_000);
 if (!(rounds >= 1 && requests >= 1 && connections >= 1)) throw new RangeError('REQUESTS, CONNECTIONS and ROUNDS must be positive');
-const nodeArgs = (process.env.EVERBOOK_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+const splitArgs = (text: string | undefined): string[] => (text ?? '').split(' ').filter((a) => a !== '');
+const nodeArgs = splitArgs(process.env.EVERBOOK_BENCH_NODE_ARGS);
+const baselineNodeArgs = process.env.EVERBOOK_BENCH_BASELINE_NODE_ARGS === undefined ? nodeArgs : splitArgs(process.env.EVERBOOK_BENCH_BASELINE_NODE_ARGS);
 
-interface Round { readonly load: LoadResult; readonly cpuUsPerRequest: number | undefined }
+interface Round { readonly load: LoadResult; readonly cpuUsPerRequest: number | undefined; readonly clientCpuUsPerRequest: number }
 
-/** One round against a server: its load figures and the CPU its process used meanwhile, per request. */
+/**
+ * One round against a server: its load figures and the CPU its process used meanwhile, per
+ * request; beside it the client's own CPU per request (signing, HTTP), which shares the machine.
+ */
 async function round(url: URL, pid: number, creds: readonly Creds[], n: number, label: string, prefix: string): Promise<Round> {
   const before = processCpuMs(pid);
+  const clientBefore = process.cpuUsage();
   const load = await drive([url], creds, n, connections, label, prefix);
+  const client = process.cpuUsage(clientBefore);
   const after = processCpuMs(pid);
-  return { load, cpuUsPerRequest: before === undefined || after === undefined ? undefined : Math.round(((after - before) * 1000) / n) };
+  return {
+    load, cpuUsPerRequest: before === undefined || after === undefined ? undefined : Math.round(((after - before) * 1000) / n),
+    clientCpuUsPerRequest: Math.round((client.user + client.system) / n),
+  };
 }
 
 const dataDir = await mkdtemp(join(tmpdir(), 'everbook-bench-api-'));
@@ -39,10 +51,10 @@ const loadAtStart = loadavg()[0]!;
 
 interface Server { readonly label: string; readonly url: URL; readonly pid: number; readonly creds: readonly Creds[]; readonly stop: () => Promise<void>; readonly rounds: Round[] }
 
-async function startNode(label: string, main: string, dir: string): Promise<Server> {
+async function startNode(label: string, main: string, dir: string, args: readonly string[]): Promise<Server> {
   const creds: Creds[] = [];
   const node = await spawnUntil(
-    [process.execPath, ...nodeArgs, main, 'start', '--data-dir', dir, '--port', '0', '--log-level', 'warn', '--dev', 'true', '--local-chain', 'false', '--rate-limits', 'false'],
+    [process.execPath, ...args, main, 'start', '--data-dir', dir, '--port', '0', '--log-level', 'warn', '--dev', 'true', '--local-chain', 'false', '--rate-limits', 'false'],
     /OKX v5 REST at (http:\/\/\S+)\/api\/v5/,
     { collect: (line) => { const c = traderFrom(line); if (c !== undefined) creds.push(c); }, done: (line) => line.includes('operator CLI') },
   );
@@ -53,19 +65,20 @@ const servers: Server[] = [];
 try {
   const bare = await spawnUntil([process.execPath, join(here, 'bare-fastify.js')], /listening (\d+)/);
   servers.push({ label: 'bare fastify', url: new URL(`http://127.0.0.1:${bare.match[1]!}`), pid: bare.pid, creds: [{ apiKey: 'k', secretKey: 's', passphrase: 'p' }], stop: bare.stop, rounds: [] });
-  servers.push(await startNode('everbook (journal)', join(here, '..', 'src', 'cli', 'main.js'), join(dataDir, 'ours')));
+  servers.push(await startNode('everbook (journal)', join(here, '..', 'src', 'cli', 'main.js'), join(dataDir, 'ours'), nodeArgs));
   // An A/B of two builds in one run: EVERBOOK_BENCH_BASELINE names another build's
   // dist/src/cli/main.js, driven in turn with the other two.
   const baseline = process.env.EVERBOOK_BENCH_BASELINE;
-  if (baseline !== undefined && baseline !== '') servers.push(await startNode('everbook baseline', baseline, join(dataDir, 'baseline')));
+  if (baseline !== undefined && baseline !== '') servers.push(await startNode('everbook baseline', baseline, join(dataDir, 'baseline'), baselineNodeArgs));
   for (const s of servers) await round(s.url, s.pid, s.creds, warmupRequests, `${s.label} warm-up`, 'w');
   for (let r = 0; r < rounds; r++) {
     for (const s of servers) s.rounds.push(await round(s.url, s.pid, s.creds, requests, s.label, `r${String(r)}n`));
   }
-  const summary = (rs: readonly Round[]): { per_s: number; p50_ms: number; p99_ms: number; errors: number; cpu_us: number | undefined } => ({
+  const summary = (rs: readonly Round[]): { per_s: number; p50_ms: number; p99_ms: number; errors: number; cpu_us: number | undefined; client_cpu_us: number } => ({
     per_s: median(rs.map((r) => r.load.orders_per_s)), p50_ms: median(rs.map((r) => r.load.p50_ms)), p99_ms: median(rs.map((r) => r.load.p99_ms)),
     errors: rs.reduce((sum, r) => sum + r.load.errors, 0),
     cpu_us: rs.every((r) => r.cpuUsPerRequest !== undefined) ? median(rs.map((r) => r.cpuUsPerRequest!)) : undefined,
+    client_cpu_us: median(rs.map((r) => r.clientCpuUsPerRequest)),
   });
   const ratio = (a: number | undefined, b: number | undefined): number | undefined => (a === undefined || b === undefined ? undefined : Math.round((a / b) * 100) / 100);
   const b = summary(servers[0]!.rounds);
@@ -77,6 +90,7 @@ try {
     bare_fastify_req_per_s: b.per_s, bare_p50_ms: b.p50_ms, bare_p99_ms: b.p99_ms,
     ratio: ratio(o.per_s, b.per_s),
     everbook_cpu_us_per_order: o.cpu_us, bare_cpu_us_per_req: b.cpu_us, cpu_ratio: ratio(b.cpu_us, o.cpu_us),
+    client_cpu_us_per_order: o.client_cpu_us, client_cpu_us_per_bare_req: b.client_cpu_us,
     ...(base !== undefined && {
       baseline_orders_per_s: base.per_s, baseline_p50_ms: base.p50_ms, baseline_errors: base.errors, baseline_ratio: ratio(base.per_s, b.per_s),
       baseline_cpu_us_per_order: base.cpu_us, baseline_cpu_ratio: ratio(b.cpu_us, base.cpu_us),
