@@ -93,7 +93,13 @@ test('Operator: npm start prints commands that work for its data dir, serves /me
     await assert.rejects(fetch(`${banner.url}/api/v5/public/time`), 'the port is still answering');
   } finally {
     if (launcher.exitCode === null && launcher.signalCode === null) launcher.kill('SIGKILL');
-    if (nodePid !== 0 && alive(nodePid)) process.kill(nodePid, 'SIGKILL');
+    if (nodePid !== 0 && alive(nodePid)) {
+      // A node killed outright cannot stop its children (the dev chain's anvil, the fan-out
+      // process): stop them too, by their PIDs, before the node.
+      const children = await readFile(`/proc/${String(nodePid)}/task/${String(nodePid)}/children`, 'utf8').catch(() => '');
+      for (const pid of children.trim().split(' ').filter((p) => p !== '').map(Number)) if (alive(pid)) process.kill(pid, 'SIGKILL');
+      process.kill(nodePid, 'SIGKILL');
+    }
     await rm(dataDir, { recursive: true, force: true });
   }
 });
