@@ -14,6 +14,12 @@ import { loadConfig } from '../src/server/config.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/** A process's children, from /proc (none when it is gone). */
+async function childPids(pid: number): Promise<number[]> {
+  const text = await readFile(`/proc/${String(pid)}/task/${String(pid)}/children`, 'utf8').catch(() => '');
+  return text.trim().split(' ').filter((p) => p !== '').map(Number);
+}
+
 /** Running: neither gone nor a zombie (an exited child that nobody reaped yet). */
 async function running(pid: number): Promise<boolean> {
   try {
@@ -77,9 +83,8 @@ test('Operator: npm start prints commands that work for its data dir, serves /me
     for (const name of documented) assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), `${name} is documented but not served`);
 
     // Among the node's children (the dev chain's anvil too): the WebSocket fan-out process.
-    const children = (await readFile(`/proc/${String(nodePid)}/task/${String(nodePid)}/children`, 'utf8')).trim().split(' ').filter((p) => p !== '').map(Number);
     const fanoutPids: number[] = [];
-    for (const pid of children) if ((await readFile(`/proc/${String(pid)}/cmdline`, 'utf8')).includes('ws-fanout-process')) fanoutPids.push(pid);
+    for (const pid of await childPids(nodePid)) if ((await readFile(`/proc/${String(pid)}/cmdline`, 'utf8')).includes('ws-fanout-process')) fanoutPids.push(pid);
     assert.equal(fanoutPids.length, 1, 'the node runs its fan-out process');
 
     // SIGTERM to npm (what a process supervisor sends) stops the node itself and frees its port.
@@ -96,8 +101,7 @@ test('Operator: npm start prints commands that work for its data dir, serves /me
     if (nodePid !== 0 && alive(nodePid)) {
       // A node killed outright cannot stop its children (the dev chain's anvil, the fan-out
       // process): stop them too, by their PIDs, before the node.
-      const children = await readFile(`/proc/${String(nodePid)}/task/${String(nodePid)}/children`, 'utf8').catch(() => '');
-      for (const pid of children.trim().split(' ').filter((p) => p !== '').map(Number)) if (alive(pid)) process.kill(pid, 'SIGKILL');
+      for (const pid of await childPids(nodePid)) if (alive(pid)) process.kill(pid, 'SIGKILL');
       process.kill(nodePid, 'SIGKILL');
     }
     await rm(dataDir, { recursive: true, force: true });

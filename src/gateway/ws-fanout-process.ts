@@ -13,7 +13,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { WsCloses, type WsClose } from './errors.js';
-import type { FanoutLimits, ToFanout, FromFanout } from './ws-fanout.js';
+import { frameText, type FanoutLimits, type ToFanout, type FromFanout } from './ws-fanout.js';
 
 interface Held {
   readonly id: string;
@@ -113,8 +113,7 @@ function accept(message: Extract<ToFanout, { t: 'conn' }>, socket: Socket | unde
         conn.windowMessages = 0;
       }
       if (++conn.windowMessages > limits!.messagesPerSecondMax) return;
-      const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
-      tell({ t: 'msg', id: conn.id, text: isBinary ? '' : bytes.toString('utf8') });
+      tell({ t: 'msg', id: conn.id, text: frameText(data, isBinary) });
     });
     ws.on('error', () => undefined);
     ws.once('close', () => {
@@ -133,7 +132,6 @@ function onMessage(message: ToFanout, handle: unknown): void {
       limits = message.limits;
       wss = new WebSocketServer({ noServer: true, maxPayload: limits.messageBytesMax, perMessageDeflate: false, clientTracking: false });
       setInterval(sweepIdle, limits.sweepIntervalMs).unref();
-      tell({ t: 'ready' });
       return;
     }
     case 'conn': accept(message, handle as Socket | undefined); return;

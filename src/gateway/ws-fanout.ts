@@ -15,6 +15,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import type { RawData } from 'ws';
 
 /** The bounds the child enforces per connection (the WebSocket server's, passed at start). */
 export interface FanoutLimits {
@@ -43,7 +44,6 @@ export type ToFanout =
 
 /** Child -> node. */
 export type FromFanout =
-  | { readonly t: 'ready' }
   | { readonly t: 'open'; readonly id: string }
   /** A frame the client sent (a binary frame as '', which no op accepts). */
   | { readonly t: 'msg'; readonly id: string; readonly text: string }
@@ -70,6 +70,15 @@ export const FanoutDefaults = {
   /** A stopping child that has not exited this long after its channel closed is killed. */
   stopKillAfterMs: 2_000,
 } as const;
+
+/**
+ * The text of a client's frame as `ws` delivers it (a Buffer with the default binaryType,
+ * decoded without a copy); a binary frame is '', which no op accepts. Both processes read frames so.
+ */
+export function frameText(data: RawData, isBinary: boolean): string {
+  if (isBinary) return '';
+  return (Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)).toString('utf8');
+}
 
 /** What a message without text counts for in the backlog (a hand-off's headers are counted as their size). */
 const MESSAGE_OVERHEAD_BYTES = 64;
@@ -183,7 +192,6 @@ export class FanoutProcess {
   private onMessage(message: FromFanout): void {
     const handler = this.handler!;
     switch (message.t) {
-      case 'ready': return;
       case 'open': handler.onOpen(message.id); return;
       case 'msg': handler.onMessage(message.id, message.text); return;
       case 'closing': handler.onClosing(message.id, message.code); return;
@@ -209,8 +217,8 @@ export class FanoutProcess {
     }
     this.backlogBytesNow += bytes;
     const written = (): void => { if (this.child === child) this.backlogBytesNow -= bytes; };
-    // keepOpen: this process closes its own copy of a socket once the child has answered for it
-    // (release), so that a hand-off the child never took still has an owner that closes it.
+    // keepOpen: this process closes its own copy of a socket once the child has answered for it,
+    // so that a hand-off the child never took still has an owner that closes it.
     if (socket === undefined) child.send(message, written);
     else child.send(message, socket, { keepOpen: true }, written);
     return true;
@@ -218,14 +226,14 @@ export class FanoutProcess {
 
   /**
    * Hands an upgrade's socket to the child, which completes the handshake (onOpen) or says
-   * onGone. The caller checks available() first, keeps the socket and calls release() once the
-   * child has answered or is lost. False: the child went meanwhile, and the socket was closed.
+   * onGone. The caller checks available() first, keeps the socket and closes its own copy
+   * (socket.destroy(): the child's copy and the connection stay open) once the child has
+   * answered or is lost. False: the child went meanwhile, and the socket was closed.
    */
   handOff(id: string, method: string, url: string, headers: IncomingHttpHeaders, head: Buffer, socket: Socket): boolean {
-    if (!this.available()) return false;
     // Node would count a socket sent with its server as held by a "worker" and make the HTTP
     // server's close wait for the child to report it closed, which a replaced child never does:
-    // this server lets go of the socket itself instead (release), as for any closed connection.
+    // this server lets go of the socket itself instead, as for any closed connection.
     (socket as unknown as { server: unknown }).server = null;
     // Until the child has taken the descriptor and this process closes its copy, that copy is
     // still reading for the HTTP parser: the client's first frame, sent as soon as the child's
@@ -237,11 +245,6 @@ export class FanoutProcess {
     // The child went (or fell behind) since available() said yes: the client's upgrade fails.
     socket.destroy();
     return false;
-  }
-
-  /** Closes this process's copy of a handed-off socket (the child's stays open; the connection too). */
-  static release(socket: Socket): void {
-    socket.destroy();
   }
 
   send(id: string, text: string): void {

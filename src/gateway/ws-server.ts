@@ -25,7 +25,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { authorize, normalizeIp } from './auth.js';
 import { WsCloses, WsErrors, wsError, type WsClose, type WsError } from './errors.js';
 import type { ExchangePort, Permission } from '../replica/index.js';
-import { FanoutProcess, type FanoutHandler } from './ws-fanout.js';
+import { frameText, type FanoutHandler, type FanoutProcess } from './ws-fanout.js';
 
 export const WsPaths = { public: '/ws/v5/public', private: '/ws/v5/private', business: '/ws/v5/business' } as const;
 export type WsPath = (typeof WsPaths)[keyof typeof WsPaths];
@@ -285,17 +285,13 @@ function refuse(socket: Duplex, status: number, text: string, code: string): voi
   socket.end(`HTTP/1.1 ${String(status)} ${text}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${String(Buffer.byteLength(body))}\r\n\r\n${body}`, () => { socket.destroy(); });
 }
 
-/** The socket under a connection this process holds: `ws`, and the upgraded socket it runs on (corked by sendReply). */
-interface LocalSocket {
-  readonly ws: WebSocket;
-  readonly socket: Duplex;
-}
-
-/** A connection whose socket the fan-out process holds: the server's number for it there. */
-interface RemoteSocket {
-  readonly fanout: FanoutProcess;
-  readonly id: string;
-}
+/**
+ * Who holds a connection's socket: this process (`ws`, and the upgraded socket it runs on,
+ * corked by sendReply), or the fan-out process (the server's number for it there).
+ */
+type Holder =
+  | { readonly in: 'node'; readonly ws: WebSocket; readonly socket: Duplex }
+  | { readonly in: 'fanout'; readonly fanout: FanoutProcess; readonly id: string };
 
 class Connection implements WsConnection {
   login: WsLogin | undefined = undefined;
@@ -316,34 +312,33 @@ class Connection implements WsConnection {
     readonly path: WsPath,
     readonly ip: string,
     private readonly server: Server,
-    private readonly local: LocalSocket | undefined,
-    readonly remote: RemoteSocket | undefined,
+    readonly holder: Holder,
   ) {
     this.lastActivityMs = Date.now();
     this.gone = new Promise((resolve) => { this.markGone = resolve; });
   }
 
   get fanout(): TopicFanout | undefined {
-    return this.remote?.fanout;
+    return this.holder.in === 'fanout' ? this.holder.fanout : undefined;
   }
 
   joinTopic(key: string): void {
-    if (this.remote !== undefined && !this.closed) this.remote.fanout.join(this.remote.id, key);
+    if (this.holder.in === 'fanout' && !this.closed) this.holder.fanout.join(this.holder.id, key);
   }
 
   leaveTopic(key: string): void {
-    if (this.remote !== undefined && !this.closed) this.remote.fanout.leave(this.remote.id, key);
+    if (this.holder.in === 'fanout' && !this.closed) this.holder.fanout.leave(this.holder.id, key);
   }
 
   send(text: string | Buffer): boolean {
     if (this.closed) return false;
     this.lastActivityMs = Date.now();
-    if (this.local === undefined) {
+    if (this.holder.in === 'fanout') {
       // The fan-out process checks the unsent-bytes bound where the socket is.
-      this.remote!.fanout.send(this.remote!.id, typeof text === 'string' ? text : text.toString('utf8'));
+      this.holder.fanout.send(this.holder.id, typeof text === 'string' ? text : text.toString('utf8'));
       return true;
     }
-    const ws = this.local.ws;
+    const ws = this.holder.ws;
     const limit = this.server.limits.sendBufferMaxBytes;
     const bytes = typeof text === 'string' ? Buffer.byteLength(text) : text.length;
     if (ws.bufferedAmount + bytes > limit) {
@@ -356,8 +351,8 @@ class Connection implements WsConnection {
   }
 
   sendReply(text: string): boolean {
-    if (!this.corked && !this.closed && this.local !== undefined) {
-      const socket = this.local.socket;
+    if (!this.corked && !this.closed && this.holder.in === 'node') {
+      const socket = this.holder.socket;
       this.corked = true;
       socket.cork();
       process.nextTick(() => { this.corked = false; socket.uncork(); });
@@ -379,11 +374,11 @@ class Connection implements WsConnection {
     this.server.countClose(close.code);
     // (A member of topics in the fan-out process leaves them there as its close arrives.)
     this.endSubscriptions();
-    if (this.local === undefined) {
-      this.remote!.fanout.close(this.remote!.id, close.code, close.reason);
+    if (this.holder.in === 'fanout') {
+      this.holder.fanout.close(this.holder.id, close.code, close.reason);
       return;
     }
-    const ws = this.local.ws;
+    const ws = this.holder.ws;
     ws.close(close.code, close.reason);
     // A peer that does not answer the close (it is not reading) is cut after the grace period.
     setTimeout(() => { ws.terminate(); }, this.server.limits.closeGraceMs).unref();
@@ -414,7 +409,8 @@ class Server implements WsServer {
   private readonly remote = new Map<string, Connection>();
   /**
    * Sockets handed to the fan-out process whose handshake has not finished: their path, IP, this
-   * process's copy of the socket (closed once the child answers) and when they were handed off.
+   * process's copy of the socket (destroyed once the child answers or is lost: the child's copy,
+   * and so the connection, stay open) and when they were handed off.
    */
   private readonly handedOff = new Map<string, { readonly path: WsPath; readonly ip: string; readonly socket: Socket; readonly atMs: number }>();
   private readonly fanoutReplaced: Counter | undefined;
@@ -530,7 +526,7 @@ class Server implements WsServer {
       const pending = this.handedOff.get(id);
       if (pending !== undefined) {
         this.handedOff.delete(id);
-        FanoutProcess.release(pending.socket);
+        pending.socket.destroy();
         this.releaseIp(pending.ip);
         return;
       }
@@ -544,8 +540,8 @@ class Server implements WsServer {
         const pending = this.handedOff.get(id);
         if (pending === undefined) return;
         this.handedOff.delete(id);
-        FanoutProcess.release(pending.socket);
-        const conn = new Connection(randomBytes(4).toString('hex'), pending.path, pending.ip, this, undefined, { fanout, id });
+        pending.socket.destroy();
+        const conn = new Connection(randomBytes(4).toString('hex'), pending.path, pending.ip, this, { in: 'fanout', fanout, id });
         this.remote.set(id, conn);
         this.connections.add(conn);
         if (this.stopping) conn.close(WsCloses.shutdown);
@@ -566,7 +562,7 @@ class Server implements WsServer {
       onLost: () => {
         if (!this.stopping) this.fanoutReplaced?.inc();
         // Their clients saw the sockets drop (1006): counted as closed by the server.
-        for (let i = 0; i < this.remote.size; i++) this.countCloseName('fanoutLost');
+        if (this.remote.size > 0) this.countCloseName('fanoutLost', this.remote.size);
         for (const id of [...this.handedOff.keys(), ...this.remote.keys()]) gone(id);
       },
     };
@@ -588,12 +584,9 @@ class Server implements WsServer {
   }
 
   private accept(ws: WebSocket, socket: Duplex, path: WsPath, ip: string): void {
-    const conn = new Connection(randomBytes(4).toString('hex'), path, ip, this, { ws, socket }, undefined);
+    const conn = new Connection(randomBytes(4).toString('hex'), path, ip, this, { in: 'node', ws, socket });
     this.connections.add(conn);
-    ws.on('message', (data: RawData, isBinary: boolean) => {
-      // A text frame arrives as a Buffer (the default binaryType), decoded without a copy.
-      if (!conn.closed) this.onText(conn, isBinary ? '' : (Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)).toString('utf8'));
-    });
+    ws.on('message', (data: RawData, isBinary: boolean) => { if (!conn.closed) this.onText(conn, frameText(data, isBinary)); });
     ws.on('error', (e: Error) => { this.log?.debug({ err: e.message, connId: conn.connId }, 'websocket error'); });
     ws.once('close', () => { this.forget(conn); });
     if (this.stopping) conn.close(WsCloses.shutdown);
@@ -674,7 +667,7 @@ class Server implements WsServer {
       if (conn.closed) continue;
       if (!serving) conn.close(WsCloses.notServing);
       // The fan-out process sees the pushes it writes, so it closes its idle connections itself.
-      else if (conn.remote === undefined && now - conn.lastActivityMs > this.limits.idleTimeoutMs) conn.close(WsCloses.idle);
+      else if (conn.holder.in === 'node' && now - conn.lastActivityMs > this.limits.idleTimeoutMs) conn.close(WsCloses.idle);
       else if (conn.login !== undefined) {
         const key = port.keys.get(conn.login.apiKey);
         if (key === undefined || authorize(key, conn.ip, 'read_only') !== undefined) conn.close(WsCloses.keyRevoked);
@@ -686,9 +679,9 @@ class Server implements WsServer {
     this.countCloseName(closeNames.get(code) ?? String(code));
   }
 
-  private countCloseName(name: string): void {
-    this.closes[name] = (this.closes[name] ?? 0) + 1;
-    this.closeCounter.inc({ reason: name });
+  private countCloseName(name: string, count = 1): void {
+    this.closes[name] = (this.closes[name] ?? 0) + count;
+    this.closeCounter.inc({ reason: name }, count);
   }
 
   notePeak(buffered: number): void {
@@ -721,8 +714,8 @@ class Server implements WsServer {
       this.forget(conn);
     }
     this.wss.close();
-    // The HTTP server's close waits for every socket it handed to the fan-out process to close
-    // there (Node tracks them): stop that process now, so a stuck one cannot hold up the stop.
+    // Its connections are closed or forgotten by now: stop the fan-out process, so that a stuck
+    // one does not keep its clients' sockets open after the node has gone.
     await this.config.fanout?.stop();
   }
 }
