@@ -10,11 +10,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Command } from '../src/core/index.js';
-import { createGateway } from '../src/gateway/index.js';
-import { StreamHub } from '../src/streams/index.js';
-import { venue } from './support/memory-port.js';
 import { event, push, WsClient } from './support/ws-client.js';
 import { CheckedBook } from './support/ws-book.js';
+import { venueGateway } from './support/ws-gateway.js';
 import { mulberry32 } from '../bench/w1.js';
 
 type Row = Record<string, unknown>;
@@ -22,15 +20,9 @@ type Row = Record<string, unknown>;
 const afterDrain = (): Promise<void> => new Promise((resolve) => { setImmediate(resolve); });
 
 test('books checker: over 10,000 updates on two instruments, every seqId chains and every checksum matches the client\'s own book, which equals REST at quiet points', { timeout: 600_000 }, async (t) => {
-  const { port, alice, bob } = venue();
   // A books pass per drain (no 100 ms interval): 10,000 updates in the time the commands take.
-  const hub = new StreamHub({ queries: port.queries, appliedSeq: () => port.engine.seq, booksIntervalMs: 0 });
-  port.onApplied = (events) => { hub.onApplied(events, port.engine.seq); };
-  const app = createGateway(port, { rateLimits: false, streams: { hub } });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  assert.ok(typeof address === 'object' && address !== null);
-  const client = await WsClient.open(`ws://127.0.0.1:${String(address.port)}/ws/v5/public`);
+  const { port, alice, bob, hub, app, wsBase } = await venueGateway({ booksIntervalMs: 0 });
+  const client = await WsClient.open(`${wsBase}/ws/v5/public`);
   try {
     const instIds = ['BTC-USDT', 'ETH-USDT'] as const;
     client.send({ op: 'subscribe', args: instIds.map((instId) => ({ channel: 'books', instId })) });

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 import type { Command } from '../src/core/index.js';
 import { waitFor } from '../src/cluster/launcher.js';
-import { createGateway, PushIntervalsMs } from '../src/gateway/index.js';
+import { PushIntervalsMs } from '../src/gateway/index.js';
 import type { WsConnection } from '../src/gateway/ws-server.js';
 import { publicChannels } from '../src/gateway/ws-public.js';
 import { loadConfig } from '../src/server/config.js';
@@ -17,6 +17,7 @@ import { StreamHub, StreamLimits, type StreamHubOptions } from '../src/streams/i
 import { venue, type Trader } from './support/memory-port.js';
 import { event, push, WsClient } from './support/ws-client.js';
 import { CheckedBook } from './support/ws-book.js';
+import { venueGateway } from './support/ws-gateway.js';
 
 type Row = Record<string, unknown>;
 
@@ -29,14 +30,8 @@ function limit(who: Trader, side: 'buy' | 'sell', priceTicks: number, sizeLots: 
 
 /** A gateway over an in-memory venue with a hub of these options, and one `books` subscriber. */
 async function booksSubscriber(hubOptions: Partial<StreamHubOptions>) {
-  const { port, alice, bob } = venue();
-  const hub = new StreamHub({ queries: port.queries, appliedSeq: () => port.engine.seq, ...hubOptions });
-  port.onApplied = (events) => { hub.onApplied(events, port.engine.seq); };
-  const app = createGateway(port, { rateLimits: false, streams: { hub } });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  assert.ok(typeof address === 'object' && address !== null);
-  const client = await WsClient.open(`ws://127.0.0.1:${String(address.port)}/ws/v5/public`);
+  const { port, alice, bob, hub, app, wsBase } = await venueGateway(hubOptions);
+  const client = await WsClient.open(`${wsBase}/ws/v5/public`);
   client.send({ op: 'subscribe', args: [{ channel: 'books', instId }] });
   await client.take(event('subscribe'), 'ack');
   const book = new CheckedBook(instId);
@@ -155,14 +150,8 @@ test('Books: with an interval of 50 ms, consecutive updates of an instrument are
 
 test('Trades: with an interval of 200 ms, 60 trades reach a subscriber complete and in order, in no more pushes than intervals elapsed', { timeout: 60_000 }, async () => {
   const intervalMs = 200;
-  const { port, alice, bob } = venue();
-  const hub = new StreamHub({ queries: port.queries, appliedSeq: () => port.engine.seq });
-  port.onApplied = (events) => { hub.onApplied(events, port.engine.seq); };
-  const app = createGateway(port, { rateLimits: false, streams: { hub, intervals: { trades: intervalMs } } });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  assert.ok(typeof address === 'object' && address !== null);
-  const client = await WsClient.open(`ws://127.0.0.1:${String(address.port)}/ws/v5/public`);
+  const { port, alice, bob, hub, app, wsBase } = await venueGateway({}, { intervals: { trades: intervalMs } });
+  const client = await WsClient.open(`${wsBase}/ws/v5/public`);
   try {
     client.send({ op: 'subscribe', args: [{ channel: 'trades', instId }] });
     await client.take(event('subscribe'), 'ack');

@@ -13,12 +13,13 @@ import type { Socket } from 'node:net';
 import { test } from 'node:test';
 import type { Command } from '../src/core/index.js';
 import {
-  bookChecksum, createGateway, FanoutProcess, webSocketsOf, WsCloses, wsCloseTableMarkdown, wsErrorTableMarkdown, type WsOptions, type WsServer,
+  bookChecksum, FanoutProcess, webSocketsOf, WsCloses, wsCloseTableMarkdown, wsErrorTableMarkdown, type WsOptions, type WsServer,
 } from '../src/gateway/index.js';
 import { diffSide, StreamHub, type BookLevel, type Drain, type StreamHubOptions } from '../src/streams/index.js';
 import { venue, type MemoryPort, type Trader } from './support/memory-port.js';
 import { event, push, WsClient } from './support/ws-client.js';
 import { CheckedBook } from './support/ws-book.js';
+import { venueGateway } from './support/ws-gateway.js';
 import { waitFor } from '../src/cluster/launcher.js';
 
 type Row = Record<string, unknown>;
@@ -40,15 +41,8 @@ type MakeHarness = (options?: WsOptions, hubOptions?: Partial<StreamHubOptions>)
 async function harness(
   withFanout: boolean | FanoutProcess, options: WsOptions = {}, hubOptions: Partial<StreamHubOptions> = {},
 ): Promise<Harness> {
-  const { port, alice, bob } = venue();
-  const hub = new StreamHub({ queries: port.queries, appliedSeq: () => port.engine.seq, ...hubOptions });
-  port.onApplied = (events) => { hub.onApplied(events, port.engine.seq); };
   const fanout = withFanout === true ? new FanoutProcess({ logger: false }) : withFanout === false ? undefined : withFanout;
-  const app = createGateway(port, { rateLimits: false, streams: { hub, options, ...(fanout !== undefined && { fanout }) } });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  assert.ok(typeof address === 'object' && address !== null);
-  const base = `ws://127.0.0.1:${String(address.port)}`;
+  const { port, alice, bob, hub, app, wsBase: base } = await venueGateway(hubOptions, { options, ...(fanout !== undefined && { fanout }) });
   const clients: WsClient[] = [];
   return {
     port, alice, bob, hub, ws: webSocketsOf(app)!, fanout, base,
@@ -457,13 +451,8 @@ test('Fan-out process: one that stops reading is replaced once the messages wait
 });
 
 test('WebSocket behind a trusted proxy: the client IP comes from X-Forwarded-For, as on REST (per-IP bound)', async () => {
-  const { port } = venue();
-  const hub = new StreamHub({ queries: port.queries, appliedSeq: () => port.engine.seq });
-  const app = createGateway(port, { rateLimits: false, trustProxy: true, streams: { hub, options: { connectionsPerIpMax: 1 } } });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  assert.ok(typeof address === 'object' && address !== null);
-  const url = `ws://127.0.0.1:${String(address.port)}/ws/v5/public`;
+  const { hub, app, wsBase } = await venueGateway({}, { options: { connectionsPerIpMax: 1 } }, { trustProxy: true });
+  const url = `${wsBase}/ws/v5/public`;
   const clients: WsClient[] = [];
   try {
     clients.push(await WsClient.open(url, 10_000, { 'x-forwarded-for': '203.0.113.7, 10.0.0.1' }));
