@@ -43,6 +43,17 @@ async function measured(run: () => Promise<LoadResult>): Promise<{ load: LoadRes
   };
 }
 
+/** Records the given nodes have written to the log so far, from their metrics. */
+async function recordsWritten(apiUrls: readonly string[]): Promise<number> {
+  let sum = 0;
+  for (const url of apiUrls) {
+    const text = await (await fetch(new URL('/metrics', url))).text();
+    const line = text.split('\n').find((l) => l.startsWith('everbook_log_records_written_total '));
+    sum += Number(line?.split(' ')[1] ?? Number.NaN);
+  }
+  return sum;
+}
+
 const dir = await mkdtemp(join(tmpdir(), 'everbook-bench-cluster-'));
 try {
   const topology = await freeTopology('everbook-bench', '10.213.8');
@@ -50,8 +61,12 @@ try {
   await clusterUp(topology, clusterDir, { namespaces: false });
   const log = await readFile(join(clusterDir, 'aws-tokyo', 'node.log'), 'utf8');
   const creds = log.split('\n').map(traderFrom).filter((c): c is Creds => c !== undefined);
-  const clustered = await measured(() => drive(addresses(topology, false).map((a) => new URL(a.apiUrl)), creds, requests, connections, 'three clouds (etcd)'));
+  const apiUrls = addresses(topology, false).map((a) => a.apiUrl);
+  const records0 = await recordsWritten(apiUrls);
+  const clustered = await measured(() => drive(apiUrls.map((u) => new URL(u)), creds, requests, connections, 'three clouds (etcd)'));
   const cluster = clustered.load;
+  // Heartbeats are records too, but a node writes none while it has requests to write.
+  const clusterRecords = (await recordsWritten(apiUrls)) - records0;
   await clusterDown(clusterDir, { removeData: true });
 
   const single: Creds[] = [];
@@ -60,13 +75,17 @@ try {
     /OKX v5 REST at (http:\/\/\S+)\/api\/v5/,
     { collect: (line) => { const c = traderFrom(line); if (c !== undefined) single.push(c); }, done: (line) => line.includes('operator CLI') },
   );
+  const singleRecords0 = await recordsWritten([node.match[1]!]);
   const single1 = await measured(() => drive([new URL(node.match[1]!)], single, requests, connections, 'single node (journal)'));
   const journal = single1.load;
+  const singleRecords = (await recordsWritten([node.match[1]!])) - singleRecords0;
   await node.stop();
   console.log(JSON.stringify({
     bench: 'cluster', requests, connections,
     cluster_orders_per_s: cluster.orders_per_s, cluster_p50_ms: cluster.p50_ms, cluster_p99_ms: cluster.p99_ms, cluster_errors: cluster.errors,
+    cluster_orders_per_record: Math.round((requests / Math.max(1, clusterRecords)) * 10) / 10,
     journal_orders_per_s: journal.orders_per_s, journal_p50_ms: journal.p50_ms, journal_p99_ms: journal.p99_ms, journal_errors: journal.errors,
+    journal_orders_per_record: Math.round((requests / Math.max(1, singleRecords)) * 10) / 10,
     ratio: Math.round((cluster.orders_per_s / journal.orders_per_s) * 100) / 100,
     cluster_machine_cpu_us_per_order: clustered.cpuUsPerOrder, cluster_cores_busy: clustered.coresBusy,
     journal_machine_cpu_us_per_order: single1.cpuUsPerOrder, journal_cores_busy: single1.coresBusy,

@@ -7,7 +7,7 @@
 // commands per record and the acknowledgement latency (durable and applied by the writer's
 // replica) p50/p99, and the CPU time per command of the writing process (its replica included)
 // during the run, and with etcd of each other replica's process (mean) and of the three etcd
-// members together, one JSON line. Usage: npm run bench:log [-- COMMANDS [CONCURRENCY [journal|etcd]]]
+// members together, and the bytes stored per command, one JSON line. Usage: npm run bench:log [-- COMMANDS [CONCURRENCY [journal|etcd]]]
 // (the third argument runs one log only, to profile it).
 
 import { spawn } from 'node:child_process';
@@ -29,11 +29,15 @@ const users = 64;
 const prefix = 'bench-log';
 /** How long a child replica may take to start, and to apply the last record, at the most. */
 const childStepMs = 120_000;
+/** How long a child replica may take to exit once told to stop. */
+const childStopMs = 5_000;
 
 interface Run {
   readonly commands_per_s: number;
   readonly records_per_s: number;
   readonly commands_per_record: number;
+  /** Bytes of the records as stored, per command (with etcd compressed, unless EVERBOOK_COMPRESS_RECORDS=false). */
+  readonly bytes_per_command: number;
   readonly ack_p50_ms: number;
   readonly ack_p99_ms: number;
   readonly errors: number;
@@ -85,6 +89,7 @@ async function drive(submitter: Submitter, cmds: readonly Command[], concurrency
   let next = 0;
   let errors = 0;
   const records0 = submitter.records;
+  const bytes0 = submitter.recordBytes;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await Promise.all(Array.from({ length: concurrency }, async () => {
@@ -109,6 +114,7 @@ async function drive(submitter: Submitter, cmds: readonly Command[], concurrency
     run: {
       commands_per_s: Math.round(cmds.length / seconds), records_per_s: Math.round(records / seconds),
       commands_per_record: Math.round((cmds.length / Math.max(1, records)) * 10) / 10,
+      bytes_per_command: Math.round(((submitter.recordBytes - bytes0) / cmds.length) * 10) / 10,
       ack_p50_ms: Math.round(percentile(sorted, 0.5) * 100) / 100, ack_p99_ms: Math.round(percentile(sorted, 0.99) * 100) / 100, errors,
       cpu_us_per_command: Math.round((cpuUs / cmds.length) * 10) / 10,
     },
@@ -122,14 +128,16 @@ async function submitAll(submitter: Submitter, cmds: readonly Command[]): Promis
   }
 }
 
-const submitterOptions = (concurrency: number): ConstructorParameters<typeof Submitter>[2] => ({
+const submitterOptions = (concurrency: number, log: 'journal' | 'etcd'): ConstructorParameters<typeof Submitter>[2] => ({
   inFlightMax: concurrency, applyTimeoutMs: 30_000, commandTtlMs: 30_000, now: Date.now, cloud: 'bench',
+  // As a node does by default (--compress-records, etcd only); EVERBOOK_COMPRESS_RECORDS=false to compare.
+  compressRecords: log === 'etcd' && process.env.EVERBOOK_COMPRESS_RECORDS !== 'false',
 });
 
 async function journalRun(dir: string, cmds: readonly Command[], concurrency: number): Promise<Run> {
   const journal = await FileJournal.open(join(dir, 'journal'));
   const replica = await openReplica(journal, join(dir, 'journal-replica'));
-  const submitter = new Submitter(journal, replica, submitterOptions(concurrency));
+  const submitter = new Submitter(journal, replica, submitterOptions(concurrency, 'journal'));
   await submitAll(submitter, setup());
   const { run } = await drive(submitter, cmds, concurrency);
   await replica.stop();
@@ -153,8 +161,10 @@ function processCpuUs(pid: number | undefined): number {
  * A replica in its own process, on its own member: prints "ready", then, given a position on
  * stdin, the ms it had applied it and the CPU time it used since "ready", in microseconds.
  */
-function childReplica(endpoint: string, dir: string): { ready: Promise<void>; appliedAt: (position: number) => Promise<{ atMs: number; cpuUs: number }>; stop: () => void } {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), 'replica', endpoint, dir], { stdio: ['pipe', 'pipe', 'inherit'] });
+function childReplica(endpoint: string, dir: string): { ready: Promise<void>; appliedAt: (position: number) => Promise<{ atMs: number; cpuUs: number }>; stop: () => Promise<void> } {
+  // EVERBOOK_BENCH_REPLICA_NODE_ARGS: node options for the child replicas, e.g. "--cpu-prof" to profile them.
+  const nodeArgs = (process.env.EVERBOOK_BENCH_REPLICA_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const child = spawn(process.execPath, [...nodeArgs, fileURLToPath(import.meta.url), 'replica', endpoint, dir], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout });
   const waiters: ((line: string) => void)[] = [];
   lines.on('line', (line) => { waiters.shift()?.(line); });
@@ -169,7 +179,16 @@ function childReplica(endpoint: string, dir: string): { ready: Promise<void>; ap
       child.stdin.write(`${position}\n`);
       return line.then((text) => { const [atMs, cpuUs] = text.split(' ').map(Number); return { atMs: atMs!, cpuUs: cpuUs! }; });
     },
-    stop: () => { child.kill('SIGTERM'); },
+    // Its stdin closed, the child stops its replica and exits (so a profile it was asked for is
+    // written); killed if it has not within childStopMs.
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => { child.once('exit', () => { resolve(); }); });
+      child.stdin.end();
+      const timer = setTimeout(() => { child.kill('SIGTERM'); }, childStopMs);
+      await exited;
+      clearTimeout(timer);
+    },
   };
 }
 
@@ -179,7 +198,7 @@ async function etcdRun(dir: string, cmds: readonly Command[], concurrency: numbe
   try {
     const log = await EtcdLog.open({ hosts: [cluster.endpoints[0]!], prefix, writerId: `bench-${process.pid}` });
     const replica = await openReplica(log, join(dir, 'etcd-replica-0'));
-    const submitter = new Submitter(log, replica, submitterOptions(concurrency));
+    const submitter = new Submitter(log, replica, submitterOptions(concurrency, 'etcd'));
     await submitAll(submitter, setup());
     for (let i = 1; i < 3; i++) children.push(childReplica(cluster.endpoints[i]!, join(dir, `etcd-replica-${i}`)));
     await Promise.all(children.map((c) => c.ready));
@@ -202,7 +221,7 @@ async function etcdRun(dir: string, cmds: readonly Command[], concurrency: numbe
       members_cpu_us_per_command: Math.round((membersCpuUs / cmds.length) * 10) / 10,
     };
   } finally {
-    for (const c of children) c.stop();
+    await Promise.all(children.map((c) => c.stop()));
     await cluster.stop();
   }
 }

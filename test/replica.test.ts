@@ -10,6 +10,7 @@ import { mkdtemp, readdir, rename, rm, stat, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import pino from 'pino';
 import { SubmitError } from '../src/replica/index.js';
 import { FileJournal, LogError, type CommandLog, type FileJournalOptions } from '../src/log/index.js';
@@ -17,7 +18,7 @@ import { MemoryProjections } from '../src/projections/index.js';
 import type { Result } from '../src/core/index.js';
 import { venue } from './support/memory-port.js';
 import {
-  classifyLogError, decodeBatch, encodeBatch, encodeRecord, encodeSubmission, RECORD_BYTES_MAX, Replica, SnapshotStore, Submitter, type SubmissionOutcome,
+  classifyLogError, compressRecord, COMPRESS_FROM_BYTES, decodeBatch, encodeBatch, encodeRecord, encodeSubmission, RECORD_BYTES_MAX, RecordDecodeError, Replica, SnapshotStore, Submitter, type LogBatch, type SubmissionOutcome,
 } from '../src/replica/index.js';
 
 function results(outcome: SubmissionOutcome): Result[] {
@@ -31,6 +32,7 @@ interface NodeOptions {
   readonly compactLog?: boolean;
   readonly checkpointEveryCommands?: number;
   readonly journal?: FileJournalOptions;
+  readonly compressRecords?: boolean;
 }
 
 /**
@@ -53,7 +55,9 @@ async function node(dir: string, options: NodeOptions = {}): Promise<{ journal: 
     await journal.close();
     throw error;
   }
-  const submitter = new Submitter(journal, replica, { inFlightMax: 1_000, applyTimeoutMs: options.applyTimeoutMs ?? 5_000, commandTtlMs: 1_500, now: Date.now, cloud: 'local' });
+  const submitter = new Submitter(journal, replica, { inFlightMax: 1_000, applyTimeoutMs: options.applyTimeoutMs ?? 5_000, commandTtlMs: 1_500, now: Date.now, cloud: 'local',
+    ...(options.compressRecords !== undefined && { compressRecords: options.compressRecords }),
+  });
   return { journal, replica, submitter, close: async () => { await replica.stop(); await journal.close(); } };
 }
 
@@ -254,6 +258,73 @@ test('Codec: characters beyond ASCII (two, three and four UTF-8 bytes, and an es
   const bytes = encodeBatch(batch);
   assert.deepEqual(bytes, new TextEncoder().encode(JSON.stringify({ v: 4, ts: batch.ts, origin: batch.origin, cloud: batch.cloud, items: batch.items })));
   assert.deepEqual(decodeBatch(bytes), batch);
+});
+
+/** A record of `orders` limit orders with signatures, as a busy gateway writes one. */
+function ordersBatch(orders: number): LogBatch & { readonly cloud: string } {
+  return {
+    ts: 1_700_000_000_000, origin: 'host/1/abcd', cloud: 'aws',
+    items: Array.from({ length: orders }, (_, i) => ({
+      rid: i + 1, deadline: 1_700_000_001_500 + i, sig: { d: `${'A'.repeat(21)}${i % 10}`, ts: 1_700_000_000_000 + i },
+      cmds: [{ type: 'PlaceOrder' as const, userId: 1 + (i % 7), instId: 'BTC-USDT', side: i % 2 === 0 ? 'buy' as const : 'sell' as const, orderType: 'limit' as const, priceTicks: 500_000 + i, sizeLots: 10, clOrdId: `é${i}` }],
+    })),
+  };
+}
+
+test('Codec: a compressed record is the mark, the method and the raw deflate of the same JSON, and decodes to the same batch', () => {
+  for (const orders of [1, 6, 2_000]) {
+    const batch = ordersBatch(orders);
+    const json = encodeBatch(batch);
+    const stored = compressRecord(json);
+    assert.deepEqual([stored[0], stored[1]], [0xeb, 1]);
+    assert.deepEqual(inflateRawSync(stored.subarray(2)), Buffer.from(json), `${orders} orders: the deflated bytes are the JSON record`);
+    assert.deepEqual(decodeBatch(stored), batch);
+    if (orders > 1) assert.ok(stored.byteLength * 4 < json.byteLength, `${orders} orders: ${stored.byteLength} bytes compressed against ${json.byteLength}`);
+  }
+});
+
+test('Codec: a compressed record is refused when its method is unknown, its stream is cut or damaged, or it inflates past the record bound', () => {
+  const stored = compressRecord(encodeBatch(ordersBatch(50)));
+  const withMethod2 = Uint8Array.from(stored);
+  withMethod2[1] = 2;
+  assert.throws(() => decodeBatch(withMethod2), (e: unknown) => e instanceof RecordDecodeError && /unknown method \(2\)/.test(e.message));
+  assert.throws(() => decodeBatch(stored.subarray(0, stored.byteLength - 10)), RecordDecodeError, 'cut');
+  const damaged = Uint8Array.from(stored);
+  damaged[10] = damaged[10]! ^ 0xff;
+  assert.throws(() => decodeBatch(damaged), RecordDecodeError, 'damaged');
+  // A small record that inflates to a mebibyte and a byte of JSON whitespace: refused before it is parsed.
+  const bomb = deflateRawSync(Buffer.alloc(RECORD_BYTES_MAX + 1, 0x20));
+  assert.ok(bomb.length < 2_048);
+  assert.throws(() => decodeBatch(Buffer.concat([Buffer.from([0xeb, 1]), bomb])), (e: unknown) => e instanceof RecordDecodeError && /does not inflate/.test(e.message));
+  assert.throws(() => compressRecord(new Uint8Array(RECORD_BYTES_MAX + 1)), RangeError);
+});
+
+test('Submitter: with compressRecords, records from COMPRESS_FROM_BYTES up are stored compressed and smaller ones as JSON; both apply', { timeout: 30_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'everbook-replica-'));
+  try {
+    const n = await node(dir, { compressRecords: true });
+    const small = n.journal.bounds().last + 1;
+    const [user] = await n.submitter.submit([{ type: 'CreateUser' }]);
+    assert.equal(user?.ok, true);
+    // Twenty users in one request: a record well past the bound.
+    const big = n.journal.bounds().last + 1;
+    const users = await n.submitter.submit(Array.from({ length: 20 }, () => ({ type: 'CreateUser' as const })));
+    assert.equal(users.filter((r) => r.ok).length, 20);
+    const [smallRecord] = await n.journal.read(small, 1);
+    const [bigRecord] = await n.journal.read(big, 1);
+    assert.ok(smallRecord!.payload.byteLength < COMPRESS_FROM_BYTES);
+    assert.equal(smallRecord!.payload[0], '{'.charCodeAt(0), 'a small record stays JSON');
+    assert.equal(bigRecord!.payload[0], 0xeb, 'a large record is compressed');
+    assert.ok(encodeBatch({ ...decodeBatch(bigRecord!.payload), cloud: 'local' }).byteLength >= COMPRESS_FROM_BYTES);
+    assert.equal(n.submitter.recordBytes, smallRecord!.payload.byteLength + bigRecord!.payload.byteLength);
+    await n.close();
+    // A restart replays both from the journal.
+    const again = await node(dir, { compressRecords: true });
+    assert.equal(again.replica.appliedPosition, big);
+    await again.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('Submitter: requests past their deadline are answered outcome unknown; those still queued then are never written', { timeout: 30_000 }, async () => {

@@ -16,8 +16,8 @@ export {
   LogGuard, CLOCK_AHEAD_MAX_MS, CLOCK_CLOUDS_MAX, CLOCK_PEERS_WINDOW_MS, SEEN_SIGNATURES_MAX, SIGNATURE_WINDOW_MS,
   type CloudClock, type GuardRefusal, type SignedBy,
 } from './guard.js';
-export { Submitter, classifyLogError, type SubmitterOptions } from './submitter.js';
+export { Submitter, classifyLogError, COMPRESS_FROM_BYTES, type SubmitterOptions } from './submitter.js';
 export { SnapshotStore, decodeSnapshotFile, encodeSnapshotFile, type Checkpoint, type SnapshotParts } from './snapshots.js';
 export { MemoryKeyStore } from './keys.js';
-export { encodeBatch, encodeRecord, encodeSubmission, decodeBatch, RecordDecodeError, RECORD_COMMANDS_MAX, RECORD_BYTES_MAX, type LogBatch, type Submission } from './codec.js';
+export { compressRecord, encodeBatch, encodeRecord, encodeSubmission, decodeBatch, RecordDecodeError, RECORD_COMMANDS_MAX, RECORD_BYTES_MAX, type LogBatch, type Submission } from './codec.js';
 export { BalanceMirror, copyBalances, copyUsersMax, type BalanceCopy } from './liabilities.js';

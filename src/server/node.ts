@@ -256,12 +256,16 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
   const submitter = new Submitter(log, replica, {
     inFlightMax: config.inFlightMax, applyTimeoutMs: config.applyTimeoutMs, commandTtlMs: config.commandTtlMs, now, cloud: config.cloud,
     onLogError: watchJournal,
+    // Bytes cost three times over with etcd (consensus, members, watches); the journal's are local.
+    compressRecords: config.log === 'etcd' && config.compressRecords,
     ...(coordinator !== undefined && { onAppended: (sentAtMs: number) => { coordinator.noteContact(sentAtMs); } }),
   });
   const heartbeats = config.log === 'etcd' ? setInterval(() => {
     submitter.heartbeat(HEARTBEAT_IDLE_MS).catch((e: unknown) => { logger.debug({ err: (e as Error).message }, 'heartbeat record not written'); });
   }, HEARTBEAT_IDLE_MS / 2) : undefined;
   heartbeats?.unref();
+  new Counter({ name: 'everbook_log_records_written_total', help: 'Records of submissions this node appended to the log (heartbeats not counted)', registers: [registry], collect() { this.reset(); this.inc(submitter.records); } });
+  new Counter({ name: 'everbook_log_record_bytes_written_total', help: 'Bytes of those records as stored (compressed or not)', registers: [registry], collect() { this.reset(); this.inc(submitter.recordBytes); } });
   new Gauge({ name: 'everbook_submissions_in_flight', help: 'Submissions queued, appended or waiting to apply', registers: [registry], collect() { this.set(submitter.inFlight); } });
   new Gauge({ name: 'everbook_applied_position', help: 'Last log position applied', registers: [registry], collect() { this.set(replica.appliedPosition); } });
   new Gauge({ name: 'everbook_seen_signatures', help: 'Signed requests the log guard remembers (replay protection), against its bound', registers: [registry], collect() { this.set(replica.guard.seenSize); } });
