@@ -18,6 +18,7 @@ import { createGateway, Failure, normalizeIp, sign, type GatewayOptions } from '
 import type { LogCommand } from '../src/replica/index.js';
 import { TokenBuckets } from '../src/gateway/rate-limit.js';
 import { authorize } from '../src/gateway/auth.js';
+import { KeyDerivation, verifiedPassphrasesCachedMax } from '../src/gateway/key-secrets.js';
 import { ConfigError, loadConfig } from '../src/server/config.js';
 import { addTrader, venue, type KeyOptions, type MemoryPort, type Trader } from './support/memory-port.js';
 import { okx, type Credentials } from './support/okx-client.js';
@@ -339,4 +340,24 @@ test('IP allowlist: an address matches whichever way it was spelled at creation 
   assert.equal(authorize(key, '2001:db8::1', 'trade'), undefined, 'Node reports the canonical form');
   assert.equal(authorize(key, '::ffff:10.0.0.1', 'trade'), undefined, 'an IPv4 client on a dual-stack socket');
   assert.ok(authorize(key, '2001:db8::2', 'trade') instanceof Failure);
+});
+
+test('Passphrases: a match is remembered only for the stored hash it matched; a wrong passphrase, or one checked against another stored hash, is refused however often a good one was seen', () => {
+  const derivation = new KeyDerivation(KeyDerivation.generate());
+  const stored = derivation.passphraseHash('key-a', 'Correct-Horse-42');
+  for (let i = 0; i < 3; i++) {
+    assert.equal(derivation.passphraseMatches('key-a', 'Correct-Horse-42', stored), true, `check ${i}`);
+    assert.equal(derivation.passphraseMatches('key-a', 'Correct-Horse-43', stored), false);
+    assert.equal(derivation.passphraseMatches('key-b', 'Correct-Horse-42', stored), false, 'the same passphrase on another key');
+  }
+  // The key re-created with another passphrase: its new hash no longer vouches for the old one.
+  const storedAgain = derivation.passphraseHash('key-a', 'Battery-Staple-7');
+  assert.equal(derivation.passphraseMatches('key-a', 'Correct-Horse-42', storedAgain), false);
+  assert.equal(derivation.passphraseMatches('key-a', 'Battery-Staple-7', storedAgain), true);
+  // Past the bound the oldest matches are forgotten, and still verify by hashing.
+  for (let i = 0; i <= verifiedPassphrasesCachedMax; i++) {
+    assert.equal(derivation.passphraseMatches(`k${i}`, 'p', derivation.passphraseHash(`k${i}`, 'p')), true);
+  }
+  assert.equal(derivation.passphraseMatches('key-a', 'Battery-Staple-7', storedAgain), true);
+  assert.equal(derivation.passphraseMatches('key-a', 'Correct-Horse-42', storedAgain), false);
 });

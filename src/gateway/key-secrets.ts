@@ -22,9 +22,18 @@ const PASSPHRASE_LABEL = 'everbook passphrase v1\0';
  */
 export const derivedSecretsCachedMax = 10_000;
 
+/**
+ * Passphrases that matched, kept in memory at most (the oldest entry is dropped first), so that
+ * a key's every signed request does not hash its passphrase again. Only a match is kept, with
+ * the stored hash it matched, so a wrong passphrase always takes the full check.
+ */
+export const verifiedPassphrasesCachedMax = 10_000;
+
 export class KeyDerivation {
   private readonly root: Buffer;
   private readonly secrets = new Map<string, string>();
+  /** "apiKey NUL passphrase" of a passphrase that matched, to the stored hash it matched. */
+  private readonly verified = new Map<string, string>();
 
   constructor(rootHex: string) {
     const text = rootHex.trim();
@@ -61,10 +70,21 @@ export class KeyDerivation {
     return createHmac('sha256', this.root).update(`${PASSPHRASE_LABEL}${apiKey}\0${passphrase}`).digest('hex');
   }
 
-  /** Constant-time comparison of a given passphrase with the stored hash. */
+  /**
+   * Constant-time comparison of a given passphrase with the stored hash. A passphrase that
+   * matched this stored hash before matches again without hashing; the stored hash changes with
+   * the key (a new key, a new passphrase), so an entry never outlives what it vouched for.
+   */
   passphraseMatches(apiKey: string, passphrase: string, storedHash: string): boolean {
+    const entry = `${apiKey}\0${passphrase}`;
+    if (this.verified.get(entry) === storedHash) return true;
     const given = Buffer.from(this.passphraseHash(apiKey, passphrase), 'hex');
     const stored = Buffer.from(storedHash, 'hex');
-    return given.length === stored.length && timingSafeEqual(given, stored);
+    const matches = given.length === stored.length && timingSafeEqual(given, stored);
+    if (matches) {
+      if (this.verified.size >= verifiedPassphrasesCachedMax) this.verified.delete(this.verified.keys().next().value!);
+      this.verified.set(entry, storedHash);
+    }
+    return matches;
   }
 }
