@@ -22,10 +22,9 @@ import type { Command } from '../src/core/index.js';
 import { EtcdLog, FileJournal, type CommandLog } from '../src/log/index.js';
 import { MemoryProjections } from '../src/projections/index.js';
 import { Replica, SnapshotStore, Submitter } from '../src/replica/index.js';
-import { devAssets, devInstruments } from '../src/server/dev.js';
 import { startEtcdCluster } from '../test/support/etcd-cluster.js';
+import { orders, setup } from './log-workload.js';
 
-const users = 64;
 const prefix = 'bench-log';
 /** How long a child replica may take to start, and to apply the last record, at the most. */
 const childStepMs = 120_000;
@@ -59,24 +58,6 @@ async function openReplica(log: CommandLog, dir: string): Promise<Replica> {
   });
   await replica.start();
   return replica;
-}
-
-/** The market, funded users, then the orders the run sends. */
-function setup(): Command[] {
-  const cmds: Command[] = [...devAssets, ...devInstruments];
-  for (let u = 0; u < users; u++) cmds.push({ type: 'CreateUser' });
-  for (let u = 1; u <= users; u++) {
-    cmds.push({ type: 'CreditDeposit', depositId: `seed-${u}-usdt`, userId: u, asset: 'USDT', amount: '1000000000000000' });
-    cmds.push({ type: 'CreditDeposit', depositId: `seed-${u}-btc`, userId: u, asset: 'BTC', amount: '10000000000000' });
-  }
-  return cmds;
-}
-
-function orders(count: number): Command[] {
-  return Array.from({ length: count }, (_, n): Command => ({
-    type: 'PlaceOrder', userId: 1 + (n % users), instId: 'BTC-USDT', side: n % 2 === 0 ? 'buy' : 'sell', orderType: 'limit',
-    priceTicks: 500_000, sizeLots: 10, clOrdId: `b${n}`,
-  }));
 }
 
 function percentile(sorted: Float64Array, p: number): number {
