@@ -41,7 +41,7 @@ export class FillsView {
   }
 
   private user(userId: number): Deque<FillRecord> {
-    return userSlot(this.users, userId, () => new Deque<FillRecord>((f) => f.billId));
+    return this.users[userId] ?? userSlot(this.users, userId, () => new Deque<FillRecord>((f) => f.billId));
   }
 
   fills(userId: number, filter: { instId?: string; orderId?: number; begin?: number; end?: number } & Page, nowMs: number): FillRecord[] {

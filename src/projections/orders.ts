@@ -241,7 +241,7 @@ export class OrdersView {
   }
 
   private user(userId: number): UserOrders {
-    return userSlot(this.users, userId, () => new UserOrders());
+    return this.users[userId] ?? userSlot(this.users, userId, () => new UserOrders());
   }
 
   /** An order events still refer to: open orders are never evicted, so it must be here. */
