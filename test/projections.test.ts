@@ -222,6 +222,32 @@ test('Pages: open orders and history are newest first; after = older ids, before
   assert.deepEqual(ids(m.views.orderHistory(m.alice, { limit: 0 })), []);
 });
 
+test('Open orders: closed in a scattered order, the rest are still found by id and paged newest first', () => {
+  const m = new Market();
+  const placed: number[] = [];
+  for (let i = 0; i < 80; i++) placed.push(m.place(m.alice, 'buy', 'limit', px - 100 - i, 1, D0 + i));
+  // 37 and 80 share no factor: every order is canceled once, far from its neighbours in time.
+  const cancelOrder = placed.map((_, i) => placed[(i * 37) % placed.length]!);
+  const open = new Set(placed);
+  for (const [n, orderId] of cancelOrder.entries()) {
+    m.ok({ type: 'CancelOrder', userId: m.alice, instId: inst, orderId }, D0 + 1_000 + n);
+    open.delete(orderId);
+    const newestFirst = placed.filter((id) => open.has(id)).reverse();
+    assert.deepEqual(ids(m.views.openOrders(m.alice, { limit: everything })), newestFirst, `after ${n + 1} cancels`);
+    assert.equal(m.views.order(m.alice, orderId)?.state, 'canceled');
+    for (const id of newestFirst) assert.equal(m.views.order(m.alice, id)?.state, 'live');
+    const middle = newestFirst[Math.floor(newestFirst.length / 2)];
+    if (middle !== undefined) {
+      assert.deepEqual(ids(m.views.openOrders(m.alice, { after: middle, limit: 5 })), newestFirst.filter((id) => id < middle).slice(0, 5));
+      assert.deepEqual(ids(m.views.openOrders(m.alice, { before: middle, limit: everything })), newestFirst.filter((id) => id > middle));
+    }
+  }
+  // New orders after all that are found and paged as ever.
+  const later = [m.place(m.alice, 'buy', 'limit', px - 100, 1, D0 + 2_000), m.place(m.alice, 'buy', 'limit', px - 101, 1, D0 + 2_001)];
+  assert.deepEqual(ids(m.views.openOrders(m.alice, { limit: everything })), [...later].reverse());
+  assert.equal(m.views.order(m.alice, later[0]!)?.state, 'live');
+});
+
 test('Retention: closed orders keep the newest 2,000 per user and drop orders placed over 7 days ago', () => {
   const m = new Market();
   const extra = 5;

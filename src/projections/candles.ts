@@ -1,6 +1,8 @@
 // The candles and tickers view: per instrument, one-minute candles in time order (bounded by
 // count), from which longer bars and the rolling 24-hour ticker are computed at query time, so
-// applying a trade costs O(1) whatever bars are served.
+// applying a trade costs O(1) whatever bars are served. Quote volumes are exact sums kept in two
+// parts (a safe-integer part that takes each trade, and a bigint part it spills into only when
+// the next trade would pass 2^53), so a trade allocates no bigint.
 
 import type { PublicTrade, Candle, Page, Ticker } from './types.js';
 import { Deque } from './deque.js';
@@ -25,9 +27,36 @@ class MinuteCandle {
     public low: number,
     public close: number,
     public volLots: number,
-    /** Quote minor units: a bigint, as the sum of a minute's trades can pass 2^53. */
-    public volQuote: bigint,
+    /**
+     * Quote minor units: volQuoteHigh + volQuoteLow, exact, as the sum of a minute's trades can
+     * pass 2^53. The low part is a safe integer; the high part a bigint, 0n until it is needed.
+     */
+    public volQuoteLow: number,
+    public volQuoteHigh: bigint,
   ) {}
+
+  /** Adds quote minor units (a non-negative safe integer) to the volume, exactly. */
+  addQuote(quote: number): void {
+    // Both are safe integers, so a true sum past 2^53 - 1 never rounds down to one at or below it.
+    const sum = this.volQuoteLow + quote;
+    if (sum <= Number.MAX_SAFE_INTEGER) {
+      this.volQuoteLow = sum;
+    } else {
+      this.volQuoteHigh += BigInt(this.volQuoteLow);
+      this.volQuoteLow = quote;
+    }
+  }
+
+  /** Adds another candle's volumes. */
+  addVolumes(m: MinuteCandle): void {
+    this.volLots += m.volLots;
+    this.addQuote(m.volQuoteLow);
+    if (m.volQuoteHigh !== 0n) this.volQuoteHigh += m.volQuoteHigh;
+  }
+
+  get volQuote(): bigint {
+    return this.volQuoteHigh + BigInt(this.volQuoteLow);
+  }
 }
 
 export class CandlesView {
@@ -35,6 +64,7 @@ export class CandlesView {
 
   /** The minute candle a trade falls in. */
   add(e: TradeExecuted): void {
+    if (!Number.isSafeInteger(e.quoteAmount) || e.quoteAmount < 0) broken(`a trade's quote amount is a non-negative safe integer, not ${e.quoteAmount}`);
     const minutes = this.instrument(e.instId);
     const startTs = Math.floor(e.ts / minuteMs) * minuteMs;
     const last = minutes.newest();
@@ -43,11 +73,11 @@ export class CandlesView {
       if (e.priceTicks < last.low) last.low = e.priceTicks;
       last.close = e.priceTicks;
       last.volLots += e.sizeLots;
-      last.volQuote += BigInt(e.quoteAmount);
+      last.addQuote(e.quoteAmount);
       return;
     }
     if (last !== undefined && last.startTs > startTs) broken('trade times never go back');
-    minutes.push(new MinuteCandle(startTs, e.priceTicks, e.priceTicks, e.priceTicks, e.priceTicks, e.sizeLots, BigInt(e.quoteAmount)));
+    minutes.push(new MinuteCandle(startTs, e.priceTicks, e.priceTicks, e.priceTicks, e.priceTicks, e.sizeLots, e.quoteAmount, 0n));
     if (minutes.length > Retention.minuteCandlesPerInstrumentMax) minutes.shift();
   }
 
@@ -80,15 +110,14 @@ export class CandlesView {
         bar.open = m.open;
         if (m.high > bar.high) bar.high = m.high;
         if (m.low < bar.low) bar.low = m.low;
-        bar.volLots += m.volLots;
-        bar.volQuote += m.volQuote;
+        bar.addVolumes(m);
         continue;
       }
       if (bar !== undefined) {
         out.push(candle(bar, barMs, nowMs));
         if (out.length === page.limit) return out;
       }
-      bar = new MinuteCandle(startTs, m.open, m.high, m.low, m.close, m.volLots, m.volQuote);
+      bar = new MinuteCandle(startTs, m.open, m.high, m.low, m.close, m.volLots, m.volQuoteLow, m.volQuoteHigh);
     }
     if (bar !== undefined) out.push(candle(bar, barMs, nowMs));
     return out;
@@ -99,8 +128,8 @@ export class CandlesView {
     let open: number | null = null;
     let high: number | null = null;
     let low: number | null = null;
-    let volLots = 0;
-    let volQuote = 0n;
+    // The window's volumes, summed as a candle's are.
+    const vol = new MinuteCandle(0, 0, 0, 0, 0, 0, 0, 0n);
     let sodUtc0: number | null = null;
     let sodUtc8: number | null = null;
     const minutes = this.instruments.get(instId);
@@ -111,8 +140,7 @@ export class CandlesView {
         open ??= m.open;
         if (high === null || m.high > high) high = m.high;
         if (low === null || m.low < low) low = m.low;
-        volLots += m.volLots;
-        volQuote += m.volQuote;
+        vol.addVolumes(m);
       }
       const utc0DayStartTs = Math.floor(nowMs / dayMs) * dayMs;
       const utc8DayStartTs = Math.floor((nowMs + utc8OffsetMs) / dayMs) * dayMs - utc8OffsetMs;
@@ -121,7 +149,7 @@ export class CandlesView {
     }
     return {
       instId, lastTicks: last?.priceTicks ?? null, lastLots: last?.sizeLots ?? null,
-      open24hTicks: open, high24hTicks: high, low24hTicks: low, vol24hLots: volLots, volQuote24h: volQuote,
+      open24hTicks: open, high24hTicks: high, low24hTicks: low, vol24hLots: vol.volLots, volQuote24h: vol.volQuote,
       sodUtc0Ticks: sodUtc0, sodUtc8Ticks: sodUtc8, ts: nowMs,
     };
   }
@@ -139,7 +167,7 @@ export class CandlesView {
   load(instId: string, saved: readonly (readonly [number, number, number, number, number, number, string | number])[]): void {
     const minutes = this.instrument(instId);
     for (const [startTs, open, high, low, close, volLots, volQuote] of saved) {
-      minutes.push(new MinuteCandle(startTs, open, high, low, close, volLots, quoteVolume(volQuote)));
+      minutes.push(new MinuteCandle(startTs, open, high, low, close, volLots, 0, quoteVolume(volQuote)));
     }
   }
 }

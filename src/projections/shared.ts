@@ -9,7 +9,11 @@ export function broken(what: string): never {
   throw new InvariantError(`projections: invariant broken: ${what}`);
 }
 
-/** The slot of `userId` in `slots`, created by `make` the first time the user is seen. */
+/**
+ * The slot of `userId` in `slots`, created by `make` the first time the user is seen. Callers on
+ * the hot path read the slot first (`slots[userId] ?? userSlot(...)`), so that no closure is made
+ * for a user already seen.
+ */
 export function userSlot<T>(slots: (T | undefined)[], userId: number, make: () => T): T {
   let slot = slots[userId];
   if (slot === undefined) {

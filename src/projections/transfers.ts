@@ -109,7 +109,7 @@ export class TransfersView {
   }
 
   private user(userId: number): UserTransfers {
-    return userSlot(this.users, userId, () => new UserTransfers());
+    return this.users[userId] ?? userSlot(this.users, userId, () => new UserTransfers());
   }
 
   deposits(userId: number, filter: { asset?: string; depositId?: string } & Page): DepositRecord[] {
