@@ -283,7 +283,7 @@ test('Codec: a compressed record is the mark, the method and the raw deflate of 
   }
 });
 
-test('Codec: a compressed record is refused when its method is unknown, its stream is cut or damaged, or it inflates past the record bound', () => {
+test('Codec: a compressed record is refused when its method is unknown, its stream is cut, damaged or followed by other bytes, or it inflates past the record bound', () => {
   const stored = compressRecord(encodeBatch(ordersBatch(50)));
   const withMethod2 = Uint8Array.from(stored);
   withMethod2[1] = 2;
@@ -292,6 +292,8 @@ test('Codec: a compressed record is refused when its method is unknown, its stre
   const damaged = Uint8Array.from(stored);
   damaged[10] = damaged[10]! ^ 0xff;
   assert.throws(() => decodeBatch(damaged), RecordDecodeError, 'damaged');
+  const trailing = Buffer.concat([stored, Buffer.from([0x20])]);
+  assert.throws(() => decodeBatch(trailing), (e: unknown) => e instanceof RecordDecodeError && /1 bytes after its deflate stream/.test(e.message));
   // A small record that inflates to a mebibyte and a byte of JSON whitespace: refused before it is parsed.
   const bomb = deflateRawSync(Buffer.alloc(RECORD_BYTES_MAX + 1, 0x20));
   assert.ok(bomb.length < 2_048);

@@ -79,11 +79,23 @@ export function compressRecord(json: Uint8Array): Uint8Array {
 function recordJson(bytes: Uint8Array): Uint8Array {
   if (bytes[0] !== COMPRESSED_MARK) return bytes;
   if (bytes[1] !== COMPRESSION_DEFLATE_RAW) fail(`is compressed by an unknown method (${String(bytes[1])})`);
+  const stream = bytes.subarray(2);
+  let inflated: InflatedWithInfo;
   try {
-    return inflateRawSync(bytes.subarray(2), { maxOutputLength: RECORD_BYTES_MAX });
+    inflated = inflateRawSync(stream, { maxOutputLength: RECORD_BYTES_MAX, info: true }) as unknown as InflatedWithInfo;
   } catch (e) {
     throw new RecordDecodeError(`log record does not inflate: ${(e as Error).message}`);
   }
+  // Inflate stops at the stream's end; bytes after it would let two records of different bytes
+  // decode alike, so the stream must be the whole rest of the record.
+  if (inflated.engine.bytesWritten !== stream.byteLength) fail(`has ${stream.byteLength - inflated.engine.bytesWritten} bytes after its deflate stream`);
+  return inflated.buffer;
+}
+
+/** What inflateRawSync returns with `info: true`: the output, and the engine (bytesWritten: the input it consumed). */
+interface InflatedWithInfo {
+  readonly buffer: Buffer;
+  readonly engine: { readonly bytesWritten: number };
 }
 
 /** Encodes a record at the current version, which names its cloud. */
