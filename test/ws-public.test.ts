@@ -84,8 +84,9 @@ describe('WebSocket public channels against a real everbook process', { timeout:
 
   test('slow consumer: a client that stops reading is closed at --ws-send-buffer-max while the other subscriber keeps receiving and every order is acknowledged', async () => {
     const instId = 'ETH-USDT';
-    // A deep book (200 levels), so that each snapshot is several KiB.
-    for (let batch = 0; batch < 10; batch++) {
+    // A deep book (400 levels, all a books snapshot carries), so that each snapshot is over ten
+    // KiB: the stalled reader's socket and the kernel's buffers fill in a few thousand rounds.
+    for (let batch = 0; batch < 20; batch++) {
       const items = Array.from({ length: 20 }, (_, i) => ({
         instId, tdMode: 'cash', side: 'buy', ordType: 'limit', px: (1_990 + (batch * 20 + i) * 0.01).toFixed(2), sz: '0.01',
       }));
@@ -103,7 +104,9 @@ describe('WebSocket public channels against a real everbook process', { timeout:
     slowSocket.pause();
 
     // The slow client stops reading but keeps asking for snapshots; orders keep coming meanwhile.
-    const roundsMax = 5_000;
+    // Bounded; about 4 ms a round. It takes 2,400 to 2,800 rounds here; with 200 levels it took
+    // 4,500 to 4,900, too near the old bound of 5,000 (and failed once).
+    const roundsMax = 10_000;
     let rounds = 0;
     let acked = 0;
     while (await metric(server, 'everbook_ws_closes_total{reason="slowConsumer"}') === 0 && rounds < roundsMax) {
