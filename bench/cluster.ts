@@ -65,7 +65,7 @@ try {
   const records0 = await recordsWritten(apiUrls);
   const clustered = await measured(() => drive(apiUrls.map((u) => new URL(u)), creds, requests, connections, 'three clouds (etcd)'));
   const cluster = clustered.load;
-  // Heartbeats are records too, but a node writes none while it has requests to write.
+  // Records of submissions only: the metric does not count heartbeats.
   const clusterRecords = (await recordsWritten(apiUrls)) - records0;
   await clusterDown(clusterDir, { removeData: true });
 

@@ -6,7 +6,7 @@
 // deflate stream of the same JSON. The etcd log stores records that way, because there every
 // byte is paid several times over (the consensus, every member's WAL and store, every watch).
 
-import { constants as zlib, deflateRawSync, inflateRawSync } from 'node:zlib';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { LogCommand } from './port.js';
 import type { SignedBy } from './guard.js';
 
@@ -67,7 +67,7 @@ const DEFLATE_LEVEL = 1;
  */
 export function compressRecord(json: Uint8Array): Uint8Array {
   if (json.byteLength > RECORD_BYTES_MAX) throw new RangeError(`a record of ${json.byteLength} bytes is over ${RECORD_BYTES_MAX}`);
-  const deflated = deflateRawSync(json, { level: DEFLATE_LEVEL, strategy: zlib.Z_DEFAULT_STRATEGY });
+  const deflated = deflateRawSync(json, { level: DEFLATE_LEVEL });
   const record = Buffer.allocUnsafe(2 + deflated.length);
   record[0] = COMPRESSED_MARK;
   record[1] = COMPRESSION_DEFLATE_RAW;
