@@ -25,6 +25,8 @@ function plainFill(f: FillRecord): FillRecord {
   return { ...f };
 }
 
+const newUserFills = (): Deque<FillRecord> => new Deque<FillRecord>((f) => f.billId);
+
 export class FillsView {
   private readonly users: (Deque<FillRecord> | undefined)[] = [];
 
@@ -41,7 +43,7 @@ export class FillsView {
   }
 
   private user(userId: number): Deque<FillRecord> {
-    return this.users[userId] ?? userSlot(this.users, userId, () => new Deque<FillRecord>((f) => f.billId));
+    return userSlot(this.users, userId, newUserFills);
   }
 
   fills(userId: number, filter: { instId?: string; orderId?: number; begin?: number; end?: number } & Page, nowMs: number): FillRecord[] {

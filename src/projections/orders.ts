@@ -171,6 +171,8 @@ class UserOrders {
   readonly byClOrdId = new Map<string, OrderRow>();
 }
 
+const newUserOrders = (): UserOrders => new UserOrders();
+
 function isClosed(order: OrderRecord): boolean {
   return order.state === 'filled' || order.state === 'canceled';
 }
@@ -241,7 +243,7 @@ export class OrdersView {
   }
 
   private user(userId: number): UserOrders {
-    return this.users[userId] ?? userSlot(this.users, userId, () => new UserOrders());
+    return userSlot(this.users, userId, newUserOrders);
   }
 
   /** An order events still refer to: open orders are never evicted, so it must be here. */

@@ -10,9 +10,8 @@ export function broken(what: string): never {
 }
 
 /**
- * The slot of `userId` in `slots`, created by `make` the first time the user is seen. Callers on
- * the hot path read the slot first (`slots[userId] ?? userSlot(...)`), so that no closure is made
- * for a user already seen.
+ * The slot of `userId` in `slots`, created by `make` the first time the user is seen. `make` is a
+ * module-level function, so a call for a user already seen makes no closure.
  */
 export function userSlot<T>(slots: (T | undefined)[], userId: number, make: () => T): T {
   let slot = slots[userId];

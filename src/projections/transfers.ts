@@ -25,6 +25,8 @@ class UserTransfers {
   readonly withdrawals = new Deque<WithdrawalRecord>((w) => w.ts);
 }
 
+const newUserTransfers = (): UserTransfers => new UserTransfers();
+
 export class TransfersView {
   private readonly users: (UserTransfers | undefined)[] = [];
   /** Every retained withdrawal, for the events that change its state. */
@@ -109,7 +111,7 @@ export class TransfersView {
   }
 
   private user(userId: number): UserTransfers {
-    return this.users[userId] ?? userSlot(this.users, userId, () => new UserTransfers());
+    return userSlot(this.users, userId, newUserTransfers);
   }
 
   deposits(userId: number, filter: { asset?: string; depositId?: string } & Page): DepositRecord[] {
