@@ -5,7 +5,8 @@
 // Both servers stay up and are driven in turn (a warm-up of each, then bare, everbook, bare,
 // everbook, ...), so a burst of load from elsewhere on a shared machine falls on both; the
 // ratio is of the medians. Beside throughput, each server's CPU per request (utime + stime
-// from /proc over its own rounds), which waiting for a core does not inflate.
+// from /proc over its own rounds), which waiting for a core does not inflate, and the part of
+// it spent on the main thread, the one thread that runs a server's JavaScript.
 // Usage: npm run bench:api [-- REQUESTS_PER_ROUND [CONNECTIONS [ROUNDS]]]
 // EVERBOOK_BENCH_NODE_ARGS adds node options to the Everbook processes (e.g. --cpu-prof);
 // EVERBOOK_BENCH_BASELINE=path/to/other/dist/src/cli/main.js adds a second build to the rounds,
@@ -16,7 +17,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { drive, median, processCpuMs, spawnUntil, traderFrom, type Creds, type LoadResult } from './load.js';
+import { drive, mainThreadCpuMs, median, processCpuMs, spawnUntil, traderFrom, type Creds, type LoadResult } from './load.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const requests = Number(process.argv[2] ?? 20_000);
@@ -28,7 +29,13 @@ const splitArgs = (text: string | undefined): string[] => (text ?? '').split(' '
 const nodeArgs = splitArgs(process.env.EVERBOOK_BENCH_NODE_ARGS);
 const baselineNodeArgs = process.env.EVERBOOK_BENCH_BASELINE_NODE_ARGS === undefined ? nodeArgs : splitArgs(process.env.EVERBOOK_BENCH_BASELINE_NODE_ARGS);
 
-interface Round { readonly load: LoadResult; readonly cpuUsPerRequest: number | undefined; readonly clientCpuUsPerRequest: number }
+interface Round {
+  readonly load: LoadResult;
+  readonly cpuUsPerRequest: number | undefined;
+  /** The part of cpuUsPerRequest spent on the server's main thread. */
+  readonly mainThreadCpuUsPerRequest: number | undefined;
+  readonly clientCpuUsPerRequest: number;
+}
 
 /**
  * One round against a server: its load figures and the CPU its process used meanwhile, per
@@ -36,12 +43,16 @@ interface Round { readonly load: LoadResult; readonly cpuUsPerRequest: number | 
  */
 async function round(url: URL, pid: number, creds: readonly Creds[], n: number, label: string, prefix: string): Promise<Round> {
   const before = processCpuMs(pid);
+  const mainBefore = mainThreadCpuMs(pid);
   const clientBefore = process.cpuUsage();
   const load = await drive([url], creds, n, connections, label, prefix);
   const client = process.cpuUsage(clientBefore);
   const after = processCpuMs(pid);
+  const mainAfter = mainThreadCpuMs(pid);
+  const perRequest = (from: number | undefined, to: number | undefined): number | undefined =>
+    (from === undefined || to === undefined ? undefined : Math.round(((to - from) * 1000) / n));
   return {
-    load, cpuUsPerRequest: before === undefined || after === undefined ? undefined : Math.round(((after - before) * 1000) / n),
+    load, cpuUsPerRequest: perRequest(before, after), mainThreadCpuUsPerRequest: perRequest(mainBefore, mainAfter),
     clientCpuUsPerRequest: Math.round((client.user + client.system) / n),
   };
 }
@@ -74,10 +85,15 @@ try {
   for (let r = 0; r < rounds; r++) {
     for (const s of servers) s.rounds.push(await round(s.url, s.pid, s.creds, requests, s.label, `r${String(r)}n`));
   }
-  const summary = (rs: readonly Round[]): { per_s: number; p50_ms: number; p99_ms: number; errors: number; cpu_us: number | undefined; client_cpu_us: number } => ({
+  const medianOf = (values: readonly (number | undefined)[]): number | undefined =>
+    (values.every((v) => v !== undefined) ? median(values) : undefined);
+  const summary = (rs: readonly Round[]): {
+    per_s: number; p50_ms: number; p99_ms: number; errors: number; cpu_us: number | undefined; main_thread_cpu_us: number | undefined; client_cpu_us: number;
+  } => ({
     per_s: median(rs.map((r) => r.load.orders_per_s)), p50_ms: median(rs.map((r) => r.load.p50_ms)), p99_ms: median(rs.map((r) => r.load.p99_ms)),
     errors: rs.reduce((sum, r) => sum + r.load.errors, 0),
-    cpu_us: rs.every((r) => r.cpuUsPerRequest !== undefined) ? median(rs.map((r) => r.cpuUsPerRequest!)) : undefined,
+    cpu_us: medianOf(rs.map((r) => r.cpuUsPerRequest)),
+    main_thread_cpu_us: medianOf(rs.map((r) => r.mainThreadCpuUsPerRequest)),
     client_cpu_us: median(rs.map((r) => r.clientCpuUsPerRequest)),
   });
   const ratio = (a: number | undefined, b: number | undefined): number | undefined => (a === undefined || b === undefined ? undefined : Math.round((a / b) * 100) / 100);
@@ -90,6 +106,8 @@ try {
     bare_fastify_req_per_s: b.per_s, bare_p50_ms: b.p50_ms, bare_p99_ms: b.p99_ms,
     ratio: ratio(o.per_s, b.per_s),
     everbook_cpu_us_per_order: o.cpu_us, bare_cpu_us_per_req: b.cpu_us, cpu_ratio: ratio(b.cpu_us, o.cpu_us),
+    // One thread runs each server's JavaScript: at 1e6 / this many us it is busy all the time.
+    everbook_main_thread_cpu_us_per_order: o.main_thread_cpu_us, bare_main_thread_cpu_us_per_req: b.main_thread_cpu_us,
     client_cpu_us_per_order: o.client_cpu_us, client_cpu_us_per_bare_req: b.client_cpu_us,
     ...(base !== undefined && {
       baseline_orders_per_s: base.per_s, baseline_p50_ms: base.p50_ms, baseline_errors: base.errors, baseline_ratio: ratio(base.per_s, b.per_s),

@@ -5,17 +5,20 @@
 // the software's cost, not an emulated WAN. Beside each rate, the machine's CPU per order: all
 // processes' busy time over the run (from /proc/stat) per order, and the cores busy meanwhile.
 // When both runs keep the cores busy, the ratio of the rates is about the inverse ratio of their
-// CPU per order, so the two figures say how far any ratio can go on this machine.
+// CPU per order, so the two figures say how far any ratio can go on this machine. The cluster's
+// CPU per order is also split by part (the three nodes, their WebSocket fan-out children, the
+// three etcd members, the load client), beside the raft proposals etcd committed, so the cost
+// of each record of the log shows.
 // Usage: npm run bench:cluster [-- REQUESTS [CONNECTIONS]]
 
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { clusterDown, clusterUp } from '../src/cluster/launcher.js';
+import { clusterDown, clusterUp, type ClusterState } from '../src/cluster/launcher.js';
 import { addresses, freeTopology } from '../src/cluster/topology.js';
-import { drive, spawnUntil, traderFrom, type Creds, type LoadResult } from './load.js';
+import { drive, processCpuMs, spawnUntil, traderFrom, type Creds, type LoadResult } from './load.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const requests = Number(process.argv[2] ?? 20_000);
@@ -43,6 +46,44 @@ async function measured(run: () => Promise<LoadResult>): Promise<{ load: LoadRes
   };
 }
 
+/** The processes whose parent is `pid` (a node's WebSocket fan-out child). */
+function childrenOf(pid: number): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // The parent's pid is the second field after the parenthesised command name.
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) found.push(Number(entry));
+    } catch {
+      // The process ended while the list was read.
+    }
+  }
+  return found;
+}
+
+/** CPU time so far (ms) of the deployment's nodes, their fan-out children and its etcd members. */
+function deploymentCpuMs(state: ClusterState): { nodes: number; fanouts: number; etcd: number } {
+  const sum = (pids: readonly number[]): number => pids.reduce((total, pid) => total + (processCpuMs(pid) ?? 0), 0);
+  const nodes = state.processes.filter((p) => p.role === 'node').map((p) => p.pid);
+  return {
+    nodes: sum(nodes),
+    fanouts: sum(nodes.flatMap(childrenOf)),
+    etcd: sum(state.processes.filter((p) => p.role === 'etcd').map((p) => p.pid)),
+  };
+}
+
+/** Raft proposals the etcd cluster has committed so far (the highest count any member reports). */
+async function proposalsCommitted(etcdUrls: readonly string[]): Promise<number> {
+  let most = 0;
+  for (const url of etcdUrls) {
+    const text = await (await fetch(new URL('/metrics', url))).text();
+    const line = text.split('\n').find((l) => l.startsWith('etcd_server_proposals_committed_total '));
+    most = Math.max(most, Number(line?.split(' ')[1] ?? 0));
+  }
+  return most;
+}
+
 /** Records the given nodes have written to the log so far, from their metrics. */
 async function recordsWritten(apiUrls: readonly string[]): Promise<number> {
   let sum = 0;
@@ -58,15 +99,25 @@ const dir = await mkdtemp(join(tmpdir(), 'everbook-bench-cluster-'));
 try {
   const topology = await freeTopology('everbook-bench', '10.213.8');
   const clusterDir = join(dir, 'cluster');
-  await clusterUp(topology, clusterDir, { namespaces: false });
+  const state = await clusterUp(topology, clusterDir, { namespaces: false });
   const log = await readFile(join(clusterDir, 'aws-tokyo', 'node.log'), 'utf8');
   const creds = log.split('\n').map(traderFrom).filter((c): c is Creds => c !== undefined);
   const apiUrls = addresses(topology, false).map((a) => a.apiUrl);
+  const etcdUrls = addresses(topology, false).map((a) => a.etcdClientUrl);
   const records0 = await recordsWritten(apiUrls);
+  const proposals0 = await proposalsCommitted(etcdUrls);
+  const cpu0 = deploymentCpuMs(state);
+  const client0 = process.cpuUsage();
   const clustered = await measured(() => drive(apiUrls.map((u) => new URL(u)), creds, requests, connections, 'three clouds (etcd)'));
+  const client1 = process.cpuUsage(client0);
+  const cpu1 = deploymentCpuMs(state);
   const cluster = clustered.load;
   // Records of submissions only: the metric does not count heartbeats.
   const clusterRecords = (await recordsWritten(apiUrls)) - records0;
+  // Proposals count every write (records, heartbeats, checkpoints) and the quorum probes' reads do not.
+  const proposals = (await proposalsCommitted(etcdUrls)) - proposals0;
+  const orders = Math.max(1, requests - cluster.errors);
+  const perOrder = (ms: number): number => Math.round((ms * 1000) / orders);
   await clusterDown(clusterDir, { removeData: true });
 
   const single: Creds[] = [];
@@ -84,6 +135,13 @@ try {
     bench: 'cluster', requests, connections,
     cluster_orders_per_s: cluster.orders_per_s, cluster_p50_ms: cluster.p50_ms, cluster_p99_ms: cluster.p99_ms, cluster_errors: cluster.errors,
     cluster_orders_per_record: Math.round((requests / Math.max(1, clusterRecords)) * 10) / 10,
+    cluster_etcd_proposals: proposals,
+    // Where the deployment's CPU went, per order: the three nodes, their fan-out children, the
+    // three etcd members, and this process (the load client).
+    cluster_cpu_us_per_order_by_part: {
+      nodes: perOrder(cpu1.nodes - cpu0.nodes), fanouts: perOrder(cpu1.fanouts - cpu0.fanouts),
+      etcd: perOrder(cpu1.etcd - cpu0.etcd), client: perOrder((client1.user + client1.system) / 1000),
+    },
     journal_orders_per_s: journal.orders_per_s, journal_p50_ms: journal.p50_ms, journal_p99_ms: journal.p99_ms, journal_errors: journal.errors,
     journal_orders_per_record: Math.round((requests / Math.max(1, singleRecords)) * 10) / 10,
     ratio: Math.round((cluster.orders_per_s / journal.orders_per_s) * 100) / 100,

@@ -115,9 +115,21 @@ let clockTicksPerS: number | undefined;
  * far less than requests per second, which also counts time spent waiting for a core.
  */
 export function processCpuMs(pid: number): number | undefined {
+  return statCpuMs(`/proc/${String(pid)}/stat`);
+}
+
+/**
+ * CPU time a process's main thread (the one that runs its JavaScript) has used so far, in ms:
+ * beside processCpuMs, it tells whether that single thread or the machine is the limit.
+ */
+export function mainThreadCpuMs(pid: number): number | undefined {
+  return statCpuMs(`/proc/${String(pid)}/task/${String(pid)}/stat`);
+}
+
+function statCpuMs(path: string): number | undefined {
   let stat: string;
   try {
-    stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+    stat = readFileSync(path, 'utf8');
   } catch {
     return undefined;
   }
