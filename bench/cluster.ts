@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clusterDown, clusterUp, type ClusterState } from '../src/cluster/launcher.js';
 import { addresses, freeTopology } from '../src/cluster/topology.js';
-import { drive, processCpuMs, spawnUntil, traderFrom, type Creds, type LoadResult } from './load.js';
+import { drive, processCpuMs, procStatFields, spawnUntil, traderFrom, type Creds, type LoadResult } from './load.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const requests = Number(process.argv[2] ?? 20_000);
@@ -50,14 +50,8 @@ async function measured(run: () => Promise<LoadResult>): Promise<{ load: LoadRes
 function childrenOf(pid: number): number[] {
   const found: number[] = [];
   for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // The parent's pid is the second field after the parenthesised command name.
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) found.push(Number(entry));
-    } catch {
-      // The process ended while the list was read.
-    }
+    // Undefined for a process that ended while the list was read.
+    if (/^\d+$/.test(entry) && Number(procStatFields(`/proc/${entry}/stat`)?.[1]) === pid) found.push(Number(entry));
   }
   return found;
 }

@@ -126,13 +126,24 @@ export function mainThreadCpuMs(pid: number): number | undefined {
   return statCpuMs(`/proc/${String(pid)}/task/${String(pid)}/stat`);
 }
 
-function statCpuMs(path: string): number | undefined {
+/**
+ * The fields of a /proc stat file after the command name (field 2, in parentheses, which may
+ * hold spaces): [0] is the state, [1] the parent's pid, [11] and [12] utime and stime.
+ * Undefined when the file cannot be read (no /proc, or the process has ended).
+ */
+export function procStatFields(path: string): string[] | undefined {
   let stat: string;
   try {
     stat = readFileSync(path, 'utf8');
   } catch {
     return undefined;
   }
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+function statCpuMs(path: string): number | undefined {
+  const fields = procStatFields(path);
+  if (fields === undefined) return undefined;
   if (clockTicksPerS === undefined) {
     try {
       clockTicksPerS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
@@ -140,8 +151,6 @@ function statCpuMs(path: string): number | undefined {
       clockTicksPerS = 100;
     }
   }
-  // The command name (field 2) is in parentheses and may hold spaces: count fields after it.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerS;
 }
 
