@@ -78,16 +78,18 @@ async function proposalsCommitted(etcdUrls: readonly string[]): Promise<number> 
   return most;
 }
 
-/** Records the given nodes have written to the log so far, from their metrics. */
-async function recordsWritten(apiUrls: readonly string[]): Promise<number> {
+/** A counter summed over the given nodes' metrics (e.g. the records they wrote to the log). */
+async function nodesCounter(apiUrls: readonly string[], name: string): Promise<number> {
   let sum = 0;
   for (const url of apiUrls) {
     const text = await (await fetch(new URL('/metrics', url))).text();
-    const line = text.split('\n').find((l) => l.startsWith('everbook_log_records_written_total '));
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
     sum += Number(line?.split(' ')[1] ?? Number.NaN);
   }
   return sum;
 }
+const recordsWritten = (apiUrls: readonly string[]): Promise<number> => nodesCounter(apiUrls, 'everbook_log_records_written_total');
+const appendRetries = (apiUrls: readonly string[]): Promise<number> => nodesCounter(apiUrls, 'everbook_etcd_append_retries_total');
 
 const dir = await mkdtemp(join(tmpdir(), 'everbook-bench-cluster-'));
 try {
@@ -100,6 +102,7 @@ try {
   const etcdUrls = addresses(topology, false).map((a) => a.etcdClientUrl);
   const records0 = await recordsWritten(apiUrls);
   const proposals0 = await proposalsCommitted(etcdUrls);
+  const retries0 = await appendRetries(apiUrls);
   const cpu0 = deploymentCpuMs(state);
   const client0 = process.cpuUsage();
   const clustered = await measured(() => drive(apiUrls.map((u) => new URL(u)), creds, requests, connections, 'three clouds (etcd)'));
@@ -110,6 +113,8 @@ try {
   const clusterRecords = (await recordsWritten(apiUrls)) - records0;
   // Proposals count every write (records, heartbeats, checkpoints) and the quorum probes' reads do not.
   const proposals = (await proposalsCommitted(etcdUrls)) - proposals0;
+  // Hedges of slow appends and retries: each is one more write for etcd to carry.
+  const retries = (await appendRetries(apiUrls)) - retries0;
   const orders = Math.max(1, requests - cluster.errors);
   const perOrder = (ms: number): number => Math.round((ms * 1000) / orders);
   await clusterDown(clusterDir, { removeData: true });
@@ -130,6 +135,7 @@ try {
     cluster_orders_per_s: cluster.orders_per_s, cluster_p50_ms: cluster.p50_ms, cluster_p99_ms: cluster.p99_ms, cluster_errors: cluster.errors,
     cluster_orders_per_record: Math.round((requests / Math.max(1, clusterRecords)) * 10) / 10,
     cluster_etcd_proposals: proposals,
+    cluster_append_retries: retries,
     // Where the deployment's CPU went, per order: the three nodes, their fan-out children, the
     // three etcd members, and this process (the load client).
     cluster_cpu_us_per_order_by_part: {

@@ -25,7 +25,18 @@ async function admin(c: CloudAddress, token: string, path: string, body: unknown
 
 const balanceCode = async (c: CloudAddress, creds: Credentials): Promise<string> => (await okx(c.apiUrl, 'GET', '/api/v5/account/balance', undefined, creds)).code;
 
-test('Cluster: keys: created through one cloud, a key verifies in every cloud; revoked through another, every cloud refuses it', { timeout: 5 * 60_000 }, async () => {
+/** A node's everbook_etcd_* counters, from its metrics (loopback needs no token). */
+async function etcdAppendCounters(c: CloudAddress): Promise<Map<string, number>> {
+  const text = await (await fetch(`${c.apiUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+  const counters = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^(everbook_etcd_\w+) (\S+)$/.exec(line);
+    if (m !== null) counters.set(m[1]!, Number(m[2]));
+  }
+  return counters;
+}
+
+test('Cluster: keys: created through one cloud, a key verifies in every cloud; revoked through another, every cloud refuses it; each node exports its etcd append counters', { timeout: 5 * 60_000 }, async () => {
   const dir = await mkdtemp(join(tmpdir(), 'everbook-keys-'));
   try {
     const t = await freeTopology('everbook-keys', '10.213.11');
@@ -44,6 +55,15 @@ test('Cluster: keys: created through one cloud, a key verifies in every cloud; r
     await admin(all[1]!, tokens[1]!, '/keys/revoke', { apiKey: creds.apiKey });
     assert.equal(await balanceCode(all[1]!, creds), '50111', 'refused where the revoke was acknowledged, at once');
     for (const c of all) await waitFor(`${c.cloud.name} refuses the revoked key`, async () => (await balanceCode(c, creds)) === '50111');
+
+    // Each node exports how its etcd appends went; the two that wrote the key's records counted them.
+    for (const [i, c] of all.entries()) {
+      const counters = await etcdAppendCounters(c);
+      for (const name of ['everbook_etcd_appends_total', 'everbook_etcd_append_retries_total', 'everbook_etcd_appends_found_stored_total', 'everbook_etcd_appends_outcome_unknown_total', 'everbook_etcd_tail_resumes_total']) {
+        assert.ok(Number.isInteger(counters.get(name)), `${c.cloud.name} exports ${name}`);
+      }
+      if (i < 2) assert.ok(counters.get('everbook_etcd_appends_total')! >= 1, `${c.cloud.name} counted the append it made`);
+    }
   } finally {
     await clusterDown(dir, { removeData: true }).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });

@@ -17,7 +17,7 @@ import { createGateway, FanoutProcess, KeyDerivation, type ProofSource } from '.
 import { LiabilitiesReports } from '../por/index.js';
 import { ReservesWriter } from './reserves.js';
 import type { ExchangePort } from '../replica/index.js';
-import { EtcdLog, FileJournal, LogError, type CommandLog } from '../log/index.js';
+import { EtcdLog, FileJournal, LogError, type CommandLog, type EtcdLogStats } from '../log/index.js';
 import { CLOCK_PEERS_WINDOW_MS, encodeSnapshotFile, Replica, SnapshotStore, Submitter } from '../replica/index.js';
 import { StreamHub } from '../streams/index.js';
 import { newAdminToken, registerAdminRoutes } from './admin.js';
@@ -266,6 +266,17 @@ export async function startNode(config: ServerConfig, onFatal: (e: Error) => voi
   heartbeats?.unref();
   new Counter({ name: 'everbook_log_records_written_total', help: 'Records of submissions this node appended to the log (heartbeats not counted)', registers: [registry], collect() { this.reset(); this.inc(submitter.records); } });
   new Counter({ name: 'everbook_log_record_bytes_written_total', help: 'Bytes of those records as stored (compressed or not)', registers: [registry], collect() { this.reset(); this.inc(submitter.recordBytes); } });
+  if (log instanceof EtcdLog) {
+    // How the etcd log's appends went: hedges and retries are extra writes etcd must carry.
+    const etcdCounter = (name: string, help: string, read: (s: EtcdLogStats) => number): void => {
+      new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(read(log.stats())); } });
+    };
+    etcdCounter('everbook_etcd_appends_total', 'Appends etcd stored (records and heartbeats)', (s) => s.appendsStored);
+    etcdCounter('everbook_etcd_append_retries_total', 'Attempts beyond an append\'s first: hedges of a slow append, retries after a failure', (s) => s.appendRetries);
+    etcdCounter('everbook_etcd_appends_found_stored_total', 'Appends whose answering attempt found the record stored by an earlier attempt', (s) => s.appendsFoundStored);
+    etcdCounter('everbook_etcd_appends_outcome_unknown_total', 'Appends that failed after an attempt etcd may have committed', (s) => s.appendsOutcomeUnknown);
+    etcdCounter('everbook_etcd_tail_resumes_total', 'Times the tail\'s read or watch failed and resumed', (s) => s.tailResumes);
+  }
   new Gauge({ name: 'everbook_submissions_in_flight', help: 'Submissions queued, appended or waiting to apply', registers: [registry], collect() { this.set(submitter.inFlight); } });
   new Gauge({ name: 'everbook_applied_position', help: 'Last log position applied', registers: [registry], collect() { this.set(replica.appliedPosition); } });
   new Gauge({ name: 'everbook_seen_signatures', help: 'Signed requests the log guard remembers (replay protection), against its bound', registers: [registry], collect() { this.set(replica.guard.seenSize); } });
