@@ -1,7 +1,8 @@
 // API keys across clouds on a real etcd cluster (three clouds as processes on loopback): the
 // launcher gives every node one key-derivation file, so a key created through one cloud
 // verifies in all of them, and a key revoked through one cloud is refused by every cloud once
-// each has applied the revoke.
+// each has applied the revoke. The same deployment shows that each node exports its etcd log's
+// append counters, as docs/OPERATIONS.md names them.
 
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
