@@ -67,26 +67,23 @@ function deploymentCpuMs(state: ClusterState): { nodes: number; fanouts: number;
   };
 }
 
+/** A metric's value as one server's /metrics reports it (NaN when it reports none). */
+async function metricValue(url: string, name: string): Promise<number> {
+  const text = await (await fetch(new URL('/metrics', url))).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return Number(line?.split(' ')[1] ?? Number.NaN);
+}
+
 /** Raft proposals the etcd cluster has committed so far (the highest count any member reports). */
 async function proposalsCommitted(etcdUrls: readonly string[]): Promise<number> {
-  let most = 0;
-  for (const url of etcdUrls) {
-    const text = await (await fetch(new URL('/metrics', url))).text();
-    const line = text.split('\n').find((l) => l.startsWith('etcd_server_proposals_committed_total '));
-    most = Math.max(most, Number(line?.split(' ')[1] ?? 0));
-  }
-  return most;
+  const counts = await Promise.all(etcdUrls.map((url) => metricValue(url, 'etcd_server_proposals_committed_total')));
+  return Math.max(0, ...counts.filter((n) => !Number.isNaN(n)));
 }
 
 /** A counter summed over the given nodes' metrics (e.g. the records they wrote to the log). */
 async function nodesCounter(apiUrls: readonly string[], name: string): Promise<number> {
-  let sum = 0;
-  for (const url of apiUrls) {
-    const text = await (await fetch(new URL('/metrics', url))).text();
-    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-    sum += Number(line?.split(' ')[1] ?? Number.NaN);
-  }
-  return sum;
+  const values = await Promise.all(apiUrls.map((url) => metricValue(url, name)));
+  return values.reduce((sum, v) => sum + v, 0);
 }
 const recordsWritten = (apiUrls: readonly string[]): Promise<number> => nodesCounter(apiUrls, 'everbook_log_records_written_total');
 const appendRetries = (apiUrls: readonly string[]): Promise<number> => nodesCounter(apiUrls, 'everbook_etcd_append_retries_total');

@@ -3,7 +3,8 @@
 // namespaces, a network partition that leaves its processes and its clients running and
 // trying), heal it, let it catch up, and check the result. Reports, per trial, the RTO (outage
 // to the first acknowledgement at a surviving cloud of an operation sent once the outage was in
-// force; and the longest gap any client outside the cut saw), the RPO (acknowledged operations lost: must be 0) and the healed cloud's catch-up.
+// force; and the longest gap any client outside the cut saw), the RPO (acknowledged operations
+// lost: must be 0) and the healed cloud's catch-up.
 // A clock trial instead restarts one cloud's node with its clock running ahead (a drill knob,
 // --clock-offset-ms) and shows that the other clouds' requests keep being acknowledged by their
 // own gateways, with the skew reported in status; then it restarts the node with a true clock.
@@ -218,7 +219,7 @@ export async function runDrill(state: ClusterState, options: DrillOptions): Prom
       const survivors = new Set(all.filter((c) => c !== cut).map((c) => c.apiUrl));
       // RTO: from the start of the outage to the first acknowledgement, at a surviving cloud, of an
       // operation sent once the outage was in force. One sent while the kill or the cut was still
-      // landing (19 to 54 ms for a kill, up to a few hundred ms for a cut) can be acknowledged
+      // landing (15 to 54 ms for a kill, up to a few hundred ms for a cut) can be acknowledged
       // before the outage: such an acknowledgement once showed a leader kill's RTO as 25 ms
       // while that trial's clients saw a 1,198 ms gap. Measuring from t0 rather than tCut errs long.
       const recovered = (a: DrillAck): boolean => a.ok && a.s >= tCut && survivors.has(a.endpoint);
